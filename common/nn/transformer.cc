@@ -1,0 +1,277 @@
+#include "common/nn/transformer.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/status_macros.h"
+
+namespace qwen3tts::nn {
+
+at::Tensor Linear::operator()(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+
+absl::StatusOr<Linear> LoadLinear(const Checkpoint& ckpt, const std::string& prefix, int64_t in_features,
+                                  int64_t out_features, bool bias, c10::ScalarType dtype) {
+  Linear linear;
+  ASSIGN_OR_RETURN(linear.weight, ckpt.LoadShaped(prefix + ".weight", {out_features, in_features}, dtype));
+  if (bias) {
+    ASSIGN_OR_RETURN(linear.bias, ckpt.LoadShaped(prefix + ".bias", {out_features}, dtype));
+  }
+  return linear;
+}
+
+absl::StatusOr<at::Tensor> LoadVector(const Checkpoint& ckpt, const std::string& name, int64_t size,
+                                      c10::ScalarType dtype) {
+  return ckpt.LoadShaped(name, {size}, dtype);
+}
+
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor h = x.to(at::kFloat);
+  at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
+  h = h * at::rsqrt(variance + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+// ---- RoPE ------------------------------------------------------------------------------------
+
+RotaryTable::RotaryTable(int64_t head_dim, double theta)
+    : head_dim_(head_dim), theta_(theta), tables_(std::make_shared<Tables>()) {}
+
+void RotaryTable::GrowLocked(int64_t positions) const {
+  int64_t have = tables_->cos.defined() ? tables_->cos.size(0) : 0;
+  if (positions <= have) return;
+  int64_t target = std::max<int64_t>(positions, std::max<int64_t>(256, have * 2));
+  // inv_freq = 1 / theta^(2i/d) computed in float32 as transformers' default rope init does.
+  at::Tensor exponents = at::arange(0, head_dim_, 2, at::kLong).to(at::kFloat) / static_cast<float>(head_dim_);
+  at::Tensor inv_freq = 1.0 / at::pow(at::scalar_tensor(theta_, at::kFloat), exponents);
+  at::Tensor pos = at::arange(target, at::kLong).to(at::kFloat);
+  at::Tensor freqs = at::outer(pos, inv_freq);  // [target, d/2]
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  tables_->cos = emb.cos();
+  tables_->sin = emb.sin();
+  tables_->cos_cast = at::Tensor();
+  tables_->sin_cast = at::Tensor();
+}
+
+std::pair<at::Tensor, at::Tensor> RotaryTable::Slice(int64_t start, int64_t length, c10::ScalarType dtype) const {
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  GrowLocked(start + length);
+  if (dtype == at::kFloat) {
+    return {tables_->cos.narrow(0, start, length), tables_->sin.narrow(0, start, length)};
+  }
+  if (!tables_->cos_cast.defined() || tables_->cos_cast.scalar_type() != dtype) {
+    tables_->cos_cast = tables_->cos.to(dtype);
+    tables_->sin_cast = tables_->sin.to(dtype);
+  }
+  return {tables_->cos_cast.narrow(0, start, length), tables_->sin_cast.narrow(0, start, length)};
+}
+
+namespace {
+
+// x: [T, heads, d]; cos/sin: [T, d] (rotate-half layout).
+at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor x1 = x.narrow(-1, 0, half);
+  at::Tensor x2 = x.narrow(-1, half, half);
+  at::Tensor rotated = at::cat({-x2, x1}, -1);
+  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+}
+
+}  // namespace
+
+// ---- KV cache ----------------------------------------------------------------------------------
+
+KvCache::KvCache(int64_t kv_heads, int64_t head_dim, int64_t capacity, bool sliding, c10::ScalarType dtype)
+    : capacity_(capacity), sliding_(sliding) {
+  k_ = at::zeros({kv_heads, capacity, head_dim}, at::TensorOptions().dtype(dtype));
+  v_ = at::zeros({kv_heads, capacity, head_dim}, at::TensorOptions().dtype(dtype));
+}
+
+// ---- block ---------------------------------------------------------------------------------------
+
+absl::StatusOr<TransformerBlock> TransformerBlock::Load(const Checkpoint& ckpt, const std::string& prefix,
+                                                        const BlockConfig& c, c10::ScalarType dtype) {
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(prefix, ": num_heads ", c.num_heads,
+                                                   " is not a multiple of num_kv_heads ", c.num_kv_heads));
+  }
+  TransformerBlock b;
+  b.config_ = c;
+  const bool layer_norm = c.norm == NormKind::kLayerNorm;
+  ASSIGN_OR_RETURN(b.input_norm_w_, LoadVector(ckpt, prefix + "input_layernorm.weight", c.hidden_size, dtype));
+  ASSIGN_OR_RETURN(b.post_norm_w_, LoadVector(ckpt, prefix + "post_attention_layernorm.weight", c.hidden_size, dtype));
+  if (layer_norm) {
+    ASSIGN_OR_RETURN(b.input_norm_b_, LoadVector(ckpt, prefix + "input_layernorm.bias", c.hidden_size, dtype));
+    ASSIGN_OR_RETURN(b.post_norm_b_, LoadVector(ckpt, prefix + "post_attention_layernorm.bias", c.hidden_size, dtype));
+  }
+  const int64_t q_dim = c.num_heads * c.head_dim, kv_dim = c.num_kv_heads * c.head_dim;
+  const std::string attn = prefix + "self_attn.";
+  ASSIGN_OR_RETURN(b.q_proj_, LoadLinear(ckpt, attn + "q_proj", c.hidden_size, q_dim, c.attention_bias, dtype));
+  ASSIGN_OR_RETURN(b.k_proj_, LoadLinear(ckpt, attn + "k_proj", c.hidden_size, kv_dim, c.attention_bias, dtype));
+  ASSIGN_OR_RETURN(b.v_proj_, LoadLinear(ckpt, attn + "v_proj", c.hidden_size, kv_dim, c.attention_bias, dtype));
+  ASSIGN_OR_RETURN(b.o_proj_, LoadLinear(ckpt, attn + "o_proj", q_dim, c.hidden_size, c.attention_bias, dtype));
+  if (c.qk_norm) {
+    ASSIGN_OR_RETURN(b.q_norm_w_, LoadVector(ckpt, attn + "q_norm.weight", c.head_dim, dtype));
+    ASSIGN_OR_RETURN(b.k_norm_w_, LoadVector(ckpt, attn + "k_norm.weight", c.head_dim, dtype));
+  }
+  const std::string mlp = prefix + "mlp.";
+  if (c.mlp == MlpKind::kSwiGlu) {
+    ASSIGN_OR_RETURN(b.gate_proj_, LoadLinear(ckpt, mlp + "gate_proj", c.hidden_size, c.intermediate_size, false, dtype));
+    ASSIGN_OR_RETURN(b.up_proj_, LoadLinear(ckpt, mlp + "up_proj", c.hidden_size, c.intermediate_size, false, dtype));
+    ASSIGN_OR_RETURN(b.down_proj_, LoadLinear(ckpt, mlp + "down_proj", c.intermediate_size, c.hidden_size, false, dtype));
+  } else {
+    ASSIGN_OR_RETURN(b.up_proj_, LoadLinear(ckpt, mlp + "fc1", c.hidden_size, c.intermediate_size, false, dtype));
+    ASSIGN_OR_RETURN(b.down_proj_, LoadLinear(ckpt, mlp + "fc2", c.intermediate_size, c.hidden_size, false, dtype));
+  }
+  if (c.layer_scale) {
+    ASSIGN_OR_RETURN(b.attn_scale_, LoadVector(ckpt, prefix + "self_attn_layer_scale.scale", c.hidden_size, dtype));
+    ASSIGN_OR_RETURN(b.mlp_scale_, LoadVector(ckpt, prefix + "mlp_layer_scale.scale", c.hidden_size, dtype));
+  }
+  return b;
+}
+
+at::Tensor TransformerBlock::Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+  if (config_.norm == NormKind::kRms) return RmsNorm(x, w, config_.norm_eps);
+  return at::layer_norm(x, {config_.hidden_size}, w, b, config_.norm_eps);
+}
+
+at::Tensor TransformerBlock::Mlp(const at::Tensor& x) const {
+  if (config_.mlp == MlpKind::kSwiGlu) return down_proj_(at::silu(gate_proj_(x)) * up_proj_(x));
+  return down_proj_(at::gelu(up_proj_(x)));
+}
+
+at::Tensor TransformerBlock::Attention(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                       KvCache* cache) const {
+  const BlockConfig& c = config_;
+  const int64_t T = x.size(0), d = c.head_dim, kvh = c.num_kv_heads, groups = c.num_heads / c.num_kv_heads;
+  at::Tensor q = q_proj_(x).view({T, c.num_heads, d});
+  at::Tensor k = k_proj_(x).view({T, kvh, d});
+  at::Tensor v = v_proj_(x).view({T, kvh, d});
+  if (c.qk_norm) {
+    q = RmsNorm(q, q_norm_w_, c.norm_eps);
+    k = RmsNorm(k, k_norm_w_, c.norm_eps);
+  }
+  q = ApplyRope(q, cos, sin);
+  k = ApplyRope(k, cos, sin);
+
+  const int64_t start = cache->length_;
+  at::Tensor keys, values, mask;
+  if (!cache->sliding_) {
+    if (start + T > cache->capacity_) {
+      // Rare: the sequence outgrew its reservation. Reallocate with headroom (amortized O(1)).
+      int64_t capacity = std::max(start + T, cache->capacity_ * 2);
+      at::Tensor k2 = at::zeros({kvh, capacity, d}, cache->k_.options());
+      at::Tensor v2 = at::zeros({kvh, capacity, d}, cache->v_.options());
+      k2.narrow(1, 0, start).copy_(cache->k_.narrow(1, 0, start));
+      v2.narrow(1, 0, start).copy_(cache->v_.narrow(1, 0, start));
+      cache->k_ = k2;
+      cache->v_ = v2;
+      cache->capacity_ = capacity;
+    }
+    cache->k_.narrow(1, start, T).copy_(k.transpose(0, 1));
+    cache->v_.narrow(1, start, T).copy_(v.transpose(0, 1));
+    keys = cache->k_.narrow(1, 0, start + T);
+    values = cache->v_.narrow(1, 0, start + T);
+    if (T > 1) {
+      // Query t (position start+t) sees keys 0..start+t.
+      at::Tensor qpos = at::arange(start, start + T, at::kLong).unsqueeze(1);
+      at::Tensor kpos = at::arange(0, start + T, at::kLong).unsqueeze(0);
+      at::Tensor allowed = kpos <= qpos;
+      if (c.sliding_window.has_value()) allowed = allowed & (kpos > qpos - *c.sliding_window);
+      mask = at::zeros({T, start + T}, x.options()).masked_fill(allowed.logical_not(), -INFINITY);
+    } else if (c.sliding_window.has_value() && start + 1 > *c.sliding_window) {
+      int64_t first = start + 1 - *c.sliding_window;
+      keys = keys.narrow(1, first, start + 1 - first);
+      values = values.narrow(1, first, start + 1 - first);
+    }
+  } else {
+    // Ring of `capacity` slots holding the most recent positions; the new chunk is attended
+    // together with the ring's previous contents (keys already rotated, so slot order is irrelevant).
+    const int64_t W = cache->capacity_;
+    const int64_t kept = std::min(start, W);
+    // Gather previous keys (positions start-kept .. start-1) in position order, then the new ones.
+    at::Tensor prev_idx = (at::arange(start - kept, start, at::kLong) % W);
+    at::Tensor prev_k = cache->k_.index_select(1, prev_idx);
+    at::Tensor prev_v = cache->v_.index_select(1, prev_idx);
+    keys = at::cat({prev_k, k.transpose(0, 1)}, 1);
+    values = at::cat({prev_v, v.transpose(0, 1)}, 1);
+    at::Tensor qpos = at::arange(start, start + T, at::kLong).unsqueeze(1);
+    at::Tensor kpos = at::arange(start - kept, start + T, at::kLong).unsqueeze(0);
+    at::Tensor allowed = (kpos <= qpos) & (kpos > qpos - W);
+    mask = at::zeros({T, kept + T}, x.options()).masked_fill(allowed.logical_not(), -INFINITY);
+    // Store the newest W of the chunk into the ring.
+    const int64_t store = std::min(T, W);
+    at::Tensor slots = at::arange(start + T - store, start + T, at::kLong) % W;
+    cache->k_.index_copy_(1, slots, k.transpose(0, 1).narrow(1, T - store, store).contiguous());
+    cache->v_.index_copy_(1, slots, v.transpose(0, 1).narrow(1, T - store, store).contiguous());
+  }
+  cache->length_ = start + T;
+
+  // Grouped-query attention without repeating K/V: [kvh, groups*T, d] x [kvh, L, d]^T.
+  const int64_t L = keys.size(1);
+  at::Tensor qg = q.view({T, kvh, groups, d}).permute({1, 2, 0, 3}).reshape({kvh, groups * T, d});
+  at::Tensor scores = at::matmul(qg, keys.transpose(1, 2)) * (1.0 / std::sqrt(static_cast<double>(d)));
+  if (mask.defined()) scores = (scores.view({kvh, groups, T, L}) + mask).view({kvh, groups * T, L});
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor out = at::matmul(probs, values);  // [kvh, groups*T, d]
+  out = out.view({kvh, groups, T, d}).permute({2, 0, 1, 3}).reshape({T, c.num_heads * d});
+  return o_proj_(out);
+}
+
+at::Tensor TransformerBlock::Forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                     KvCache* cache) const {
+  at::Tensor h = Attention(Norm(x, input_norm_w_, input_norm_b_), cos, sin, cache);
+  if (config_.layer_scale) h = h * attn_scale_;
+  at::Tensor residual = x + h;
+  at::Tensor m = Mlp(Norm(residual, post_norm_w_, post_norm_b_));
+  if (config_.layer_scale) m = m * mlp_scale_;
+  return residual + m;
+}
+
+// ---- stack ---------------------------------------------------------------------------------------
+
+absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, const std::string& prefix,
+                                                        int64_t num_layers, const std::string& final_norm,
+                                                        const BlockConfig& config, double rope_theta,
+                                                        c10::ScalarType dtype) {
+  TransformerStack stack;
+  stack.config_ = config;
+  stack.dtype_ = dtype;
+  stack.rope_ = RotaryTable(config.head_dim, rope_theta);
+  for (int64_t i = 0; i < num_layers; ++i) {
+    ASSIGN_OR_RETURN(TransformerBlock block,
+                     TransformerBlock::Load(ckpt, absl::StrCat(prefix, "layers.", i, "."), config, dtype));
+    stack.blocks_.push_back(std::move(block));
+  }
+  if (!final_norm.empty()) {
+    ASSIGN_OR_RETURN(stack.final_norm_w_, LoadVector(ckpt, final_norm + ".weight", config.hidden_size, dtype));
+    if (config.norm == NormKind::kLayerNorm) {
+      ASSIGN_OR_RETURN(stack.final_norm_b_, LoadVector(ckpt, final_norm + ".bias", config.hidden_size, dtype));
+    }
+  }
+  return stack;
+}
+
+std::vector<KvCache> TransformerStack::NewCache(int64_t capacity) const {
+  std::vector<KvCache> caches;
+  const bool sliding = config_.sliding_window.has_value();
+  const int64_t slots = sliding ? *config_.sliding_window : capacity;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    caches.emplace_back(config_.num_kv_heads, config_.head_dim, slots, sliding, dtype_);
+  }
+  return caches;
+}
+
+at::Tensor TransformerStack::Forward(const at::Tensor& x, std::vector<KvCache>* caches) const {
+  const int64_t start = caches->front().length();
+  auto [cos, sin] = rope_.Slice(start, x.size(0), dtype_);
+  at::Tensor h = x;
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i].Forward(h, cos, sin, &(*caches)[i]);
+  if (!final_norm_w_.defined()) return h;
+  if (config_.norm == NormKind::kRms) return RmsNorm(h, final_norm_w_, config_.norm_eps);
+  return at::layer_norm(h, {config_.hidden_size}, final_norm_w_, final_norm_b_, config_.norm_eps);
+}
+
+}  // namespace qwen3tts::nn

@@ -1,0 +1,149 @@
+// Shared transformer building blocks: one decoder block implementation serves the talker, the
+// code predictor and the speech-tokenizer transformers.
+//
+// Everything works on ONE sequence at a time ([T, hidden] activations, no batch dimension): the
+// engines batch independent sequences at a higher level, each with its own cache and position.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/tensor/checkpoint.h"
+
+namespace qwen3tts::nn {
+
+// y = x W^T + b, weights as stored in checkpoints ([out, in]).
+struct Linear {
+  at::Tensor weight;
+  at::Tensor bias;  // undefined when the layer has none
+  at::Tensor operator()(const at::Tensor& x) const;
+};
+
+// Loads `<prefix>.weight` (and `<prefix>.bias` when `bias`), checking shapes.
+absl::StatusOr<Linear> LoadLinear(const Checkpoint& ckpt, const std::string& prefix, int64_t in_features,
+                                  int64_t out_features, bool bias, c10::ScalarType dtype);
+absl::StatusOr<at::Tensor> LoadVector(const Checkpoint& ckpt, const std::string& name, int64_t size,
+                                      c10::ScalarType dtype);
+
+// RMSNorm as the reference computes it: in float32, then scaled by the weight.
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// Rotary position embedding tables (rotate-half layout), cos/sin of shape [positions, head_dim],
+// computed in float32 like the reference and grown on demand.
+//
+// The talker's multimodal RoPE (mrope_section, interleaved) gives each frequency its position from
+// one of three streams (temporal/height/width). For speech every stream carries the same text
+// position, so the selection is the identity and plain RoPE is exact; a config with identical
+// streams is all the reference ever produces for TTS.
+class RotaryTable {
+ public:
+  RotaryTable() = default;
+  RotaryTable(int64_t head_dim, double theta);
+  // Rows [start, start + length) of cos and sin, in `dtype`. Thread-safe.
+  std::pair<at::Tensor, at::Tensor> Slice(int64_t start, int64_t length, c10::ScalarType dtype) const;
+
+ private:
+  struct Tables {
+    std::mutex mu;
+    at::Tensor cos, sin;  // [positions, head_dim]; float32 and, when asked, the compute dtype
+    at::Tensor cos_cast, sin_cast;
+  };
+  void GrowLocked(int64_t positions) const;
+  int64_t head_dim_ = 0;
+  double theta_ = 10000.0;
+  std::shared_ptr<Tables> tables_;
+};
+
+// Keys and values of one layer for one sequence, allocated once with a capacity (no per-step
+// concatenation). Rows hold keys after RoPE. With a sliding window the cache keeps only the last
+// `window` positions (a ring: attention is order-independent once keys are rotated), so an
+// unbounded stream uses bounded memory.
+class KvCache {
+ public:
+  KvCache() = default;
+  // capacity: maximum positions kept (the window for a sliding cache).
+  KvCache(int64_t kv_heads, int64_t head_dim, int64_t capacity, bool sliding, c10::ScalarType dtype);
+  int64_t length() const { return length_; }  // positions seen so far
+  void Reset() { length_ = 0; }
+  bool allocated() const { return k_.defined(); }
+
+ private:
+  friend class TransformerBlock;
+  at::Tensor k_, v_;  // [kv_heads, capacity, head_dim]
+  int64_t capacity_ = 0;
+  int64_t length_ = 0;
+  bool sliding_ = false;
+};
+
+enum class NormKind { kRms, kLayerNorm };
+enum class MlpKind { kSwiGlu, kGeluFc };
+
+struct BlockConfig {
+  int64_t hidden_size = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t intermediate_size = 0;
+  double norm_eps = 1e-6;
+  NormKind norm = NormKind::kRms;
+  MlpKind mlp = MlpKind::kSwiGlu;
+  bool qk_norm = false;       // per-head RMSNorm of q and k (Qwen3)
+  bool layer_scale = false;   // self_attn_layer_scale / mlp_layer_scale (Mimi-style)
+  bool attention_bias = false;
+  std::optional<int64_t> sliding_window;  // attend to the last `window` positions only
+};
+
+// One pre-norm decoder block:
+//   h = x + ls_a * Attn(Norm(x));  y = h + ls_m * Mlp(Norm(h))
+// Weight names: input_layernorm, self_attn.{q,k,v,o}_proj, self_attn.{q,k}_norm,
+// post_attention_layernorm, mlp.{gate,up,down}_proj | mlp.{fc1,fc2}, {self_attn,mlp}_layer_scale.scale.
+class TransformerBlock {
+ public:
+  static absl::StatusOr<TransformerBlock> Load(const Checkpoint& ckpt, const std::string& prefix,
+                                               const BlockConfig& config, c10::ScalarType dtype);
+  // x: [T, hidden] at positions cache->length() .. +T; cos/sin: [T, head_dim]. Appends to the cache.
+  at::Tensor Forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
+  const BlockConfig& config() const { return config_; }
+
+ private:
+  at::Tensor Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
+  at::Tensor Attention(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
+  at::Tensor Mlp(const at::Tensor& x) const;
+
+  BlockConfig config_;
+  at::Tensor input_norm_w_, input_norm_b_, post_norm_w_, post_norm_b_;
+  Linear q_proj_, k_proj_, v_proj_, o_proj_;
+  at::Tensor q_norm_w_, k_norm_w_;
+  Linear gate_proj_, up_proj_, down_proj_;  // SwiGLU: gate/up/down; GELU: fc1 = up, fc2 = down
+  at::Tensor attn_scale_, mlp_scale_;
+};
+
+// A stack of blocks plus the final norm, with plain RoPE.
+class TransformerStack {
+ public:
+  // Loads `<prefix>layers.<i>.` for i < num_layers and `<final_norm>` (empty: no final norm).
+  static absl::StatusOr<TransformerStack> Load(const Checkpoint& ckpt, const std::string& prefix, int64_t num_layers,
+                                               const std::string& final_norm, const BlockConfig& config,
+                                               double rope_theta, c10::ScalarType dtype);
+  // Caches for one sequence (one per layer).
+  std::vector<KvCache> NewCache(int64_t capacity) const;
+  // x: [T, hidden]; positions continue from caches[0].length(). Returns the final-norm output.
+  at::Tensor Forward(const at::Tensor& x, std::vector<KvCache>* caches) const;
+  int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
+  c10::ScalarType dtype() const { return dtype_; }
+
+ private:
+  std::vector<TransformerBlock> blocks_;
+  at::Tensor final_norm_w_, final_norm_b_;
+  BlockConfig config_;
+  RotaryTable rope_;
+  c10::ScalarType dtype_ = c10::ScalarType::Float;
+};
+
+}  // namespace qwen3tts::nn

@@ -1,0 +1,118 @@
+#include "common/talker/talker_model.h"
+
+#include <ATen/ATen.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/status_macros.h"
+
+namespace qwen3tts {
+namespace {
+
+nn::BlockConfig QwenBlock(const TransformerConfig& c) {
+  nn::BlockConfig b;
+  b.hidden_size = c.hidden_size;
+  b.num_heads = c.num_attention_heads;
+  b.num_kv_heads = c.num_key_value_heads;
+  b.head_dim = c.head_dim;
+  b.intermediate_size = c.intermediate_size;
+  b.norm_eps = c.rms_norm_eps;
+  b.norm = nn::NormKind::kRms;
+  b.mlp = nn::MlpKind::kSwiGlu;
+  b.qk_norm = true;
+  b.attention_bias = c.attention_bias;
+  b.sliding_window = c.sliding_window;
+  return b;
+}
+
+int64_t Bytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Checkpoint& ckpt, const ModelConfig& config,
+                                                                     c10::ScalarType dtype) {
+  if (dtype != at::kFloat && dtype != at::kBFloat16) {
+    return absl::InvalidArgumentError("talker dtype must be float32 or bfloat16");
+  }
+  if (config.talker.hidden_act != "silu") {
+    return absl::UnimplementedError(absl::StrCat(config.file, ": talker_config.hidden_act '",
+                                                 config.talker.hidden_act, "' is not supported (supported: silu)"));
+  }
+  std::shared_ptr<TalkerModel> m(new TalkerModel());
+  m->config_ = config;
+  m->dtype_ = dtype;
+  const TalkerConfig& t = config.talker;
+  const CodePredictorConfig& cp = t.code_predictor;
+  ASSIGN_OR_RETURN(m->text_embedding_,
+                   ckpt.LoadShaped("talker.model.text_embedding.weight", {t.text_vocab_size, t.text_hidden_size}, dtype));
+  ASSIGN_OR_RETURN(m->text_fc1_, nn::LoadLinear(ckpt, "talker.text_projection.linear_fc1", t.text_hidden_size,
+                                                t.text_hidden_size, true, dtype));
+  ASSIGN_OR_RETURN(m->text_fc2_, nn::LoadLinear(ckpt, "talker.text_projection.linear_fc2", t.text_hidden_size,
+                                                t.hidden_size, true, dtype));
+  ASSIGN_OR_RETURN(m->codec_embedding_,
+                   ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, dtype));
+  ASSIGN_OR_RETURN(m->talker_, nn::TransformerStack::Load(ckpt, "talker.model.", t.num_hidden_layers,
+                                                          "talker.model.norm", QwenBlock(t), t.rope_theta, dtype));
+  ASSIGN_OR_RETURN(m->codec_head_, nn::LoadLinear(ckpt, "talker.codec_head", t.hidden_size, t.vocab_size, false, dtype));
+  const int64_t residual_groups = t.num_code_groups - 1;
+  for (int64_t g = 0; g < residual_groups; ++g) {
+    ASSIGN_OR_RETURN(at::Tensor emb, ckpt.LoadShaped(absl::StrCat("talker.code_predictor.model.codec_embedding.", g, ".weight"),
+                                                     {cp.vocab_size, t.hidden_size}, dtype));
+    m->residual_embeddings_.push_back(emb);
+    ASSIGN_OR_RETURN(nn::Linear head, nn::LoadLinear(ckpt, absl::StrCat("talker.code_predictor.lm_head.", g),
+                                                     cp.hidden_size, cp.vocab_size, false, dtype));
+    m->lm_heads_.push_back(head);
+  }
+  m->has_projection_ = cp.hidden_size != t.hidden_size;
+  if (m->has_projection_) {
+    ASSIGN_OR_RETURN(m->small_to_mtp_, nn::LoadLinear(ckpt, "talker.code_predictor.small_to_mtp_projection",
+                                                      t.hidden_size, cp.hidden_size, true, dtype));
+  }
+  ASSIGN_OR_RETURN(m->code_predictor_,
+                   nn::TransformerStack::Load(ckpt, "talker.code_predictor.model.", cp.num_hidden_layers,
+                                              "talker.code_predictor.model.norm", QwenBlock(cp), cp.rope_theta, dtype));
+  // Per-frame weight traffic: every talker layer once; the code predictor stack 15 times.
+  for (const std::string& name : ckpt.NamesWithPrefix("talker.model.layers.")) {
+    const TensorEntry* e = ckpt.Find(name);
+    int64_t n = 1;
+    for (int64_t d : e->shape) n *= d;
+    m->talker_bytes_ += n * c10::elementSize(dtype);
+  }
+  m->talker_bytes_ += Bytes(m->codec_head_.weight);
+  for (const std::string& name : ckpt.NamesWithPrefix("talker.code_predictor.model.layers.")) {
+    const TensorEntry* e = ckpt.Find(name);
+    int64_t n = 1;
+    for (int64_t d : e->shape) n *= d;
+    m->code_predictor_bytes_ += n * c10::elementSize(dtype);
+  }
+  m->code_predictor_bytes_ = m->code_predictor_bytes_ * residual_groups + Bytes(m->lm_heads_[0].weight) * residual_groups;
+  return std::shared_ptr<const TalkerModel>(std::move(m));
+}
+
+at::Tensor TalkerModel::EmbedText(const at::Tensor& ids) const {
+  at::Tensor e = at::embedding(text_embedding_, ids);
+  return text_fc2_(at::silu(text_fc1_(e)));
+}
+
+at::Tensor TalkerModel::EmbedCodec(const at::Tensor& ids) const { return at::embedding(codec_embedding_, ids); }
+
+at::Tensor TalkerModel::EmbedResidual(int64_t group, const at::Tensor& ids) const {
+  return at::embedding(residual_embeddings_[group - 1], ids);
+}
+
+at::Tensor TalkerModel::EmbedFrames(const at::Tensor& codes) const {
+  at::Tensor sum = EmbedCodec(codes.select(1, 0));
+  for (int64_t g = 1; g < num_code_groups(); ++g) sum = sum + EmbedResidual(g, codes.select(1, g));
+  return sum;
+}
+
+at::Tensor TalkerModel::RunTalker(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const {
+  return talker_.Forward(embeds, caches);
+}
+
+at::Tensor TalkerModel::RunCodePredictor(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const {
+  at::Tensor x = has_projection_ ? small_to_mtp_(embeds) : embeds;
+  return code_predictor_.Forward(x, caches);
+}
+
+}  // namespace qwen3tts

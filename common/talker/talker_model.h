@@ -1,0 +1,73 @@
+// The Qwen3-TTS talker (text + codec embeddings, decoder stack, codec head) and its code
+// predictor (15 residual codebooks per frame), loaded from an official checkpoint.
+// Weights keep their official names (talker.model.*, talker.text_projection.*, talker.codec_head,
+// talker.code_predictor.*).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/nn/transformer.h"
+#include "common/tensor/checkpoint.h"
+#include "common/tensor/model_config.h"
+
+namespace qwen3tts {
+
+class TalkerModel {
+ public:
+  // dtype: compute and weight dtype (float32 default; bfloat16 halves the memory traffic).
+  static absl::StatusOr<std::shared_ptr<const TalkerModel>> Load(const Checkpoint& ckpt, const ModelConfig& config,
+                                                                 c10::ScalarType dtype = c10::ScalarType::Float);
+
+  const ModelConfig& config() const { return config_; }
+  const TalkerConfig& talker_config() const { return config_.talker; }
+  c10::ScalarType dtype() const { return dtype_; }
+  int64_t hidden_size() const { return config_.talker.hidden_size; }
+  int64_t num_code_groups() const { return config_.talker.num_code_groups; }
+
+  // text_projection(text_embedding(ids)): [N] -> [N, hidden].
+  at::Tensor EmbedText(const at::Tensor& ids) const;
+  // codec_embedding(ids) (first codebook, control and speaker ids): [N] -> [N, hidden].
+  at::Tensor EmbedCodec(const at::Tensor& ids) const;
+  // Code predictor embedding of residual codebook `group` (1..15): [N] -> [N, hidden(talker)].
+  at::Tensor EmbedResidual(int64_t group, const at::Tensor& ids) const;
+  // Sum of the 16 codebook embeddings of each frame: codes [T, 16] -> [T, hidden].
+  at::Tensor EmbedFrames(const at::Tensor& codes) const;
+
+  // Talker decoder: embeds [T, hidden] -> final-norm hidden [T, hidden].
+  at::Tensor RunTalker(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const;
+  at::Tensor CodecHead(const at::Tensor& hidden) const { return codec_head_(hidden); }
+  std::vector<nn::KvCache> NewTalkerCache(int64_t capacity) const { return talker_.NewCache(capacity); }
+
+  // Code predictor: embeds in the talker's width [T, hidden] (projected inside) -> hidden [T, cp_hidden].
+  at::Tensor RunCodePredictor(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const;
+  // Logits of residual codebook `group` (1..15) from code-predictor hidden states.
+  at::Tensor ResidualHead(int64_t group, const at::Tensor& hidden) const { return lm_heads_[group - 1](hidden); }
+  std::vector<nn::KvCache> NewCodePredictorCache() const { return code_predictor_.NewCache(num_code_groups() + 1); }
+
+  // Bytes of weights read per frame by the talker stack and by the code predictor (for benches).
+  int64_t TalkerBytesPerStep() const { return talker_bytes_; }
+  int64_t CodePredictorBytesPerStep() const { return code_predictor_bytes_; }
+
+ private:
+  TalkerModel() = default;
+  ModelConfig config_;
+  c10::ScalarType dtype_ = c10::ScalarType::Float;
+  at::Tensor text_embedding_;   // [text_vocab, text_hidden]
+  nn::Linear text_fc1_, text_fc2_;
+  at::Tensor codec_embedding_;  // [vocab, hidden]
+  nn::TransformerStack talker_;
+  nn::Linear codec_head_;
+  std::vector<at::Tensor> residual_embeddings_;  // 15 x [cp_vocab, hidden]
+  bool has_projection_ = false;
+  nn::Linear small_to_mtp_;
+  nn::TransformerStack code_predictor_;
+  std::vector<nn::Linear> lm_heads_;  // 15 x [cp_vocab, cp_hidden]
+  int64_t talker_bytes_ = 0, code_predictor_bytes_ = 0;
+};
+
+}  // namespace qwen3tts
