@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "absl/status/status.h"
@@ -322,6 +323,8 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerSequence::Step() {
   std::vector<int64_t> codes(groups);
   codes[0] = tokens_.back();
 
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   // Code predictor: [talker hidden, embedding of the semantic code] then one step per residual group.
   for (nn::KvCache& c : cp_cache_) c.Reset();
   at::Tensor cp_in = at::cat({past_hidden_, m.EmbedCodec(Ids({codes[0]}))}, 0);
@@ -336,6 +339,8 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerSequence::Step() {
     codes[g] = SelectToken(logits, options_.code_predictor, generator_);
   }
 
+  const auto t1 = Clock::now();
+  timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
   // Next talker input: all 16 codebook embeddings plus this step's text embedding.
   at::Tensor text_row = generation_step_ < trailing_.size(0) ? trailing_.narrow(0, generation_step_, 1) : tts_pad_;
   at::Tensor input = m.EmbedFrames(Ids(codes).view({1, groups})) + text_row;
@@ -343,6 +348,7 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerSequence::Step() {
   past_hidden_ = hidden;
   if (trace_ != nullptr) trace_->hidden_states.push_back(hidden.view({-1}).to(at::kFloat));
   int64_t token = SelectTalkerToken(m.CodecHead(hidden).view({-1}), /*record_step0=*/false);
+  timings_.talker_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
   tokens_.push_back(token);
   ++generation_step_;
   ++frames_;

@@ -91,6 +91,12 @@ class TalkerSequence {
   const std::vector<int64_t>& talker_tokens() const { return tokens_; }
   int64_t frames_produced() const { return frames_; }
   bool eos_hit() const { return eos_hit_; }
+  // Wall time spent so far in the talker stack (prefill excluded) and in the code predictor.
+  struct Timings {
+    double talker_seconds = 0;
+    double code_predictor_seconds = 0;
+  };
+  const Timings& timings() const { return timings_; }
   // Non-fatal notes about the request (e.g. an instruction the model ignores).
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -115,6 +121,7 @@ class TalkerSequence {
   bool eos_hit_ = false;
   bool finished_ = false;
   std::vector<std::string> warnings_;
+  Timings timings_;
 };
 
 // Advances every running sequence by one frame; `on_frame(index, codes)` gets each produced frame.

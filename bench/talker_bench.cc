@@ -1,0 +1,142 @@
+// Talker benchmark: milliseconds per frame, split into the talker step and the code predictor's
+// 15 steps, with the weight bytes streamed per frame. EOS is suppressed (min_new_tokens) so every
+// run generates the same number of frames.
+//
+//   qwen3tts-bench-talker [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N]
+//                         [--dtype float32|bfloat16|both]
+// --random writes a random full-size model (bfloat16 on disk) to a temporary directory first.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/talker/random_weights.h"
+#include "common/talker/talker_generator.h"
+#include "common/tensor/checkpoint.h"
+#include "common/tensor/safetensors.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace qwen3tts;
+
+struct Row {
+  std::string model, dtype;
+  int64_t frames = 0;
+  double talker_ms = 0, cp_ms = 0, total_ms = 0;
+  double gb_per_frame = 0;
+};
+
+bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype, int64_t frames, Row* row) {
+  auto info = LoadModelInfo(dir);
+  auto ckpt = info.ok() ? Checkpoint::Open(dir) : absl::StatusOr<Checkpoint>(info.status());
+  if (!ckpt.ok()) {
+    std::fprintf(stderr, "%s: %s\n", dir.c_str(), std::string(ckpt.status().message()).c_str());
+    return false;
+  }
+  auto model = TalkerModel::Load(*ckpt, info->config, dtype);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
+    return false;
+  }
+  TalkerRequest r;
+  r.input_ids = {151644, 77091, 198, 9707, 1879, 11, 419, 374, 264, 1273, 315, 279, 8806, 1849, 13,
+                 151645, 198, 151644, 77091, 198};
+  const TalkerConfig& tc = info->config.talker;
+  if (info->config.variant == ModelVariant::kCustomVoice) r.speaker = tc.spk_id.begin()->first;
+  if (info->config.variant == ModelVariant::kBase) r.speaker_embedding = at::randn({tc.hidden_size}) * 0.02;
+  r.options.max_new_tokens = frames + 1;
+  r.options.min_new_tokens = frames + 1;
+  r.options.seed = 1;
+  auto seq = TalkerSequence::Start(*model, r);
+  if (!seq.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(seq.status().message()).c_str());
+    return false;
+  }
+  auto start = std::chrono::steady_clock::now();
+  int64_t produced = 0;
+  while ((*seq)->state() == TalkerSequence::State::kRunning) {
+    auto frame = (*seq)->Step();
+    if (!frame.ok()) return false;
+    produced += frame->has_value() ? 1 : 0;
+  }
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  row->model = label;
+  row->dtype = dtype == at::kFloat ? "float32" : "bfloat16";
+  row->frames = produced;
+  row->talker_ms = 1e3 * (*seq)->timings().talker_seconds / produced;
+  row->cp_ms = 1e3 * (*seq)->timings().code_predictor_seconds / produced;
+  row->total_ms = 1e3 * total / produced;
+  row->gb_per_frame = ((*model)->TalkerBytesPerStep() + (*model)->CodePredictorBytesPerStep()) / 1e9;
+  return true;
+}
+
+std::string MakeRandom(const std::string& shape) {
+  auto config = PresetModelConfig(shape, ModelVariant::kCustomVoice);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    std::exit(2);
+  }
+  fs::path dir = fs::temp_directory_path() / ("qwen3tts_bench_" + shape);
+  fs::create_directories(dir);
+  std::ofstream((dir / "config.json").string()) << ModelConfigToJson(*config).dump(2);
+  if (!fs::exists(dir / "model.safetensors")) {
+    std::fprintf(stderr, "writing random %s weights to %s ...\n", shape.c_str(), dir.c_str());
+    auto status = WriteSafetensors((dir / "model.safetensors").string(), RandomTalkerWeights(*config, 1, at::kBFloat16));
+    if (!status.ok()) std::exit(2);
+  }
+  return dir.string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::pair<std::string, std::string>> models;  // label, dir
+  int64_t frames = 20;
+  std::string dtypes = "both";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    if (a == "--model-dir") {
+      std::string d = next();
+      models.emplace_back(fs::path(d).filename().string(), d);
+    } else if (a == "--random") {
+      std::string shape = next();
+      models.emplace_back("random-" + shape, MakeRandom(shape));
+    } else if (a == "--frames") {
+      frames = std::atoll(next().c_str());
+    } else if (a == "--threads") {
+      at::set_num_threads(std::atoi(next().c_str()));
+    } else if (a == "--dtype") {
+      dtypes = next();
+    } else {
+      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32|bfloat16|both]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (models.empty()) {
+    std::fprintf(stderr, "nothing to run: give --model-dir or --random\n");
+    return 2;
+  }
+  std::printf("threads: %d\n", at::get_num_threads());
+  std::printf("%-22s %-9s %7s %12s %12s %12s %10s %12s\n", "model", "dtype", "frames", "talker ms", "predictor ms",
+              "total ms", "RTF", "GB/frame");
+  for (const auto& [label, dir] : models) {
+    for (c10::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      if (dtypes != "both" && dtypes != (dtype == at::kFloat ? "float32" : "bfloat16")) continue;
+      Row row;
+      if (!Run(label, dir, dtype, frames, &row)) return 1;
+      // One frame is 80 ms of audio: real-time factor = compute time / audio time.
+      std::printf("%-22s %-9s %7lld %12.2f %12.2f %12.2f %10.3f %12.3f\n", row.model.c_str(), row.dtype.c_str(),
+                  static_cast<long long>(row.frames), row.talker_ms, row.cp_ms, row.total_ms, row.total_ms / 80.0,
+                  row.gb_per_frame);
+    }
+  }
+  return 0;
+}

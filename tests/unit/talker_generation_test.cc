@@ -1,0 +1,235 @@
+// Talker generation on a random tiny model: request validation, reproducible seeded sampling,
+// streaming text input, batch stepping and bfloat16.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/talker/random_weights.h"
+#include "common/talker/talker_generator.h"
+#include "common/tensor/checkpoint.h"
+#include "common/tensor/safetensors.h"
+
+namespace qwen3tts {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A random tiny model written in the official layout, loaded back through the real loader.
+class TalkerGenerationTest : public ::testing::Test {
+ protected:
+  static std::shared_ptr<const TalkerModel> Load(ModelVariant variant, const std::string& size,
+                                                 c10::ScalarType dtype = at::kFloat) {
+    fs::path dir = fs::temp_directory_path() / ("qwen3tts_talker_" + std::to_string(::getpid()) + "_" +
+                                                ModelVariantName(variant) + size + std::to_string(static_cast<int>(dtype)));
+    fs::create_directories(dir);
+    auto config = PresetModelConfig("tiny", variant);
+    EXPECT_TRUE(config.ok());
+    config->tts_model_size = size;
+    std::ofstream((dir / "config.json").string()) << ModelConfigToJson(*config).dump(2);
+    EXPECT_TRUE(WriteSafetensors((dir / "model.safetensors").string(), RandomTalkerWeights(*config, 7, at::kBFloat16)).ok());
+    auto parsed = ParseModelConfig((dir / "config.json").string());
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    auto ckpt = Checkpoint::Open(dir.string());
+    EXPECT_TRUE(ckpt.ok()) << ckpt.status();
+    auto model = TalkerModel::Load(*ckpt, *parsed, dtype);
+    EXPECT_TRUE(model.ok()) << model.status();
+    fs::remove_all(dir);
+    return *model;
+  }
+
+  // <|im_start|>assistant\n + text + 5-token suffix, with arbitrary in-vocabulary text ids.
+  static std::vector<int64_t> Template(int64_t text_tokens) {
+    std::vector<int64_t> ids = {151644, 77091, 198};
+    for (int64_t i = 0; i < text_tokens; ++i) ids.push_back(1000 + 37 * i);
+    for (int64_t id : {151645, 198, 151644, 77091, 198}) ids.push_back(id);
+    return ids;
+  }
+
+  static TalkerRequest CustomVoiceRequest() {
+    TalkerRequest r;
+    r.input_ids = Template(6);
+    r.speaker = "Ryan";
+    r.language = "English";
+    r.options.max_new_tokens = 12;
+    r.options.min_new_tokens = 12;  // no early EOS: fixed length for comparisons
+    return r;
+  }
+};
+
+TEST_F(TalkerGenerationTest, SeededSamplingIsReproducible) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  TalkerRequest r = CustomVoiceRequest();
+  r.options.seed = 1234;
+  auto a = GenerateCodes(model, r);
+  auto b = GenerateCodes(model, r);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(0), 11);
+  EXPECT_TRUE(at::equal(*a, *b));
+  r.options.seed = 99;
+  auto c = GenerateCodes(model, r);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(at::equal(*a, *c));
+}
+
+TEST_F(TalkerGenerationTest, InvalidRequestsNameTheFieldAndTheValidValues) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  TalkerRequest r = CustomVoiceRequest();
+  r.speaker = "Nobody";
+  auto unknown_speaker = GenerateCodes(model, r);
+  EXPECT_EQ(unknown_speaker.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown_speaker.status().message().find("ryan"), std::string::npos) << unknown_speaker.status();
+
+  r = CustomVoiceRequest();
+  r.language = "Klingon";
+  auto unknown_language = GenerateCodes(model, r);
+  EXPECT_EQ(unknown_language.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown_language.status().message().find("english"), std::string::npos);
+  EXPECT_NE(unknown_language.status().message().find("auto"), std::string::npos);
+
+  r = CustomVoiceRequest();
+  r.input_ids = Template(0);  // empty text
+  auto empty = GenerateCodes(model, r);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("empty"), std::string::npos);
+
+  r = CustomVoiceRequest();
+  r.input_ids.push_back(999999999);
+  EXPECT_EQ(GenerateCodes(model, r).status().code(), absl::StatusCode::kInvalidArgument);
+
+  r = CustomVoiceRequest();
+  r.options.talker.temperature = -1;
+  EXPECT_EQ(GenerateCodes(model, r).status().code(), absl::StatusCode::kInvalidArgument);
+
+  r = CustomVoiceRequest();
+  r.speaker_embedding = at::zeros({48});
+  EXPECT_EQ(GenerateCodes(model, r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TalkerGenerationTest, BaseModelValidatesTheSpeakerEmbedding) {
+  auto model = Load(ModelVariant::kBase, "1b7");
+  TalkerRequest r = CustomVoiceRequest();
+  r.speaker = "";
+  EXPECT_EQ(GenerateCodes(model, r).status().code(), absl::StatusCode::kInvalidArgument);  // none given
+  r.speaker_embedding = at::randn({47});
+  EXPECT_EQ(GenerateCodes(model, r).status().code(), absl::StatusCode::kInvalidArgument);  // wrong length
+  r.speaker_embedding = at::randn({48});
+  r.speaker_embedding[3] = NAN;
+  auto nan = GenerateCodes(model, r);
+  EXPECT_EQ(nan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(nan.status().message().find("NaN"), std::string::npos);
+  r.speaker_embedding = at::randn({48});
+  EXPECT_TRUE(GenerateCodes(model, r).ok());
+  r.ref_ids = {151644, 77091, 198, 1000, 151645, 198};
+  r.ref_codes = at::full({4, 16}, 5000, at::kLong);  // outside the codebooks
+  EXPECT_EQ(GenerateCodes(model, r).status().code(), absl::StatusCode::kInvalidArgument);
+  r.ref_codes = at::randint(0, 2048, {4, 16}, at::kLong);
+  EXPECT_TRUE(GenerateCodes(model, r).ok());
+}
+
+TEST_F(TalkerGenerationTest, InstructOnA0b6CustomVoiceModelIsIgnoredWithAWarning) {
+  auto model = Load(ModelVariant::kCustomVoice, "0b6");
+  TalkerRequest r = CustomVoiceRequest();
+  r.instruct_ids = {151644, 872, 198, 2000, 151645, 198};
+  auto with = TalkerSequence::Start(model, r);
+  ASSERT_TRUE(with.ok()) << with.status();
+  ASSERT_EQ((*with)->warnings().size(), 1u);
+  EXPECT_NE((*with)->warnings()[0].find("instruct"), std::string::npos);
+  // Same output as without the instruction.
+  r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+  auto a = GenerateCodes(model, r);
+  r.instruct_ids.clear();
+  auto b = GenerateCodes(model, r);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(at::equal(*a, *b));
+}
+
+TEST_F(TalkerGenerationTest, StreamingTextInputWaitsInsteadOfPadding) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  TalkerRequest full = CustomVoiceRequest();
+  full.options.talker.do_sample = full.options.code_predictor.do_sample = false;
+  auto expected = GenerateCodes(model, full);
+  ASSERT_TRUE(expected.ok());
+
+  // Same text delivered in pieces: role + first token up front, the rest later.
+  TalkerRequest open = full;
+  open.text_input_open = true;
+  open.input_ids.assign(full.input_ids.begin(), full.input_ids.begin() + 4);
+  auto seq = TalkerSequence::Start(model, open);
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ((*seq)->state(), TalkerSequence::State::kWaitingForText);
+  auto none = (*seq)->Step();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());  // no frame while waiting
+  std::vector<std::vector<int64_t>> frames;
+  std::vector<int64_t> text(full.input_ids.begin() + 4, full.input_ids.end() - 5);
+  for (size_t i = 0; i < text.size(); ++i) {
+    ASSERT_TRUE((*seq)->AppendText({text[i]}).ok());
+    ASSERT_EQ((*seq)->state(), TalkerSequence::State::kRunning);
+    auto frame = (*seq)->Step();
+    ASSERT_TRUE(frame.ok() && frame->has_value());
+    frames.push_back(**frame);
+    EXPECT_EQ((*seq)->state(), TalkerSequence::State::kWaitingForText);
+  }
+  (*seq)->CloseText();
+  EXPECT_EQ((*seq)->AppendText({5}).code(), absl::StatusCode::kFailedPrecondition);
+  while ((*seq)->state() == TalkerSequence::State::kRunning) {
+    auto frame = (*seq)->Step();
+    ASSERT_TRUE(frame.ok());
+    if (frame->has_value()) frames.push_back(**frame);
+  }
+  ASSERT_EQ(static_cast<int64_t>(frames.size()), expected->size(0));
+  for (size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_TRUE(at::equal(at::tensor(frames[i], at::kLong), (*expected)[i])) << "frame " << i;
+  }
+}
+
+TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
+  requests[1].speaker = "Vivian";
+  requests[2].input_ids = Template(3);
+  requests[2].language = "auto";
+  std::vector<at::Tensor> expected;
+  for (TalkerRequest& r : requests) {
+    r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+    auto codes = GenerateCodes(model, r);
+    ASSERT_TRUE(codes.ok());
+    expected.push_back(*codes);
+  }
+  std::vector<std::unique_ptr<TalkerSequence>> owned;
+  std::vector<TalkerSequence*> batch;
+  for (const TalkerRequest& r : requests) {
+    auto seq = TalkerSequence::Start(model, r);
+    ASSERT_TRUE(seq.ok());
+    batch.push_back(seq->get());
+    owned.push_back(std::move(*seq));
+  }
+  std::vector<std::vector<at::Tensor>> got(batch.size());
+  for (int step = 0; step < 20; ++step) {
+    ASSERT_TRUE(StepBatch(batch, [&](size_t i, const std::vector<int64_t>& codes) {
+                  got[i].push_back(at::tensor(codes, at::kLong));
+                }).ok());
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_FALSE(got[i].empty());
+    EXPECT_TRUE(at::equal(at::stack(got[i]), expected[i])) << "sequence " << i;
+  }
+}
+
+TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
+  auto f32 = Load(ModelVariant::kCustomVoice, "1b7", at::kFloat);
+  auto bf16 = Load(ModelVariant::kCustomVoice, "1b7", at::kBFloat16);
+  TalkerRequest r = CustomVoiceRequest();
+  r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+  GenerationTrace a, b;
+  ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
+  ASSERT_TRUE(TalkerSequence::Start(bf16, r, &b).ok());
+  at::Tensor diff = (a.logits_step0 - b.logits_step0).abs().max();
+  EXPECT_LT(diff.item<float>(), 0.05f * a.logits_step0.abs().max().item<float>() + 1e-3f);
+}
+
+}  // namespace
+}  // namespace qwen3tts

@@ -1,0 +1,87 @@
+// Logits processing and sampling statistics.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/talker/sampling.h"
+
+namespace qwen3tts {
+namespace {
+
+TEST(SamplingTest, GreedyIsArgmaxOfProcessedScores) {
+  at::manual_seed(1);
+  for (int trial = 0; trial < 20; ++trial) {
+    at::Tensor scores = at::randn({300});
+    SuppressIds(scores, {static_cast<int64_t>(scores.argmax().item<int64_t>())});
+    at::Generator gen;
+    int64_t token = SelectToken(scores, {/*do_sample=*/false, 50, 1.0, 0.9}, gen);
+    EXPECT_EQ(token, scores.argmax().item<int64_t>());
+    EXPECT_TRUE(std::isfinite(scores[token].item<float>()));
+  }
+}
+
+TEST(SamplingTest, TopKNeverEmitsOutsideTheTopK) {
+  at::manual_seed(2);
+  at::Tensor scores = at::randn({500}) * 3;
+  const int64_t k = 7;
+  std::set<int64_t> top;
+  at::Tensor idx = std::get<1>(at::topk(scores, k));
+  for (int64_t i = 0; i < k; ++i) top.insert(idx[i].item<int64_t>());
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(123);
+  std::set<int64_t> seen;
+  for (int i = 0; i < 2000; ++i) {
+    int64_t t = SelectToken(scores, {true, k, 1.0, 1.5}, gen);
+    EXPECT_EQ(top.count(t), 1u) << t;
+    seen.insert(t);
+  }
+  EXPECT_GT(seen.size(), 1u);  // it does sample, not argmax
+}
+
+TEST(SamplingTest, TopPKeepsTheSmallestSetReachingTheMass) {
+  // Probabilities 0.5, 0.3, 0.15, 0.05: top_p 0.7 keeps {0, 1}; top_p 0.85 keeps {0, 1, 2}.
+  at::Tensor scores = at::log(at::tensor({0.5, 0.3, 0.15, 0.05}, at::kFloat));
+  for (auto [top_p, allowed] : {std::pair<double, size_t>{0.7, 2}, {0.85, 3}, {1.0, 4}, {0.4, 1}}) {
+    at::Tensor warped = WarpScores(scores, {true, 0, top_p, 1.0});
+    EXPECT_EQ(static_cast<size_t>(at::isfinite(warped).sum().item<int64_t>()), allowed) << top_p;
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    for (int i = 0; i < 500; ++i) {
+      int64_t t = SelectToken(scores, {true, 0, top_p, 1.0}, gen);
+      EXPECT_LT(static_cast<size_t>(t), allowed) << top_p;
+    }
+  }
+}
+
+TEST(SamplingTest, SeededDrawsAreReproducible) {
+  at::Tensor scores = at::randn({1000});
+  auto draw = [&](uint64_t seed) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<int64_t> out;
+    for (int i = 0; i < 50; ++i) out.push_back(SelectToken(scores, {true, 50, 0.9, 0.9}, gen));
+    return out;
+  };
+  EXPECT_EQ(draw(42), draw(42));
+  EXPECT_NE(draw(42), draw(43));
+}
+
+TEST(SamplingTest, RepetitionPenaltyDividesPositiveAndMultipliesNegative) {
+  at::Tensor scores = at::tensor({2.0f, -2.0f, 1.0f});
+  ApplyRepetitionPenalty(scores, {0, 1, 1}, 2.0);
+  EXPECT_FLOAT_EQ(scores[0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(scores[1].item<float>(), -4.0f);  // penalized once despite appearing twice
+  EXPECT_FLOAT_EQ(scores[2].item<float>(), 1.0f);
+}
+
+TEST(SamplingTest, RejectsOutOfRangeParameters) {
+  EXPECT_FALSE(ValidateSamplingParams({true, 50, 1.0, 0.0}, "sampling").ok());
+  EXPECT_FALSE(ValidateSamplingParams({true, -1, 1.0, 1.0}, "sampling").ok());
+  EXPECT_FALSE(ValidateSamplingParams({true, 50, 1.5, 1.0}, "sampling").ok());
+  EXPECT_FALSE(ValidateSamplingParams({true, 50, NAN, 1.0}, "sampling").ok());
+  auto status = ValidateSamplingParams({true, 50, 0.0, 1.0}, "sampling");
+  EXPECT_NE(status.message().find("sampling.top_p"), std::string::npos);
+  EXPECT_TRUE(ValidateSamplingParams({false, 0, 1.0, 0.9}, "sampling").ok());
+}
+
+}  // namespace
+}  // namespace qwen3tts
