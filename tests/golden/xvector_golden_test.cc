@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "common/audio/audio_file.h"
 #include "common/codec/xvector_encoder.h"
 #include "common/tensor/checkpoint.h"
 #include "tests/support/golden.h"
@@ -22,6 +23,13 @@ TEST_P(XVectorGoldenTest, MelAndEmbeddingMatchReference) {
   auto wav = golden->TensorChecked(wav_name);
   ASSERT_TRUE(wav.ok()) << wav.status();
 
+  // The reference audio file decodes to exactly the samples the reference used.
+  if (golden->json().contains("ref_audio")) {
+    auto audio = ReadAudioFile(testing::GoldenPath(golden->json()["ref_audio"].get<std::string>()), 24000);
+    ASSERT_TRUE(audio.ok()) << audio.status();
+    at::Tensor decoded = at::from_blob(audio->samples.data(), {static_cast<int64_t>(audio->samples.size())}, at::kFloat).clone();
+    EXPECT_TRUE(testing::TensorsMatch(decoded.reshape(wav->sizes()), *wav, {false, 1e-6, 0.0}, "decoded ref_audio"));
+  }
   auto info = LoadModelInfo(golden->ModelDir());
   ASSERT_TRUE(info.ok()) << info.status();
   ASSERT_TRUE(info->config.speaker_encoder.has_value()) << "model has no speaker_encoder_config";

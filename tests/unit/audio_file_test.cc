@@ -1,0 +1,107 @@
+// Audio file I/O: WAV round trips, down-mixing, resampling, and clean errors on bad bytes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+
+#include "common/audio/audio_file.h"
+
+namespace qwen3tts {
+namespace {
+
+std::vector<float> Sine(double hz, int64_t rate, double seconds, float amp = 0.5f) {
+  std::vector<float> s(static_cast<size_t>(rate * seconds));
+  for (size_t i = 0; i < s.size(); ++i) s[i] = amp * static_cast<float>(std::sin(2 * M_PI * hz * i / rate));
+  return s;
+}
+
+// Dominant frequency by a coarse DFT scan (enough to tell 440 Hz from its neighbours).
+double PeakHz(const std::vector<float>& s, int64_t rate) {
+  double best = 0, best_hz = 0;
+  for (double hz = 100; hz <= 2000; hz += 5) {
+    std::complex<double> acc = 0;
+    for (size_t i = 0; i < s.size(); ++i) acc += static_cast<double>(s[i]) * std::polar(1.0, -2 * M_PI * hz * i / rate);
+    if (std::abs(acc) > best) {
+      best = std::abs(acc);
+      best_hz = hz;
+    }
+  }
+  return best_hz;
+}
+
+// A stereo 16-bit WAV with different channels.
+std::string StereoWav(const std::vector<float>& left, const std::vector<float>& right, int rate) {
+  std::string mono = EncodeWav(left, rate, WavEncoding::kPcm16);  // reuse header layout, then rewrite
+  std::string out;
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff)); };
+  auto u16 = [&](uint16_t v) { for (int i = 0; i < 2; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff)); };
+  uint32_t data = static_cast<uint32_t>(left.size() * 4);
+  out += "RIFF";
+  u32(36 + data);
+  out += "WAVEfmt ";
+  u32(16);
+  u16(1);
+  u16(2);
+  u32(rate);
+  u32(rate * 4);
+  u16(4);
+  u16(16);
+  out += "data";
+  u32(data);
+  for (size_t i = 0; i < left.size(); ++i) {
+    u16(static_cast<uint16_t>(static_cast<int16_t>(std::lrint(left[i] * 32767))));
+    u16(static_cast<uint16_t>(static_cast<int16_t>(std::lrint(right[i] * 32767))));
+  }
+  return out;
+}
+
+TEST(AudioFileTest, WavRoundTripsInBothEncodings) {
+  std::vector<float> s = Sine(440, 24000, 0.5);
+  auto pcm = DecodeAudio(EncodeWav(s, 24000, WavEncoding::kPcm16));
+  ASSERT_TRUE(pcm.ok()) << pcm.status();
+  ASSERT_EQ(pcm->samples.size(), s.size());
+  EXPECT_EQ(pcm->sample_rate, 24000);
+  for (size_t i = 0; i < s.size(); ++i) ASSERT_NEAR(pcm->samples[i], s[i], 1.0 / 32767 + 1e-6);
+  auto f32 = DecodeAudio(EncodeWav(s, 24000, WavEncoding::kFloat32));
+  ASSERT_TRUE(f32.ok());
+  for (size_t i = 0; i < s.size(); ++i) ASSERT_EQ(f32->samples[i], s[i]);
+}
+
+TEST(AudioFileTest, StereoIsAveragedToMono) {
+  std::vector<float> left(1000, 0.5f), right(1000, -0.25f);
+  auto mono = DecodeAudio(StereoWav(left, right, 24000));
+  ASSERT_TRUE(mono.ok()) << mono.status();
+  ASSERT_EQ(mono->samples.size(), 1000u);
+  EXPECT_NEAR(mono->samples[10], 0.125f, 1e-4);
+}
+
+TEST(AudioFileTest, ResamplesTo24kPreservingLengthAndPitch) {
+  for (int rate : {16000, 44100, 48000}) {
+    std::vector<float> s = Sine(440, rate, 1.0);
+    auto out = DecodeAudio(EncodeWav(s, rate, WavEncoding::kFloat32), 24000);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->sample_rate, 24000);
+    EXPECT_NEAR(static_cast<double>(out->samples.size()), 24000.0, 2.0) << rate;
+    EXPECT_NEAR(PeakHz(out->samples, 24000), 440.0, 5.0) << rate;
+  }
+}
+
+TEST(AudioFileTest, CorruptEmptyTruncatedAndOversizedInputsAreErrors) {
+  EXPECT_EQ(DecodeAudio("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeAudio("definitely not audio data at all").status().code(), absl::StatusCode::kInvalidArgument);
+  std::string wav = EncodeWav(Sine(440, 24000, 0.1), 24000, WavEncoding::kPcm16);
+  EXPECT_FALSE(DecodeAudio(wav.substr(0, 30)).ok());  // header cut short
+  std::string header_only = wav.substr(0, 44);
+  EXPECT_FALSE(DecodeAudio(header_only).ok());
+  AudioLimits limits;
+  limits.max_seconds = 0.05;
+  EXPECT_EQ(DecodeAudio(wav, 24000, limits).status().code(), absl::StatusCode::kOutOfRange);
+  limits = AudioLimits();
+  limits.max_bytes = 100;
+  EXPECT_EQ(DecodeAudio(wav, 24000, limits).status().code(), absl::StatusCode::kOutOfRange);
+  auto missing = ReadAudioFile("/nonexistent/file.wav");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace qwen3tts
