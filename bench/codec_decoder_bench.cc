@@ -1,0 +1,204 @@
+// Speech-tokenizer decoder benchmark: real-time factor (wall time / audio time; < 1 is faster
+// than real time) of the offline decode and of frame-by-frame streaming, per thread count.
+//
+//   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
+//                                [--threads 1,2] [--json]
+// --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
+// --full-size: a random decoder with the official decoder shape (the reference config class's
+//              defaults), written as bfloat16 to a temporary file first.
+// With neither, the golden tiny model and the full-size random decoder are both measured.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/codec/decoder.h"
+#include "common/codec/decoder_random_weights.h"
+#include "common/tensor/checkpoint.h"
+#include "common/tensor/safetensors.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace qwen3tts;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+struct Row {
+  std::string model, mode;
+  int threads = 0;
+  int64_t frames = 0;
+  double wall_s = 0, audio_s = 0, ms_per_frame = 0, max_frame_ms = 0;
+};
+
+std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir) {
+  const std::string st = fs::exists(dir + "/speech_tokenizer/config.json") ? dir + "/speech_tokenizer" : dir;
+  auto decoder = CodecDecoder::Load(st);
+  if (!decoder.ok()) {
+    std::fprintf(stderr, "%s: %s\n", st.c_str(), std::string(decoder.status().message()).c_str());
+    return nullptr;
+  }
+  return *decoder;
+}
+
+std::shared_ptr<const CodecDecoder> RandomFullSize() {
+  CodecDecoderConfig config;  // model_config.h defaults = the reference decoder config defaults
+  const std::string path =
+      (fs::temp_directory_path() / ("qwen3tts_bench_decoder_" + std::to_string(getpid()) + ".safetensors"))
+          .string();
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (auto& [name, t] : RandomDecoderWeights(config, 42)) tensors.emplace_back(name, t.to(at::kBFloat16));
+  absl::Status written = WriteSafetensors(path, tensors);
+  tensors.clear();
+  if (!written.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(written.message()).c_str());
+    return nullptr;
+  }
+  auto ckpt = Checkpoint::Open(path);
+  auto decoder = ckpt.ok() ? CodecDecoder::Create(*ckpt, config) : ckpt.status();
+  fs::remove(path);
+  if (!decoder.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(decoder.status().message()).c_str());
+    return nullptr;
+  }
+  return *decoder;
+}
+
+void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>& decoder,
+             int64_t frames, const std::vector<int>& threads, std::vector<Row>* rows) {
+  at::manual_seed(0);
+  at::Tensor codes = at::randint(decoder->codebook_size(), {frames, decoder->num_quantizers()}, at::kLong);
+  const double audio_s = static_cast<double>(frames * decoder->samples_per_frame()) / decoder->sample_rate();
+  for (int t : threads) {
+    at::set_num_threads(t);
+    (void)decoder->Decode(codes.narrow(0, 0, std::min<int64_t>(frames, 4)));  // warm-up
+    auto add = [&](const std::string& mode, double wall, double max_frame_ms) {
+      Row r;
+      r.model = label;
+      r.mode = mode;
+      r.threads = t;
+      r.frames = frames;
+      r.wall_s = wall;
+      r.audio_s = audio_s;
+      r.ms_per_frame = 1000.0 * wall / frames;
+      r.max_frame_ms = max_frame_ms;
+      rows->push_back(r);
+    };
+    auto t0 = Clock::now();
+    auto batched = decoder->DecodeBatched(codes);
+    auto t1 = Clock::now();
+    if (batched.ok()) add("offline batched", Seconds(t0, t1), 0);
+    DecoderSession session(decoder);
+    double worst = 0;
+    auto s0 = Clock::now();
+    for (int64_t i = 0; i < frames; ++i) {
+      auto f0 = Clock::now();
+      auto out = session.Push(codes.narrow(0, i, 1));
+      auto f1 = Clock::now();
+      if (!out.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(out.status().message()).c_str());
+        return;
+      }
+      worst = std::max(worst, 1000.0 * Seconds(f0, f1));
+    }
+    auto s1 = Clock::now();
+    add("streaming 1 frame/call", Seconds(s0, s1), worst);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> dirs;
+  bool full_size = false, json = false;
+  int64_t frames = 0;
+  std::vector<int> threads = {1, 2};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--model-dir") {
+      dirs.push_back(value());
+    } else if (arg == "--full-size") {
+      full_size = true;
+    } else if (arg == "--frames") {
+      if (!absl::SimpleAtoi(value(), &frames) || frames <= 0) {
+        std::fprintf(stderr, "--frames must be a positive integer\n");
+        return 2;
+      }
+    } else if (arg == "--threads") {
+      threads.clear();
+      for (absl::string_view part : absl::StrSplit(value(), ',')) {
+        int t = 0;
+        if (!absl::SimpleAtoi(part, &t) || t <= 0) {
+          std::fprintf(stderr, "--threads takes positive integers separated by commas\n");
+          return 2;
+        }
+        threads.push_back(t);
+      }
+    } else if (arg == "--json") {
+      json = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--json]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  if (dirs.empty() && !full_size) {
+    const char* golden = std::getenv("QWEN3TTS_GOLDEN_DIR");
+    const std::string tiny = std::string(golden ? golden : "../shared/golden") + "/models/tiny-base";
+    if (fs::exists(tiny)) dirs.push_back(tiny);
+    full_size = true;
+  }
+
+  std::vector<Row> rows;
+  for (const std::string& dir : dirs) {
+    auto decoder = LoadDir(dir);
+    if (!decoder) return 1;
+    Measure(fs::path(dir).filename().string(), decoder, frames > 0 ? frames : 125, threads, &rows);
+  }
+  if (full_size) {
+    auto decoder = RandomFullSize();
+    if (!decoder) return 1;
+    Measure("full-size random", decoder, frames > 0 ? frames : 25, threads, &rows);
+  }
+
+  std::printf("%-18s %-24s %7s %6s %9s %9s %9s %12s %12s\n", "model", "mode", "threads", "frames",
+              "wall s", "audio s", "RTF", "ms/frame", "max ms/call");
+  for (const Row& r : rows) {
+    std::printf("%-18s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f\n", r.model.c_str(),
+                r.mode.c_str(), r.threads, static_cast<long>(r.frames), r.wall_s, r.audio_s,
+                r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
+  }
+  if (json) {
+    std::printf("[");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      std::printf("%s{\"model\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"frames\":%ld,\"wall_s\":%.6f,"
+                  "\"audio_s\":%.6f,\"rtf\":%.6f,\"ms_per_frame\":%.4f,\"max_ms_per_call\":%.4f}",
+                  i ? "," : "", r.model.c_str(), r.mode.c_str(), r.threads, static_cast<long>(r.frames),
+                  r.wall_s, r.audio_s, r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
+    }
+    std::printf("]\n");
+  }
+  return 0;
+}

@@ -1,0 +1,288 @@
+#include "common/codec/decoder.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/util/status_macros.h"
+
+namespace qwen3tts {
+namespace {
+
+absl::Status CheckConfig(const CodecDecoderConfig& c) {
+  auto positive = [](const char* field, int64_t value) -> absl::Status {
+    if (value > 0) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("decoder_config.", field, " must be > 0, got ", value));
+  };
+  RETURN_IF_ERROR(positive("codebook_size", c.codebook_size));
+  RETURN_IF_ERROR(positive("codebook_dim", c.codebook_dim));
+  RETURN_IF_ERROR(positive("hidden_size", c.hidden_size));
+  RETURN_IF_ERROR(positive("latent_dim", c.latent_dim));
+  RETURN_IF_ERROR(positive("num_attention_heads", c.num_attention_heads));
+  RETURN_IF_ERROR(positive("num_key_value_heads", c.num_key_value_heads));
+  RETURN_IF_ERROR(positive("head_dim", c.head_dim));
+  RETURN_IF_ERROR(positive("sliding_window", c.sliding_window));
+  RETURN_IF_ERROR(positive("decoder_dim", c.decoder_dim));
+  if (c.codebook_dim % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("decoder_config.codebook_dim must be even, got ", c.codebook_dim));
+  }
+  if (c.num_attention_heads % c.num_key_value_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoder_config.num_attention_heads (", c.num_attention_heads,
+        ") must be a multiple of num_key_value_heads (", c.num_key_value_heads, ")"));
+  }
+  if (c.hidden_act != "silu") {
+    return absl::InvalidArgumentError(absl::StrCat("decoder_config.hidden_act '", c.hidden_act,
+                                                   "' is not supported; allowed: silu"));
+  }
+  if (c.upsample_rates.empty()) {
+    return absl::InvalidArgumentError("decoder_config.upsample_rates must not be empty");
+  }
+  for (int64_t r : c.upsample_rates) RETURN_IF_ERROR(positive("upsample_rates[i]", r));
+  for (int64_t r : c.upsampling_ratios) RETURN_IF_ERROR(positive("upsampling_ratios[i]", r));
+  if ((c.decoder_dim >> c.upsample_rates.size()) <= 0 ||
+      c.decoder_dim % (int64_t{1} << c.upsample_rates.size()) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoder_config.decoder_dim ", c.decoder_dim, " must be divisible by 2^",
+        c.upsample_rates.size(), " (one halving per upsample rate)"));
+  }
+  return absl::OkStatus();
+}
+
+// ATen reports failures (allocation, shape bugs) as exceptions; the library reports Status.
+template <typename Fn>
+absl::StatusOr<at::Tensor> Guarded(const char* what, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
+    const std::string& speech_tokenizer_dir) {
+  ASSIGN_OR_RETURN(SpeechTokenizerConfig config,
+                   ParseSpeechTokenizerConfig(speech_tokenizer_dir + "/config.json"));
+  ASSIGN_OR_RETURN(Checkpoint weights, Checkpoint::Open(speech_tokenizer_dir));
+  ASSIGN_OR_RETURN(std::shared_ptr<const CodecDecoder> decoder,
+                   Create(weights, config.decoder, config.output_sample_rate));
+  if (config.decode_upsample_rate != decoder->samples_per_frame()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.file, ": decode_upsample_rate ", config.decode_upsample_rate,
+        " disagrees with the decoder's upsampling (prod(upsampling_ratios) * prod(upsample_rates)"
+        " = ", decoder->samples_per_frame(), ")"));
+  }
+  return decoder;
+}
+
+absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
+    const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate) {
+  RETURN_IF_ERROR(CheckConfig(config));
+  std::shared_ptr<CodecDecoder> d(new CodecDecoder());
+  d->config_ = config;
+  d->sample_rate_ = sample_rate;
+  d->samples_per_frame_ = 1;
+  for (int64_t r : config.upsampling_ratios) d->samples_per_frame_ *= r;
+  for (int64_t r : config.upsample_rates) d->samples_per_frame_ *= r;
+
+  ASSIGN_OR_RETURN(d->quantizer_, SplitRvqDequantizer::Load(weights, config));
+  ASSIGN_OR_RETURN(d->pre_conv_, CausalConv1d::Load(weights, "decoder.pre_conv",
+                                                    config.codebook_dim, config.latent_dim, 3));
+
+  const std::string tf = "decoder.pre_transformer.";
+  ASSIGN_OR_RETURN(d->input_proj_, nn::LoadLinear(weights, tf + "input_proj", config.latent_dim,
+                                                  config.hidden_size, true, at::kFloat));
+  ASSIGN_OR_RETURN(d->output_proj_, nn::LoadLinear(weights, tf + "output_proj", config.hidden_size,
+                                                   config.latent_dim, true, at::kFloat));
+  nn::BlockConfig block;
+  block.hidden_size = config.hidden_size;
+  block.num_heads = config.num_attention_heads;
+  block.num_kv_heads = config.num_key_value_heads;
+  block.head_dim = config.head_dim;
+  block.intermediate_size = config.intermediate_size;
+  block.norm_eps = config.rms_norm_eps;
+  block.norm = nn::NormKind::kRms;
+  block.mlp = nn::MlpKind::kSwiGlu;
+  block.qk_norm = false;
+  block.layer_scale = true;
+  block.attention_bias = config.attention_bias;
+  block.sliding_window = config.sliding_window;
+  ASSIGN_OR_RETURN(d->transformer_,
+                   nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
+                                              block, config.rope_theta, at::kFloat));
+
+  for (size_t i = 0; i < config.upsampling_ratios.size(); ++i) {
+    const int64_t factor = config.upsampling_ratios[i];
+    const std::string prefix = absl::StrCat("decoder.upsample.", i);
+    ASSIGN_OR_RETURN(CausalConvTranspose1d conv,
+                     CausalConvTranspose1d::Load(weights, prefix + ".0", config.latent_dim,
+                                                 config.latent_dim, factor, factor));
+    ASSIGN_OR_RETURN(ConvNeXtBlock convnext,
+                     ConvNeXtBlock::Load(weights, prefix + ".1", config.latent_dim));
+    d->upsample_convs_.push_back(std::move(conv));
+    d->upsample_blocks_.push_back(std::move(convnext));
+  }
+
+  ASSIGN_OR_RETURN(d->decoder_in_conv_, CausalConv1d::Load(weights, "decoder.decoder.0",
+                                                           config.latent_dim, config.decoder_dim, 7));
+  const size_t stages = config.upsample_rates.size();
+  for (size_t i = 0; i < stages; ++i) {
+    const int64_t in_dim = config.decoder_dim >> i;
+    const int64_t out_dim = config.decoder_dim >> (i + 1);
+    ASSIGN_OR_RETURN(SnakeDecoderBlock blk,
+                     SnakeDecoderBlock::Load(weights, absl::StrCat("decoder.decoder.", i + 1),
+                                             in_dim, out_dim, config.upsample_rates[i]));
+    d->decoder_blocks_.push_back(std::move(blk));
+  }
+  const int64_t output_dim = config.decoder_dim >> stages;
+  ASSIGN_OR_RETURN(d->final_act_,
+                   SnakeBeta::Load(weights, absl::StrCat("decoder.decoder.", stages + 1), output_dim));
+  ASSIGN_OR_RETURN(d->final_conv_,
+                   CausalConv1d::Load(weights, absl::StrCat("decoder.decoder.", stages + 2),
+                                      output_dim, 1, 7));
+  return std::shared_ptr<const CodecDecoder>(std::move(d));
+}
+
+absl::StatusOr<at::Tensor> CodecDecoder::Validate(const at::Tensor& codes,
+                                                  int64_t first_frame) const {
+  return ValidateDecoderCodes(codes, config_.num_quantizers, config_.codebook_size, first_frame);
+}
+
+at::Tensor CodecDecoder::Transform(const at::Tensor& latent_rows,
+                                   std::vector<nn::KvCache>* caches) const {
+  at::Tensor h = input_proj_(latent_rows);
+  h = transformer_.Forward(h, caches);
+  return output_proj_(h);
+}
+
+absl::StatusOr<at::Tensor> CodecDecoder::Decode(const at::Tensor& codes) const {
+  DecoderSession session(shared_from_this());
+  ASSIGN_OR_RETURN(at::Tensor samples, session.Push(codes));
+  ASSIGN_OR_RETURN(at::Tensor tail, session.Flush());
+  if (tail.numel() == 0) return samples;
+  return at::cat({samples, tail}, 0);
+}
+
+absl::StatusOr<at::Tensor> CodecDecoder::DecodeBatched(const at::Tensor& codes) const {
+  ASSIGN_OR_RETURN(at::Tensor valid, Validate(codes, 0));
+  const int64_t frames = valid.size(0);
+  if (frames == 0) return at::zeros({0}, at::kFloat);
+  return Guarded("decoder", [&]() {
+    at::Tensor h = pre_conv_.Forward(quantizer_.Dequantize(valid));  // [1, latent, T]
+    std::vector<nn::KvCache> caches = transformer_.NewCache(frames);
+    h = Transform(h.squeeze(0).t().contiguous(), &caches).t().unsqueeze(0);
+    for (size_t i = 0; i < upsample_convs_.size(); ++i) {
+      h = upsample_blocks_[i].Forward(upsample_convs_[i].Forward(h));
+    }
+    h = decoder_in_conv_.Forward(h);
+    for (const auto& block : decoder_blocks_) h = block.Forward(h);
+    h = final_conv_.Forward(final_act_.Forward(h));
+    return h.clamp(-1.0, 1.0).reshape({-1});
+  });
+}
+
+absl::StatusOr<at::Tensor> CodecDecoder::DecodeChunkedLikeReference(const at::Tensor& codes,
+                                                                    int64_t chunk_size,
+                                                                    int64_t left_context) const {
+  if (chunk_size <= 0 || left_context < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("chunked decode: chunk_size ", chunk_size,
+                                                   " must be > 0 and left_context ", left_context,
+                                                   " >= 0"));
+  }
+  ASSIGN_OR_RETURN(at::Tensor valid, Validate(codes, 0));
+  const int64_t frames = valid.size(0);
+  std::vector<at::Tensor> pieces;
+  for (int64_t start = 0; start < frames;) {
+    const int64_t end = std::min(start + chunk_size, frames);
+    // As the reference: the full context only when strictly more than left_context frames
+    // precede the chunk, otherwise everything before it.
+    const int64_t context = start - left_context > 0 ? left_context : start;
+    ASSIGN_OR_RETURN(at::Tensor wav, Decode(valid.narrow(0, start - context, end - start + context)));
+    pieces.push_back(wav.narrow(0, context * samples_per_frame_, (end - start) * samples_per_frame_));
+    start = end;
+  }
+  if (pieces.empty()) return at::zeros({0}, at::kFloat);
+  return at::cat(pieces, 0);
+}
+
+void CodecDecoder::AppendInitialStates(StreamStates* states) const {
+  pre_conv_.AppendInitialStates(states);
+  for (size_t i = 0; i < upsample_convs_.size(); ++i) {
+    upsample_convs_[i].AppendInitialStates(states);
+    upsample_blocks_[i].AppendInitialStates(states);
+  }
+  decoder_in_conv_.AppendInitialStates(states);
+  for (const auto& block : decoder_blocks_) block.AppendInitialStates(states);
+  final_conv_.AppendInitialStates(states);
+}
+
+// ---------------------------------------------------------------------------------------------
+DecoderSession::DecoderSession(std::shared_ptr<const CodecDecoder> decoder)
+    : decoder_(std::move(decoder)) {
+  decoder_->AppendInitialStates(&states_);
+  // Sliding-window caches hold `sliding_window` positions regardless of the argument.
+  caches_ = decoder_->transformer_.NewCache(decoder_->config_.sliding_window);
+}
+
+absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes) {
+  if (finished_) {
+    return absl::FailedPreconditionError("decoder session: Push after Flush (or after an internal error)");
+  }
+  ASSIGN_OR_RETURN(at::Tensor valid, decoder_->Validate(codes, frames_));
+  const int64_t n = valid.size(0);
+  if (n == 0) return at::zeros({0}, at::kFloat);
+  const CodecDecoder& d = *decoder_;
+  at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
+  for (int64_t i = 0; i < n; ++i) {
+    // One frame at a time whatever the chunk size: every frame then goes through kernels of the
+    // same shapes, so the output is bit-identical for every chunking (batched kernels would
+    // round differently, and the decoder amplifies float32 rounding noise).
+    auto frame = Guarded("decoder session", [&]() { return DecodeFrame(valid.narrow(0, i, 1)); });
+    if (!frame.ok()) {
+      finished_ = true;  // the carried state may be half-updated
+      return frame.status();
+    }
+    out.narrow(0, i * d.samples_per_frame_, d.samples_per_frame_).copy_(*frame);
+    ++frames_;
+  }
+  return out;
+}
+
+at::Tensor DecoderSession::DecodeFrame(const at::Tensor& codes) {
+  const CodecDecoder& d = *decoder_;
+  size_t slot = 0;
+  at::Tensor h = d.pre_conv_.Step(d.quantizer_.Dequantize(codes), states_, slot);
+  h = d.Transform(h.squeeze(0).t().contiguous(), &caches_).t().unsqueeze(0);
+  for (size_t i = 0; i < d.upsample_convs_.size(); ++i) {
+    h = d.upsample_blocks_[i].Step(d.upsample_convs_[i].Step(h, states_, slot), states_, slot);
+  }
+  h = d.decoder_in_conv_.Step(h, states_, slot);
+  for (const auto& block : d.decoder_blocks_) h = block.Step(h, states_, slot);
+  h = d.final_conv_.Step(d.final_act_.Forward(h), states_, slot);
+  return h.clamp(-1.0, 1.0).reshape({-1});
+}
+
+absl::StatusOr<at::Tensor> DecoderSession::Flush() {
+  finished_ = true;
+  return at::zeros({0}, at::kFloat);
+}
+
+int64_t IclReferenceCutSamples(int64_t ref_frames, int64_t total_frames, int64_t num_samples) {
+  const double ratio =
+      static_cast<double>(ref_frames) / static_cast<double>(std::max<int64_t>(total_frames, 1));
+  const int64_t cut = static_cast<int64_t>(ratio * static_cast<double>(num_samples));
+  return std::clamp<int64_t>(cut, 0, num_samples);
+}
+
+at::Tensor CutIclReference(const at::Tensor& waveform, int64_t ref_frames, int64_t total_frames) {
+  const int64_t len = waveform.size(0);
+  const int64_t cut = IclReferenceCutSamples(ref_frames, total_frames, len);
+  return waveform.narrow(0, cut, len - cut);
+}
+
+}  // namespace qwen3tts

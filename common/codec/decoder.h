@@ -1,0 +1,147 @@
+// The 12 Hz speech-tokenizer decoder (codes -> 24 kHz waveform), whole-utterance and streaming.
+//
+// Pipeline (reference: Qwen3TTSTokenizerV2Decoder): split RVQ dequantization -> causal pre-conv
+// (k=3) -> pre-transformer (input_proj, sliding-window layers with layer scale, norm,
+// output_proj) -> upsampling stages (causal transposed conv + ConvNeXt) -> causal conv (k=7) ->
+// SnakeBeta decoder blocks (causal transposed conv + 3 residual units) -> SnakeBeta -> causal
+// conv (k=7) -> clamp to [-1, 1]. One frame = prod(upsampling_ratios) * prod(upsample_rates)
+// samples (1920 at 24 kHz for the official configs).
+//
+// Latency: every stage is causal (left-padded convolutions, transposed convolutions whose right
+// overhang is trimmed, causally masked attention), so the 1920 samples of frame n depend on
+// frames <= n only. A DecoderSession therefore returns all samples of frame n in the call that
+// delivers frame n: the algorithmic latency is 0 frames / 0 samples
+// (DecoderSession::kLatencySamples), and Flush() has nothing left to emit. The transposed
+// convolutions' overlap into the next frame is not emitted early: it is recomputed from the
+// carried input frame when the next frame arrives, which is what makes the output exact.
+//
+// Per-frame work is O(1) in the utterance length: convolutions carry (kernel-1)*dilation input
+// samples, transposed convolutions carry ceil(K/stride)-1 input frames, and each transformer
+// layer keeps a ring KV cache of `sliding_window` positions (common/nn).
+//
+// Exactness: the session runs every frame through kernels of identical shapes, so any chunking
+// gives bit-identical samples, and Decode() is that same engine over all frames. DecodeBatched()
+// is an independent whole-sequence implementation (the reference's structure); it agrees with
+// Decode() up to float32 rounding. Random-weight decoders amplify rounding strongly (the golden
+// tiny model: ~3e-4 between any two float32 implementations, the reference included), which is
+// why exact streaming is defined by identical per-frame computation rather than by batching.
+//
+// Reference detail: Qwen3TTSTokenizerV2Model.decode runs `chunked_decode` (chunks of 300 frames
+// with 25 frames of left context); up to 300 frames that equals Decode(); beyond, the reference
+// output differs slightly from an exact decode. DecodeChunkedLikeReference() reproduces it.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/codec/decoder_layers.h"
+#include "common/codec/decoder_quantizer.h"
+#include "common/nn/transformer.h"
+#include "common/tensor/checkpoint.h"
+#include "common/tensor/model_config.h"
+
+namespace qwen3tts {
+
+class DecoderSession;
+
+class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
+ public:
+  // `speech_tokenizer_dir` holds config.json and model.safetensors (decoder.* tensors).
+  static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Load(
+      const std::string& speech_tokenizer_dir);
+  // From an open checkpoint (official names) and the decoder config.
+  static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Create(
+      const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate = 24000);
+
+  // codes: [frames, num_quantizers] integer. Returns float32 [frames * samples_per_frame].
+  // INVALID_ARGUMENT for bad codes (see ValidateDecoderCodes). Thread-safe.
+  // Runs the streaming engine over all frames, so a DecoderSession fed any chunking returns
+  // exactly these samples.
+  absl::StatusOr<at::Tensor> Decode(const at::Tensor& codes) const;
+  // The same function computed the way the reference does (whole sequence through each layer,
+  // padding instead of carried state). Independent of the streaming machinery, and faster for
+  // long offline inputs; it differs from Decode only by float32 rounding, which random-weight
+  // decoders amplify (up to ~3e-4 on the golden tiny model, < 1e-5 on well-scaled weights).
+  absl::StatusOr<at::Tensor> DecodeBatched(const at::Tensor& codes) const;
+  // The reference's chunked_decode (chunk_size frames, left_context frames of context), each
+  // chunk decoded with Decode.
+  absl::StatusOr<at::Tensor> DecodeChunkedLikeReference(const at::Tensor& codes,
+                                                        int64_t chunk_size = 300,
+                                                        int64_t left_context = 25) const;
+
+  int64_t samples_per_frame() const { return samples_per_frame_; }
+  int64_t sample_rate() const { return sample_rate_; }
+  int64_t num_quantizers() const { return config_.num_quantizers; }
+  int64_t codebook_size() const { return config_.codebook_size; }
+  const CodecDecoderConfig& config() const { return config_; }
+
+ private:
+  friend class DecoderSession;
+  CodecDecoder() = default;
+  absl::StatusOr<at::Tensor> Validate(const at::Tensor& codes, int64_t first_frame) const;
+  // Transformer part on [T, latent] rows, continuing `caches`.
+  at::Tensor Transform(const at::Tensor& latent_rows, std::vector<nn::KvCache>* caches) const;
+  void AppendInitialStates(StreamStates* states) const;
+
+  CodecDecoderConfig config_;
+  int64_t sample_rate_ = 24000;
+  int64_t samples_per_frame_ = 0;
+  SplitRvqDequantizer quantizer_;
+  CausalConv1d pre_conv_;
+  nn::Linear input_proj_, output_proj_;
+  nn::TransformerStack transformer_;
+  std::vector<CausalConvTranspose1d> upsample_convs_;
+  std::vector<ConvNeXtBlock> upsample_blocks_;
+  CausalConv1d decoder_in_conv_;
+  std::vector<SnakeDecoderBlock> decoder_blocks_;
+  SnakeBeta final_act_;
+  CausalConv1d final_conv_;
+};
+
+// Incremental decoding of one stream. Not thread-safe (one session per stream); many sessions
+// may share one CodecDecoder.
+class DecoderSession {
+ public:
+  // Samples of frame n that can only be emitted after frame n + k arrives: none (see above).
+  static constexpr int64_t kLatencyFrames = 0;
+  static constexpr int64_t kLatencySamples = 0;
+
+  explicit DecoderSession(std::shared_ptr<const CodecDecoder> decoder);
+
+  // codes: [n, num_quantizers] (n >= 0). Returns the n * samples_per_frame samples these frames
+  // determine. The concatenation of all returned chunks equals CodecDecoder::Decode of all
+  // frames (bit-identical for every chunking: frames are processed one at a time internally).
+  // On INVALID_ARGUMENT nothing of the chunk is consumed and the session stays usable; an
+  // INTERNAL error ends the session.
+  absl::StatusOr<at::Tensor> Push(const at::Tensor& codes);
+  // Ends the stream; returns the remaining samples (always empty: latency 0).
+  // Push after Flush is FAILED_PRECONDITION.
+  absl::StatusOr<at::Tensor> Flush();
+
+  int64_t frames_decoded() const { return frames_; }
+  int64_t samples_emitted() const { return frames_ * decoder_->samples_per_frame(); }
+
+ private:
+  // Decodes one validated frame ([1, num_quantizers]) into samples_per_frame samples.
+  at::Tensor DecodeFrame(const at::Tensor& codes);
+
+  std::shared_ptr<const CodecDecoder> decoder_;
+  StreamStates states_;
+  std::vector<nn::KvCache> caches_;
+  int64_t frames_ = 0;
+  bool finished_ = false;
+};
+
+// In-context voice cloning decodes reference codes + generated codes together and drops the
+// reference part of the audio; the reference cuts int(ref_frames / max(total_frames, 1) *
+// num_samples) samples (Python float arithmetic, truncation). Returns that sample count.
+int64_t IclReferenceCutSamples(int64_t ref_frames, int64_t total_frames, int64_t num_samples);
+// `waveform` ([samples]) without its first IclReferenceCutSamples(...) samples.
+at::Tensor CutIclReference(const at::Tensor& waveform, int64_t ref_frames, int64_t total_frames);
+
+}  // namespace qwen3tts

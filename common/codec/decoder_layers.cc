@@ -1,0 +1,242 @@
+#include "common/codec/decoder_layers.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/status_macros.h"
+
+namespace qwen3tts {
+namespace {
+
+// Concatenates the carried history (may be zero-length) and the new input along time.
+at::Tensor WithHistory(const at::Tensor& history, const at::Tensor& x) {
+  if (history.size(2) == 0) return x;
+  return at::cat({history, x}, 2);
+}
+
+// The last `length` time steps of `x` as a fresh tensor (so that the history does not keep
+// the whole chunk alive).
+at::Tensor LastSteps(const at::Tensor& x, int64_t length) {
+  return x.narrow(2, x.size(2) - length, length).clone();
+}
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, const std::string& name,
+                                             const std::vector<int64_t>& shape) {
+  ASSIGN_OR_RETURN(at::Tensor tensor, weights.LoadShaped(name, shape, at::kFloat));
+  return tensor.contiguous();
+}
+
+// ---------------------------------------------------------------------------------------------
+absl::StatusOr<CausalConv1d> CausalConv1d::Load(const DecoderWeights& weights,
+                                                const std::string& prefix, int64_t in_channels,
+                                                int64_t out_channels, int64_t kernel,
+                                                int64_t dilation, int64_t groups) {
+  CausalConv1d conv;
+  ASSIGN_OR_RETURN(conv.weight_, TakeDecoderWeight(weights, prefix + ".conv.weight",
+                                                   {out_channels, in_channels / groups, kernel}));
+  ASSIGN_OR_RETURN(conv.bias_, TakeDecoderWeight(weights, prefix + ".conv.bias", {out_channels}));
+  conv.in_channels_ = in_channels;
+  conv.kernel_ = kernel;
+  conv.dilation_ = dilation;
+  conv.groups_ = groups;
+  return conv;
+}
+
+at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
+  // The reference pads (kernel-1)*dilation on the left plus an "extra" right padding that is
+  // always zero at stride 1.
+  at::Tensor padded = at::constant_pad_nd(x, {history_length(), 0}, 0.0);
+  return at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1},
+                    /*padding=*/at::IntArrayRef{0}, at::IntArrayRef{dilation_}, groups_);
+}
+
+void CausalConv1d::AppendInitialStates(StreamStates* states) const {
+  states->push_back(at::zeros({1, in_channels_, history_length()}, at::kFloat));
+}
+
+at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
+  at::Tensor& history = states[slot++];
+  at::Tensor full = WithHistory(history, x);
+  at::Tensor y = at::conv1d(full, weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
+                                  at::IntArrayRef{dilation_}, groups_);
+  if (history_length() > 0) history = LastSteps(full, history_length());
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------------
+absl::StatusOr<CausalConvTranspose1d> CausalConvTranspose1d::Load(const DecoderWeights& weights,
+                                                                  const std::string& prefix,
+                                                                  int64_t in_channels,
+                                                                  int64_t out_channels,
+                                                                  int64_t kernel, int64_t stride) {
+  if (stride <= 0 || kernel < stride) {
+    return absl::InvalidArgumentError(absl::StrCat("transposed conv '", prefix, "': kernel ",
+                                                   kernel, " must be >= stride ", stride,
+                                                   " and stride > 0"));
+  }
+  CausalConvTranspose1d conv;
+  ASSIGN_OR_RETURN(conv.weight_, TakeDecoderWeight(weights, prefix + ".conv.weight",
+                                                   {in_channels, out_channels, kernel}));
+  ASSIGN_OR_RETURN(conv.bias_, TakeDecoderWeight(weights, prefix + ".conv.bias", {out_channels}));
+  conv.in_channels_ = in_channels;
+  conv.kernel_ = kernel;
+  conv.stride_ = stride;
+  return conv;
+}
+
+at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
+  at::Tensor y = at::conv_transpose1d(x, weight_, bias_, at::IntArrayRef{stride_});
+  const int64_t right_trim = kernel_ - stride_;
+  if (right_trim > 0) y = y.narrow(2, 0, y.size(2) - right_trim);
+  return y;
+}
+
+void CausalConvTranspose1d::AppendInitialStates(StreamStates* states) const {
+  states->push_back(at::zeros({1, in_channels_, history_frames()}, at::kFloat));
+}
+
+at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states,
+                                       size_t& slot) const {
+  at::Tensor& history = states[slot++];
+  const int64_t h = history_frames();
+  const int64_t n = x.size(2);
+  at::Tensor full = WithHistory(history, x);
+  at::Tensor y = at::conv_transpose1d(full, weight_, bias_, at::IntArrayRef{stride_});
+  // Output blocks of the history frames were emitted by earlier calls; the blocks of the new
+  // frames are complete (every input that reaches them is in `full`); the rest is the overlap
+  // into frames that have not arrived yet and is recomputed from the history next time.
+  at::Tensor out = y.narrow(2, h * stride_, n * stride_);
+  if (h > 0) history = LastSteps(full, h);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+absl::StatusOr<SnakeBeta> SnakeBeta::Load(const DecoderWeights& weights, const std::string& prefix,
+                                          int64_t channels) {
+  SnakeBeta snake;
+  ASSIGN_OR_RETURN(at::Tensor alpha, TakeDecoderWeight(weights, prefix + ".alpha", {channels}));
+  ASSIGN_OR_RETURN(at::Tensor beta, TakeDecoderWeight(weights, prefix + ".beta", {channels}));
+  // Same float32 operations as the reference, hoisted out of the per-call path.
+  snake.alpha_exp_ = at::exp(alpha).view({1, channels, 1});
+  snake.inv_beta_ = at::reciprocal(at::exp(beta) + 1e-9).view({1, channels, 1});
+  return snake;
+}
+
+at::Tensor SnakeBeta::Forward(const at::Tensor& x) const {
+  at::Tensor s = at::sin(x * alpha_exp_);
+  return x + inv_beta_ * (s * s);
+}
+
+// ---------------------------------------------------------------------------------------------
+absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
+                                                  const std::string& prefix, int64_t channels) {
+  ConvNeXtBlock block;
+  block.channels_ = channels;
+  ASSIGN_OR_RETURN(block.dwconv_, CausalConv1d::Load(weights, prefix + ".dwconv", channels,
+                                                     channels, 7, 1, channels));
+  ASSIGN_OR_RETURN(block.norm_weight_, TakeDecoderWeight(weights, prefix + ".norm.weight", {channels}));
+  ASSIGN_OR_RETURN(block.norm_bias_, TakeDecoderWeight(weights, prefix + ".norm.bias", {channels}));
+  ASSIGN_OR_RETURN(block.pw1_weight_,
+                   TakeDecoderWeight(weights, prefix + ".pwconv1.weight", {4 * channels, channels}));
+  ASSIGN_OR_RETURN(block.pw1_bias_, TakeDecoderWeight(weights, prefix + ".pwconv1.bias", {4 * channels}));
+  ASSIGN_OR_RETURN(block.pw2_weight_,
+                   TakeDecoderWeight(weights, prefix + ".pwconv2.weight", {channels, 4 * channels}));
+  ASSIGN_OR_RETURN(block.pw2_bias_, TakeDecoderWeight(weights, prefix + ".pwconv2.bias", {channels}));
+  ASSIGN_OR_RETURN(block.gamma_, TakeDecoderWeight(weights, prefix + ".gamma", {channels}));
+  return block;
+}
+
+at::Tensor ConvNeXtBlock::Pointwise(const at::Tensor& x, const at::Tensor& dw) const {
+  at::Tensor h = dw.permute({0, 2, 1});
+  h = at::layer_norm(h, {channels_}, norm_weight_, norm_bias_, 1e-6);
+  h = at::linear(h, pw1_weight_, pw1_bias_);
+  h = at::gelu(h);
+  h = at::linear(h, pw2_weight_, pw2_bias_);
+  h = gamma_ * h;
+  return x + h.permute({0, 2, 1});
+}
+
+at::Tensor ConvNeXtBlock::Forward(const at::Tensor& x) const {
+  return Pointwise(x, dwconv_.Forward(x));
+}
+
+void ConvNeXtBlock::AppendInitialStates(StreamStates* states) const {
+  dwconv_.AppendInitialStates(states);
+}
+
+at::Tensor ConvNeXtBlock::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
+  return Pointwise(x, dwconv_.Step(x, states, slot));
+}
+
+// ---------------------------------------------------------------------------------------------
+absl::StatusOr<SnakeResidualUnit> SnakeResidualUnit::Load(const DecoderWeights& weights,
+                                                          const std::string& prefix,
+                                                          int64_t channels, int64_t dilation) {
+  SnakeResidualUnit unit;
+  ASSIGN_OR_RETURN(unit.act1_, SnakeBeta::Load(weights, prefix + ".act1", channels));
+  ASSIGN_OR_RETURN(unit.conv1_,
+                   CausalConv1d::Load(weights, prefix + ".conv1", channels, channels, 7, dilation));
+  ASSIGN_OR_RETURN(unit.act2_, SnakeBeta::Load(weights, prefix + ".act2", channels));
+  ASSIGN_OR_RETURN(unit.conv2_, CausalConv1d::Load(weights, prefix + ".conv2", channels, channels, 1));
+  return unit;
+}
+
+at::Tensor SnakeResidualUnit::Forward(const at::Tensor& x) const {
+  at::Tensor h = conv1_.Forward(act1_.Forward(x));
+  h = conv2_.Forward(act2_.Forward(h));
+  return h + x;
+}
+
+void SnakeResidualUnit::AppendInitialStates(StreamStates* states) const {
+  conv1_.AppendInitialStates(states);
+  conv2_.AppendInitialStates(states);
+}
+
+at::Tensor SnakeResidualUnit::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
+  at::Tensor h = conv1_.Step(act1_.Forward(x), states, slot);
+  h = conv2_.Step(act2_.Forward(h), states, slot);
+  return h + x;
+}
+
+// ---------------------------------------------------------------------------------------------
+absl::StatusOr<SnakeDecoderBlock> SnakeDecoderBlock::Load(const DecoderWeights& weights,
+                                                          const std::string& prefix,
+                                                          int64_t in_channels,
+                                                          int64_t out_channels,
+                                                          int64_t upsample_rate) {
+  SnakeDecoderBlock block;
+  ASSIGN_OR_RETURN(block.act_, SnakeBeta::Load(weights, prefix + ".block.0", in_channels));
+  ASSIGN_OR_RETURN(block.upsample_,
+                   CausalConvTranspose1d::Load(weights, prefix + ".block.1", in_channels,
+                                               out_channels, 2 * upsample_rate, upsample_rate));
+  const int64_t dilations[] = {1, 3, 9};
+  for (int i = 0; i < 3; ++i) {
+    ASSIGN_OR_RETURN(SnakeResidualUnit unit,
+                     SnakeResidualUnit::Load(weights, absl::StrCat(prefix, ".block.", i + 2),
+                                             out_channels, dilations[i]));
+    block.units_.push_back(std::move(unit));
+  }
+  return block;
+}
+
+at::Tensor SnakeDecoderBlock::Forward(const at::Tensor& x) const {
+  at::Tensor h = upsample_.Forward(act_.Forward(x));
+  for (const auto& unit : units_) h = unit.Forward(h);
+  return h;
+}
+
+void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {
+  upsample_.AppendInitialStates(states);
+  for (const auto& unit : units_) unit.AppendInitialStates(states);
+}
+
+at::Tensor SnakeDecoderBlock::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
+  at::Tensor h = upsample_.Step(act_.Forward(x), states, slot);
+  for (const auto& unit : units_) h = unit.Step(h, states, slot);
+  return h;
+}
+
+}  // namespace qwen3tts

@@ -1,0 +1,135 @@
+// Convolutional building blocks of the 12 Hz speech-tokenizer decoder, each with two forms:
+//   Forward(x)            whole-utterance form, padding exactly as the reference does it;
+//   Step(x, states, slot) incremental form: the input history that a causal kernel needs is
+//                         carried in `states` between calls, so feeding a sequence in pieces
+//                         gives the same output as Forward on the whole sequence.
+// Tensors are [1, channels, time], float32. Every block here is causal: output sample t needs
+// inputs up to t only, so Step returns exactly as many (upsampled) samples as it was given.
+//
+// Streaming state layout: composite blocks walk their children in a fixed order; each child
+// with history owns one slot of `states` (AppendInitialStates appends them in the same order
+// Step consumes them, advancing `slot`).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/tensor/checkpoint.h"
+
+namespace qwen3tts {
+
+// Weights come from a checkpoint with the official names ("decoder.pre_conv.conv.weight", ...).
+using DecoderWeights = Checkpoint;
+
+// The tensor `name` with the given shape as contiguous float32: NOT_FOUND when absent,
+// INVALID_ARGUMENT naming the tensor and both shapes when the shape differs.
+absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, const std::string& name,
+                                             const std::vector<int64_t>& shape);
+
+using StreamStates = std::vector<at::Tensor>;
+
+// Conv1d with left ("causal") zero padding of (kernel-1)*dilation, stride 1.
+// Weights: <prefix>.conv.weight [out, in/groups, kernel], <prefix>.conv.bias [out].
+class CausalConv1d {
+ public:
+  static absl::StatusOr<CausalConv1d> Load(const DecoderWeights& weights, const std::string& prefix,
+                                           int64_t in_channels, int64_t out_channels,
+                                           int64_t kernel, int64_t dilation = 1,
+                                           int64_t groups = 1);
+  at::Tensor Forward(const at::Tensor& x) const;
+  void AppendInitialStates(StreamStates* states) const;
+  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  int64_t history_length() const { return (kernel_ - 1) * dilation_; }
+
+ private:
+  at::Tensor weight_, bias_;
+  int64_t in_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
+};
+
+// ConvTranspose1d (stride r, kernel K >= r) followed by trimming K - r samples on the right,
+// which makes it causal: output block j (r samples) depends on inputs j, j-1, ...,
+// j - (ceil(K/r) - 1). Weights: <prefix>.conv.weight [in, out, K], <prefix>.conv.bias [out].
+class CausalConvTranspose1d {
+ public:
+  static absl::StatusOr<CausalConvTranspose1d> Load(const DecoderWeights& weights,
+                                                    const std::string& prefix, int64_t in_channels,
+                                                    int64_t out_channels, int64_t kernel,
+                                                    int64_t stride);
+  at::Tensor Forward(const at::Tensor& x) const;
+  void AppendInitialStates(StreamStates* states) const;
+  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  int64_t stride() const { return stride_; }
+
+ private:
+  // Input frames of history Step needs: ceil(K/r) - 1.
+  int64_t history_frames() const { return (kernel_ + stride_ - 1) / stride_ - 1; }
+  at::Tensor weight_, bias_;
+  int64_t in_channels_ = 0, kernel_ = 1, stride_ = 1;
+};
+
+// SnakeBeta: x + 1/(exp(beta) + 1e-9) * sin(x * exp(alpha))^2, per channel.
+// Weights: <prefix>.alpha [C], <prefix>.beta [C]. Stateless.
+class SnakeBeta {
+ public:
+  static absl::StatusOr<SnakeBeta> Load(const DecoderWeights& weights, const std::string& prefix,
+                                        int64_t channels);
+  at::Tensor Forward(const at::Tensor& x) const;
+
+ private:
+  at::Tensor alpha_exp_, inv_beta_;  // [1, C, 1]
+};
+
+// ConvNeXt block: causal depthwise conv (k=7), LayerNorm(eps 1e-6), Linear(C,4C), GELU (erf),
+// Linear(4C,C), per-channel gamma, residual.
+class ConvNeXtBlock {
+ public:
+  static absl::StatusOr<ConvNeXtBlock> Load(const DecoderWeights& weights,
+                                            const std::string& prefix, int64_t channels);
+  at::Tensor Forward(const at::Tensor& x) const;
+  void AppendInitialStates(StreamStates* states) const;
+  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+
+ private:
+  at::Tensor Pointwise(const at::Tensor& x, const at::Tensor& dw) const;
+  CausalConv1d dwconv_;
+  at::Tensor norm_weight_, norm_bias_, pw1_weight_, pw1_bias_, pw2_weight_, pw2_bias_, gamma_;
+  int64_t channels_ = 0;
+};
+
+// Residual unit: SnakeBeta, causal conv (k=7, dilation d), SnakeBeta, conv (k=1), residual.
+class SnakeResidualUnit {
+ public:
+  static absl::StatusOr<SnakeResidualUnit> Load(const DecoderWeights& weights,
+                                                const std::string& prefix, int64_t channels,
+                                                int64_t dilation);
+  at::Tensor Forward(const at::Tensor& x) const;
+  void AppendInitialStates(StreamStates* states) const;
+  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+
+ private:
+  SnakeBeta act1_, act2_;
+  CausalConv1d conv1_, conv2_;
+};
+
+// Decoder block i: SnakeBeta(in), causal transposed conv (in -> out, kernel 2r, stride r),
+// residual units with dilations 1, 3, 9.
+class SnakeDecoderBlock {
+ public:
+  static absl::StatusOr<SnakeDecoderBlock> Load(const DecoderWeights& weights,
+                                                const std::string& prefix, int64_t in_channels,
+                                                int64_t out_channels, int64_t upsample_rate);
+  at::Tensor Forward(const at::Tensor& x) const;
+  void AppendInitialStates(StreamStates* states) const;
+  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+
+ private:
+  SnakeBeta act_;
+  CausalConvTranspose1d upsample_;
+  std::vector<SnakeResidualUnit> units_;
+};
+
+}  // namespace qwen3tts

@@ -1,0 +1,291 @@
+// Streaming decoder: any chunking of the frames gives the whole-utterance output, decoding is
+// causal (latency 0), and invalid codes are rejected with precise messages. Uses a small random
+// decoder (the golden tests check the numbers against the reference).
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/codec/decoder.h"
+#include "common/codec/decoder_random_weights.h"
+#include "common/tensor/safetensors.h"
+
+namespace qwen3tts {
+namespace {
+
+// Small but structurally complete: 2 ConvNeXt upsampling stages, 4 SnakeBeta blocks
+// (1920 samples per frame), sliding window 4 so that short tests already exceed it.
+CodecDecoderConfig SmallConfig() {
+  CodecDecoderConfig c;
+  c.codebook_size = 64;
+  c.codebook_dim = 16;
+  c.hidden_size = 16;
+  c.latent_dim = 24;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 1;
+  c.head_dim = 12;
+  c.sliding_window = 4;
+  c.intermediate_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_quantizers = 16;
+  c.upsample_rates = {8, 5, 4, 3};
+  c.upsampling_ratios = {2, 2};
+  c.decoder_dim = 32;
+  return c;
+}
+
+std::shared_ptr<const CodecDecoder> SmallDecoder() {
+  static std::shared_ptr<const CodecDecoder> decoder = [] {
+    const std::string path = absl::StrCat(::testing::TempDir(), "codec_decoder_unit_", getpid(),
+                                          ".safetensors");
+    auto weights = RandomDecoderWeights(SmallConfig(), 1234);
+    absl::Status written = WriteSafetensors(path, weights);
+    EXPECT_TRUE(written.ok()) << written;
+    auto ckpt = Checkpoint::Open(path);
+    EXPECT_TRUE(ckpt.ok()) << ckpt.status();
+    auto d = CodecDecoder::Create(*ckpt, SmallConfig());
+    EXPECT_TRUE(d.ok()) << d.status();
+    std::remove(path.c_str());
+    return d.ok() ? *d : nullptr;
+  }();
+  return decoder;
+}
+
+at::Tensor RandomCodes(int64_t frames, int64_t quantizers, int64_t codebook_size, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randint(codebook_size, {frames, quantizers}, gen, at::kLong);
+}
+
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+// Decodes `codes` through one session in chunks of the given sizes (cycled), plus Flush.
+at::Tensor DecodeStreaming(const std::shared_ptr<const CodecDecoder>& decoder,
+                           const at::Tensor& codes, const std::vector<int64_t>& chunk_sizes) {
+  DecoderSession session(decoder);
+  std::vector<at::Tensor> pieces;
+  int64_t pos = 0;
+  for (size_t i = 0; pos < codes.size(0); ++i) {
+    const int64_t n = std::min(chunk_sizes[i % chunk_sizes.size()], codes.size(0) - pos);
+    auto out = session.Push(codes.narrow(0, pos, n));
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return at::Tensor();
+    // Latency 0: every pushed frame is returned in full by the same call.
+    EXPECT_EQ(out->size(0), n * decoder->samples_per_frame());
+    pieces.push_back(*out);
+    pos += n;
+  }
+  auto tail = session.Flush();
+  EXPECT_TRUE(tail.ok()) << tail.status();
+  EXPECT_EQ(tail->numel(), DecoderSession::kLatencySamples);
+  pieces.push_back(*tail);
+  EXPECT_EQ(session.frames_decoded(), codes.size(0));
+  return at::cat(pieces, 0);
+}
+
+TEST(CodecDecoderTest, SamplesPerFrameComesFromConfig) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  EXPECT_EQ(decoder->samples_per_frame(), 2 * 2 * 8 * 5 * 4 * 3);
+  auto wav = decoder->Decode(RandomCodes(3, 16, 64, 1));
+  ASSERT_TRUE(wav.ok()) << wav.status();
+  EXPECT_EQ(wav->sizes(), (std::vector<int64_t>{3 * 1920}));
+  EXPECT_EQ(wav->scalar_type(), at::kFloat);
+  EXPECT_LE(wav->abs().max().item<double>(), 1.0);
+  EXPECT_GT(wav->abs().max().item<double>(), 0.0);  // a random decoder makes some sound
+}
+
+TEST(CodecDecoderTest, StreamingEqualsOfflineForAnyChunking) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  std::mt19937 rng(7);
+  for (int64_t frames : {1, 2, 5, 9, 23}) {
+    at::Tensor codes = RandomCodes(frames, 16, 64, 100 + frames);
+    auto offline = decoder->Decode(codes);
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    // The reference-structured whole-sequence computation shares no state machinery with the
+    // session: agreement with it is what shows that the carried state is right.
+    auto batched = decoder->DecodeBatched(codes);
+    ASSERT_TRUE(batched.ok()) << batched.status();
+    ASSERT_EQ(batched->sizes(), offline->sizes());
+    EXPECT_LE(MaxAbsDiff(*offline, *batched), 1e-5) << "frames " << frames;
+    std::vector<std::vector<int64_t>> chunkings = {{1}, {2}, {7}, {frames}};
+    for (int r = 0; r < 3; ++r) {
+      std::vector<int64_t> sizes;
+      for (int i = 0; i < 16; ++i) sizes.push_back(std::uniform_int_distribution<int64_t>(1, 6)(rng));
+      chunkings.push_back(sizes);
+    }
+    for (const auto& chunks : chunkings) {
+      at::Tensor streamed = DecodeStreaming(decoder, codes, chunks);
+      ASSERT_TRUE(streamed.defined());
+      ASSERT_EQ(streamed.sizes(), offline->sizes());
+      EXPECT_LE(MaxAbsDiff(streamed, *offline), 1e-5)
+          << "frames " << frames << ", first chunk size " << chunks[0];
+      EXPECT_LE(MaxAbsDiff(streamed, *batched), 1e-5)
+          << "frames " << frames << ", first chunk size " << chunks[0];
+    }
+  }
+}
+
+TEST(CodecDecoderTest, AppendingFramesNeverChangesEarlierOutput) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  const int64_t spf = decoder->samples_per_frame();
+  at::Tensor codes = RandomCodes(14, 16, 64, 99);
+  // The whole-sequence (batched) path: its causality comes from the padding and masks, not
+  // from the session's construction.
+  auto full = decoder->DecodeBatched(codes);
+  ASSERT_TRUE(full.ok()) << full.status();
+  for (int64_t prefix : {1, 3, 4, 5, 13}) {
+    auto part = decoder->DecodeBatched(codes.narrow(0, 0, prefix));
+    ASSERT_TRUE(part.ok()) << part.status();
+    EXPECT_LE(MaxAbsDiff(*part, full->narrow(0, 0, prefix * spf)), 1e-5) << "prefix " << prefix;
+  }
+  // And the converse: changing a later frame leaves every earlier sample untouched.
+  at::Tensor changed = codes.clone();
+  changed[9].fill_(0);
+  auto other = decoder->DecodeBatched(changed);
+  ASSERT_TRUE(other.ok());
+  EXPECT_LE(MaxAbsDiff(other->narrow(0, 0, 9 * spf), full->narrow(0, 0, 9 * spf)), 1e-5);
+  EXPECT_GT(MaxAbsDiff(other->narrow(0, 9 * spf, spf), full->narrow(0, 9 * spf, spf)), 0.0);
+}
+
+// The random weights must make a decoder that behaves like a trained one in scale (little
+// clipping, audible level); otherwise benchmarks and tests exercise a saturated network.
+TEST(CodecDecoderTest, RandomDecoderIsWellScaled) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  auto wav = decoder->Decode(RandomCodes(23, 16, 64, 77));
+  ASSERT_TRUE(wav.ok()) << wav.status();
+  const double clipped = (wav->abs() >= 1.0).to(at::kFloat).mean().item<double>();
+  const double stddev = wav->std().item<double>();
+  EXPECT_LT(clipped, 0.01);
+  EXPECT_GT(stddev, 0.01);
+  EXPECT_TRUE(wav->isfinite().all().item<bool>());
+}
+
+TEST(CodecDecoderTest, ChunkedLikeReferenceEqualsDecodeWhenOneChunk) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  at::Tensor codes = RandomCodes(12, 16, 64, 5);
+  auto full = decoder->Decode(codes);
+  auto chunked = decoder->DecodeChunkedLikeReference(codes, /*chunk_size=*/12, /*left_context=*/3);
+  ASSERT_TRUE(full.ok() && chunked.ok());
+  EXPECT_LE(MaxAbsDiff(*full, *chunked), 1e-6);
+  // With more context than the receptive field of the sliding window alone cannot give, the
+  // chunked decode is an approximation; it still returns exactly frames * spf samples.
+  auto small_chunks = decoder->DecodeChunkedLikeReference(codes, 5, 2);
+  ASSERT_TRUE(small_chunks.ok()) << small_chunks.status();
+  EXPECT_EQ(small_chunks->size(0), full->size(0));
+}
+
+TEST(CodecDecoderTest, RejectsInvalidCodes) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  at::Tensor codes = RandomCodes(6, 16, 64, 3);
+  codes[3][5] = 64;
+  auto result = decoder->Decode(codes);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(result.status().message());
+  EXPECT_NE(message.find("frame 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("codebook 5"), std::string::npos) << message;
+  EXPECT_NE(message.find("[0, 64)"), std::string::npos) << message;
+
+  codes[3][5] = -1;
+  EXPECT_EQ(decoder->Decode(codes).status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto wrong_books = decoder->Decode(RandomCodes(2, 15, 64, 1));
+  EXPECT_EQ(wrong_books.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(wrong_books.status().message()).find("expected 16"), std::string::npos);
+
+  EXPECT_EQ(decoder->Decode(at::zeros({16}, at::kLong)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(decoder->Decode(at::zeros({2, 16}, at::kFloat)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(decoder->Decode(at::Tensor()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CodecDecoderTest, SessionSurvivesRejectedChunkAndNumbersFramesAbsolutely) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  at::Tensor codes = RandomCodes(8, 16, 64, 11);
+  auto offline = decoder->Decode(codes);
+  ASSERT_TRUE(offline.ok());
+
+  DecoderSession session(decoder);
+  std::vector<at::Tensor> pieces;
+  auto first = session.Push(codes.narrow(0, 0, 4));
+  ASSERT_TRUE(first.ok());
+  pieces.push_back(*first);
+  at::Tensor bad = codes.narrow(0, 4, 4).clone();
+  bad[2][0] = 1000;
+  auto rejected = session.Push(bad);
+  ASSERT_FALSE(rejected.ok());
+  EXPECT_EQ(rejected.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(rejected.status().message()).find("frame 6"), std::string::npos)
+      << rejected.status();
+  EXPECT_EQ(session.frames_decoded(), 4);
+  auto second = session.Push(codes.narrow(0, 4, 4));
+  ASSERT_TRUE(second.ok());
+  pieces.push_back(*second);
+  EXPECT_LE(MaxAbsDiff(at::cat(pieces, 0), *offline), 1e-5);
+
+  ASSERT_TRUE(session.Flush().ok());
+  EXPECT_EQ(session.Push(codes.narrow(0, 0, 1)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(CodecDecoderTest, EmptyInputGivesEmptyOutput) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  auto wav = decoder->Decode(at::zeros({0, 16}, at::kLong));
+  ASSERT_TRUE(wav.ok()) << wav.status();
+  EXPECT_EQ(wav->numel(), 0);
+}
+
+TEST(CodecDecoderTest, IclReferenceCutFollowsReferenceFormula) {
+  // int(ref_len / max(total_len, 1) * len) as qwen3_tts_model.py computes it (Python floats).
+  EXPECT_EQ(IclReferenceCutSamples(43, 66, 126720), 82560);
+  EXPECT_EQ(IclReferenceCutSamples(14, 37, 71040), 26880);
+  EXPECT_EQ(IclReferenceCutSamples(0, 0, 100), 0);
+  at::Tensor wav = at::arange(10, at::kFloat);
+  at::Tensor cut = CutIclReference(wav, 1, 4);  // int(0.25 * 10) = 2
+  ASSERT_EQ(cut.size(0), 8);
+  EXPECT_EQ(cut[0].item<float>(), 2.0f);
+}
+
+TEST(CodecDecoderTest, RejectsBadConfigAndMissingWeights) {
+  CodecDecoderConfig config = SmallConfig();
+  auto weights = RandomDecoderWeights(config, 1);
+  const std::string path = absl::StrCat(::testing::TempDir(), "codec_decoder_bad_", getpid(),
+                                        ".safetensors");
+  weights.pop_back();  // drop the final conv bias
+  ASSERT_TRUE(WriteSafetensors(path, weights).ok());
+  auto ckpt = Checkpoint::Open(path);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  auto missing = CodecDecoder::Create(*ckpt, config);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+
+  CodecDecoderConfig wrong = config;
+  wrong.latent_dim = 40;  // shapes no longer match the tensors
+  EXPECT_EQ(CodecDecoder::Create(*ckpt, wrong).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  wrong = config;
+  wrong.hidden_act = "gelu";
+  EXPECT_EQ(CodecDecoder::Create(*ckpt, wrong).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace qwen3tts
