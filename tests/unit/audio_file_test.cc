@@ -1,8 +1,11 @@
 // Audio file I/O: WAV round trips, down-mixing, resampling, and clean errors on bad bytes.
 #include <gtest/gtest.h>
+#include <sndfile.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <complex>
+#include <tuple>
 
 #include "common/audio/audio_file.h"
 
@@ -83,6 +86,34 @@ TEST(AudioFileTest, ResamplesTo24kPreservingLengthAndPitch) {
     EXPECT_EQ(out->sample_rate, 24000);
     EXPECT_NEAR(static_cast<double>(out->samples.size()), 24000.0, 2.0) << rate;
     EXPECT_NEAR(PeakHz(out->samples, 24000), 440.0, 5.0) << rate;
+  }
+}
+
+// FLAC and Ogg/Vorbis files written by libsndfile decode (and resample) like WAV.
+TEST(AudioFileTest, ReadsFlacAndOggVorbis) {
+  for (auto [format, ext, tolerance] : {std::tuple<int, const char*, double>{SF_FORMAT_FLAC | SF_FORMAT_PCM_16, "flac", 1e-4},
+                                        {SF_FORMAT_OGG | SF_FORMAT_VORBIS, "ogg", 0.05}}) {
+    const std::string path = "/tmp/qwen3tts_audio_" + std::to_string(::getpid()) + "." + ext;
+    std::vector<float> s = Sine(440, 48000, 0.5, 0.4f);
+    SF_INFO info = {};
+    info.samplerate = 48000;
+    info.channels = 1;
+    info.format = format;
+    SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+    ASSERT_NE(f, nullptr) << sf_strerror(nullptr);
+    sf_writef_float(f, s.data(), static_cast<sf_count_t>(s.size()));
+    sf_close(f);
+    auto native = ReadAudioFile(path, 0);
+    ASSERT_TRUE(native.ok()) << native.status();
+    EXPECT_EQ(native->sample_rate, 48000);
+    ASSERT_EQ(native->samples.size(), s.size()) << ext;
+    double max_err = 0;
+    for (size_t i = 0; i < s.size(); ++i) max_err = std::max(max_err, std::fabs(double(native->samples[i]) - s[i]));
+    EXPECT_LT(max_err, tolerance) << ext;
+    auto resampled = ReadAudioFile(path, 24000);
+    ASSERT_TRUE(resampled.ok());
+    EXPECT_NEAR(PeakHz(resampled->samples, 24000), 440.0, 5.0) << ext;
+    ::unlink(path.c_str());
   }
 }
 
