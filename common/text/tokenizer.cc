@@ -197,6 +197,8 @@ size_t MatchAt(const std::vector<UChar32>& cp, size_t i) {
 
 }  // namespace
 
+std::string ByteLevelChar(uint8_t byte) { return ByteLevel().byte_to_utf8[byte]; }
+
 // ---- loading -------------------------------------------------------------------------------
 
 absl::StatusOr<std::shared_ptr<const TextTokenizer>> TextTokenizer::LoadTokenizerJson(

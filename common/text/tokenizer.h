@@ -16,6 +16,9 @@
 
 namespace qwen3tts {
 
+// The GPT-2 byte-to-unicode character that stands for `byte` in byte-level vocabularies (UTF-8).
+std::string ByteLevelChar(uint8_t byte);
+
 class TextTokenizer {
  public:
   // Directory with tokenizer.json, or vocab.json + merges.txt (+ tokenizer_config.json for added tokens).

@@ -9,6 +9,7 @@
 #include "common/codec/decoder_random_weights.h"
 #include "common/codec/speech_encoder_random.h"
 #include "common/talker/random_weights.h"
+#include "common/text/tokenizer.h"
 #include "common/tensor/safetensors.h"
 #include "common/util/file_util.h"
 #include "common/util/status_macros.h"
@@ -26,30 +27,11 @@ absl::Status WriteText(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// GPT-2 byte-to-unicode character for byte b (as UTF-8).
-std::string ByteChar(int b) {
-  auto printable = [](int k) { return (k >= 33 && k <= 126) || (k >= 161 && k <= 172) || (k >= 174 && k <= 255); };
-  int cp = b;
-  if (!printable(b)) {
-    int n = 0;
-    for (int k = 0; k < b; ++k) n += printable(k) ? 0 : 1;
-    cp = 256 + n;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s.push_back(static_cast<char>(cp));
-  } else {
-    s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-  return s;
-}
-
 // A byte-level BPE tokenizer: the 256 byte tokens, merges that make "assistant" one token (so the
 // chat template has the official 3-token role prefix) and the special tokens at their official ids.
 nlohmann::json ByteLevelTokenizerJson(const ModelConfig& c) {
   nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[ByteChar(b)] = b;
+  for (int b = 0; b < 256; ++b) vocab[ByteLevelChar(static_cast<uint8_t>(b))] = b;
   nlohmann::json merges = nlohmann::json::array();
   const std::string word = "assistant";
   std::string prefix(1, word[0]);

@@ -14,27 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// GPT-2 byte-to-unicode character of byte b, as UTF-8.
-std::string ByteChar(int b) {
-  bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  int cp = b;
-  if (!printable) {
-    int n = 0;
-    for (int k = 0; k < b; ++k) {
-      bool p = (k >= 33 && k <= 126) || (k >= 161 && k <= 172) || (k >= 174 && k <= 255);
-      if (!p) ++n;
-    }
-    cp = 256 + n;
-  }
-  std::string out;
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-  return out;
-}
+std::string ByteChar(int b) { return ByteLevelChar(static_cast<uint8_t>(b)); }
 
 class TokenizerUnitTest : public ::testing::Test {
  protected:
