@@ -1,0 +1,285 @@
+#include "services/gateway/gateway_service.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/audio/audio_file.h"
+#include "common/rpc/grpc_util.h"
+#include "common/text/chat_template.h"
+#include "services/common/proto_convert.h"
+
+namespace qwen3tts {
+namespace {
+
+constexpr int kSampleRate = 24000;
+
+grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
+
+template <typename Map>
+std::string Names(const Map& map) {
+  std::vector<std::string> names;
+  for (const auto& [k, v] : map) names.push_back(k);
+  return absl::StrJoin(names, ", ");
+}
+
+// Streaming WAV header: sizes set to the "unknown length" maximum, as streaming servers do.
+std::string StreamingWavHeader(int sample_rate) {
+  std::string h = EncodeWav({}, sample_rate, WavEncoding::kPcm16);
+  auto put32 = [&](size_t at, uint32_t v) { for (int i = 0; i < 4; ++i) h[at + i] = static_cast<char>((v >> (8 * i)) & 0xff); };
+  put32(4, 0xFFFFFFFFu);
+  put32(40, 0xFFFFFFFFu - 44);
+  return h;
+}
+
+std::string EncodeChunk(const std::vector<float>& pcm, v1::AudioEncoding encoding) {
+  if (encoding == v1::PCM_F32LE) return FloatsToBytes(pcm.data(), pcm.size());
+  std::string out(pcm.size() * 2, '\0');
+  for (size_t i = 0; i < pcm.size(); ++i) {
+    float c = std::max(-1.0f, std::min(1.0f, std::isfinite(pcm[i]) ? pcm[i] : 0.0f));
+    int16_t s = static_cast<int16_t>(std::lrint(c * 32767.0f));
+    std::memcpy(&out[2 * i], &s, 2);
+  }
+  return out;
+}
+
+}  // namespace
+
+GatewayService::GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
+                               std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder,
+                               GatewayLimits limits)
+    : info_(std::move(info)),
+      tokenizer_(std::move(tokenizer)),
+      talker_(v1::Talker::NewStub(talker)),
+      vocoder_(v1::Codec::NewStub(vocoder)),
+      limits_(limits) {}
+
+grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
+                                                v1::GenerateRequest* out) {
+  const v1::SynthesisConfig& config = request.config();
+  const v1::VoiceSelection& voice = config.voice();
+  const ModelVariant variant = info_.config.variant;
+  const char* variant_name = ModelVariantName(variant);
+  if (request.text().empty()) return Invalid("text: must not be empty");
+  if (static_cast<int64_t>(request.text().size()) > limits_.max_text_chars) {
+    return Invalid(absl::StrCat("text: ", request.text().size(), " bytes exceeds the limit of ", limits_.max_text_chars));
+  }
+  absl::StatusOr<std::vector<int64_t>> ids = BuildAssistantTextIds(*tokenizer_, request.text());
+  if (!ids.ok()) return Invalid(absl::StrCat("text: ", ids.status().message()));
+  out->mutable_input_ids()->Add(ids->begin(), ids->end());
+  std::string language = config.language().empty() ? "auto" : absl::AsciiStrToLower(config.language());
+  if (language != "auto" && info_.config.talker.codec_language_id.count(language) == 0) {
+    return Invalid(absl::StrCat("config.language: unknown language '", config.language(), "' (available: auto, ",
+                                Names(info_.config.talker.codec_language_id), ")"));
+  }
+  out->set_language(language);
+  std::string instruct = voice.instruct();
+  switch (voice.voice_case()) {
+    case v1::VoiceSelection::kSpeaker:
+      if (variant != ModelVariant::kCustomVoice) {
+        return Invalid(absl::StrCat("config.voice.speaker: preset speakers need a CustomVoice model; this gateway serves a ",
+                                    variant_name, " model"));
+      }
+      if (info_.config.talker.spk_id.count(absl::AsciiStrToLower(voice.speaker())) == 0) {
+        return Invalid(absl::StrCat("config.voice.speaker: unknown speaker '", voice.speaker(), "' (available: ",
+                                    Names(info_.config.talker.spk_id), ")"));
+      }
+      out->set_speaker(voice.speaker());
+      break;
+    case v1::VoiceSelection::kDesign:
+      if (variant != ModelVariant::kVoiceDesign) {
+        return Invalid(absl::StrCat("config.voice.design: designed voices need a VoiceDesign model; this gateway serves a ",
+                                    variant_name, " model"));
+      }
+      instruct = voice.design();
+      break;
+    case v1::VoiceSelection::kVoiceId:
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "config.voice.voice_id: stored voices are not available yet; send config.voice.reference");
+    case v1::VoiceSelection::kReference: {
+      if (variant != ModelVariant::kBase) {
+        return Invalid(absl::StrCat("config.voice.reference: voice cloning needs a Base model; this gateway serves a ",
+                                    variant_name, " model"));
+      }
+      const v1::ReferenceAudio& ref = voice.reference();
+      AudioLimits audio_limits;
+      audio_limits.max_seconds = limits_.max_reference_seconds;
+      absl::StatusOr<MonoAudio> audio = DecodeAudio(ref.audio(), kSampleRate, audio_limits);
+      if (!audio.ok()) {
+        return ToGrpcStatus(absl::Status(audio.status().code(),
+                                         absl::StrCat("config.voice.reference.audio: ", audio.status().message())));
+      }
+      const std::string pcm = FloatsToBytes(audio->samples.data(), audio->samples.size());
+      grpc::ClientContext embed_context;
+      embed_context.set_deadline(context->deadline());
+      v1::EmbedSpeakerRequest embed_request;
+      embed_request.set_pcm_f32le(pcm);
+      embed_request.set_sample_rate_hertz(kSampleRate);
+      v1::EmbedSpeakerResponse embedding;
+      grpc::Status s = talker_->EmbedSpeaker(&embed_context, embed_request, &embedding);
+      if (!s.ok()) return s;
+      out->mutable_speaker_embedding()->Add(embedding.embedding().begin(), embedding.embedding().end());
+      if (!ref.x_vector_only()) {
+        if (ref.text().empty()) {
+          return Invalid("config.voice.reference.text: the transcript is required for in-context cloning (or set x_vector_only)");
+        }
+        absl::StatusOr<std::vector<int64_t>> ref_ids = BuildRefTextIds(*tokenizer_, ref.text());
+        if (!ref_ids.ok()) return Invalid(absl::StrCat("config.voice.reference.text: ", ref_ids.status().message()));
+        out->mutable_ref_ids()->Add(ref_ids->begin(), ref_ids->end());
+        grpc::ClientContext encode_context;
+        encode_context.set_deadline(context->deadline());
+        v1::EncodeRequest encode_request;
+        encode_request.set_pcm_f32le(pcm);
+        encode_request.set_sample_rate_hertz(kSampleRate);
+        v1::EncodeResponse codes;
+        s = vocoder_->Encode(&encode_context, encode_request, &codes);
+        if (!s.ok()) return s;
+        *out->mutable_ref_frames() = codes.frames();
+      }
+      break;
+    }
+    case v1::VoiceSelection::VOICE_NOT_SET:
+      if (variant == ModelVariant::kCustomVoice) {
+        return Invalid(absl::StrCat("config.voice: choose a speaker (available: ", Names(info_.config.talker.spk_id), ")"));
+      }
+      if (variant == ModelVariant::kBase) return Invalid("config.voice: a Base model needs config.voice.reference (or voice_id)");
+      break;
+  }
+  if (!instruct.empty()) {
+    absl::StatusOr<std::vector<int64_t>> instruct_ids = BuildInstructIds(*tokenizer_, instruct);
+    if (!instruct_ids.ok()) return Invalid(absl::StrCat("config.voice.instruct: ", instruct_ids.status().message()));
+    out->mutable_instruct_ids()->Add(instruct_ids->begin(), instruct_ids->end());
+  }
+  const v1::SamplingOptions& sampling = config.sampling();
+  v1::GenerationOptions* options = out->mutable_options();
+  if (sampling.greedy()) {
+    options->set_do_sample(false);
+    options->set_code_predictor_do_sample(false);
+  }
+  if (sampling.has_temperature()) options->set_temperature(sampling.temperature());
+  if (sampling.has_top_k()) options->set_top_k(sampling.top_k());
+  if (sampling.has_top_p()) options->set_top_p(sampling.top_p());
+  if (sampling.has_repetition_penalty()) options->set_repetition_penalty(sampling.repetition_penalty());
+  if (sampling.has_seed()) options->set_seed(sampling.seed());
+  const double duration = config.max_duration_seconds();
+  if (duration < 0 || !std::isfinite(duration) || duration > limits_.max_duration_seconds) {
+    return Invalid(absl::StrCat("config.max_duration_seconds: must be in [0, ", limits_.max_duration_seconds, "]"));
+  }
+  // One frame is 80 ms.
+  const double frame_seconds = static_cast<double>(info_.speech_tokenizer ? info_.speech_tokenizer->decode_upsample_rate : 1920) / kSampleRate;
+  const double limit = duration > 0 ? duration : limits_.max_duration_seconds;
+  options->set_max_frames(std::max(1, static_cast<int>(std::floor(limit / frame_seconds + 1e-9))));
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
+                                        grpc::ServerWriter<v1::SynthesizeResponse>* writer) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const v1::AudioConfig& audio = request->config().audio();
+  v1::AudioEncoding encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
+  if (encoding == v1::OGG_OPUS || encoding == v1::MP3) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "config.audio.encoding: OGG_OPUS and MP3 are not available yet (supported: PCM_S16LE, PCM_F32LE, WAV)");
+  }
+  if (!v1::AudioEncoding_IsValid(encoding)) return Invalid("config.audio.encoding: unknown encoding");
+  if (audio.sample_rate_hertz() != 0 && audio.sample_rate_hertz() != kSampleRate) {
+    return Invalid(absl::StrCat("config.audio.sample_rate_hertz: ", audio.sample_rate_hertz(),
+                                " is not supported (supported: 0 or 24000)"));
+  }
+  v1::GenerateRequest generate;
+  grpc::Status built = BuildTalkerRequest(context, *request, &generate);
+  if (!built.ok()) return built;
+
+  // Deadlines and cancellation of the client's call propagate to both stages.
+  std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
+  std::unique_ptr<grpc::ClientContext> vocoder_context = grpc::ClientContext::FromServerContext(*context);
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> frames = talker_->Generate(talker_context.get(), generate);
+  std::unique_ptr<grpc::ClientReaderWriter<v1::DecodeRequest, v1::DecodeResponse>> decode = vocoder_->Decode(vocoder_context.get());
+
+  v1::SynthesizeResponse metadata;
+  metadata.mutable_metadata()->set_encoding(encoding);
+  metadata.mutable_metadata()->set_sample_rate_hertz(kSampleRate);
+  metadata.mutable_metadata()->set_channels(1);
+  if (!writer->Write(metadata)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  if (encoding == v1::WAV) {
+    v1::SynthesizeResponse header;
+    header.mutable_audio()->set_data(StreamingWavHeader(kSampleRate));
+    writer->Write(header);
+  }
+  if (generate.ref_frames_size() > 0) {
+    v1::DecodeRequest prime;
+    *prime.mutable_prime_frames() = generate.ref_frames();
+    if (!decode->Write(prime)) return decode->Finish();
+  }
+
+  v1::SynthesisSummary summary;
+  v1::GenerateResponse generated;
+  int64_t samples = 0;
+  while (frames->Read(&generated)) {
+    if (generated.has_summary()) {
+      summary.set_finished_by_eos(generated.summary().finished_by_eos());
+      for (const std::string& w : generated.summary().warnings()) summary.add_warnings(w);
+    }
+    if (generated.frames_size() == 0) continue;
+    v1::DecodeRequest to_vocoder;
+    *to_vocoder.mutable_frames() = generated.frames();
+    v1::DecodeResponse pcm;
+    if (!decode->Write(to_vocoder) || !decode->Read(&pcm)) {
+      talker_context->TryCancel();
+      grpc::Status s = decode->Finish();
+      return s.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "vocoder stream ended early") : s;
+    }
+    std::vector<float> floats(pcm.pcm_f32le().size() / sizeof(float));
+    std::memcpy(floats.data(), pcm.pcm_f32le().data(), floats.size() * sizeof(float));
+    if (summary.frames() == 0) {
+      summary.set_time_to_first_audio_seconds(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    summary.set_frames(summary.frames() + generated.frames_size());
+    samples += static_cast<int64_t>(floats.size());
+    v1::SynthesizeResponse chunk;
+    chunk.mutable_audio()->set_data(EncodeChunk(floats, encoding));
+    if (!writer->Write(chunk)) {
+      talker_context->TryCancel();
+      vocoder_context->TryCancel();
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+  }
+  grpc::Status talker_status = frames->Finish();
+  decode->WritesDone();
+  grpc::Status vocoder_status = decode->Finish();
+  if (!talker_status.ok()) return talker_status;
+  if (!vocoder_status.ok()) return vocoder_status;
+  summary.set_audio_seconds(static_cast<double>(samples) / kSampleRate);
+  summary.set_total_seconds(std::chrono::duration<double>(Clock::now() - start).count());
+  v1::SynthesizeResponse last;
+  *last.mutable_summary() = summary;
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::ListSpeakers(grpc::ServerContext*, const v1::ListSpeakersRequest*,
+                                          v1::ListSpeakersResponse* response) {
+  for (const auto& [name, id] : info_.config.talker.spk_id) {
+    v1::Speaker* s = response->add_speakers();
+    s->set_name(name);
+    auto dialect = info_.config.talker.spk_is_dialect.find(name);
+    if (dialect != info_.config.talker.spk_is_dialect.end()) s->set_dialect(dialect->second);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::GetModelInfo(grpc::ServerContext*, const v1::GetModelInfoRequest*, v1::ModelInfo* response) {
+  response->set_variant(ModelVariantName(info_.config.variant));
+  response->set_size(info_.config.SizeLabel());
+  for (const auto& [name, id] : info_.config.talker.spk_id) response->add_speakers(name);
+  response->add_languages("auto");
+  for (const auto& [name, id] : info_.config.talker.codec_language_id) response->add_languages(name);
+  for (v1::AudioEncoding e : {v1::PCM_S16LE, v1::PCM_F32LE, v1::WAV}) response->add_encodings(e);
+  response->set_native_sample_rate_hertz(kSampleRate);
+  return grpc::Status::OK;
+}
+
+}  // namespace qwen3tts

@@ -1,0 +1,48 @@
+// gRPC shell of the public API (qwen3tts.v1.TextToSpeech): maps a voice request to a talker
+// request, pipes the talker's frames into the vocoder as they arrive and streams audio back.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "common/tensor/model_config.h"
+#include "common/text/tokenizer.h"
+#include "qwen3tts/v1/codec.grpc.pb.h"
+#include "qwen3tts/v1/talker.grpc.pb.h"
+#include "qwen3tts/v1/tts.grpc.pb.h"
+
+namespace qwen3tts {
+
+struct GatewayLimits {
+  int64_t max_text_chars = 5000;
+  double max_reference_seconds = 60.0;
+  double max_duration_seconds = 600.0;
+};
+
+class GatewayService final : public v1::TextToSpeech::Service {
+ public:
+  GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
+                 std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder, GatewayLimits limits);
+
+  grpc::Status Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
+                          grpc::ServerWriter<v1::SynthesizeResponse>* writer) override;
+  grpc::Status ListSpeakers(grpc::ServerContext* context, const v1::ListSpeakersRequest* request,
+                            v1::ListSpeakersResponse* response) override;
+  grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
+                            v1::ModelInfo* response) override;
+
+ private:
+  // Voice, language and text -> a talker request (reference clips are embedded and encoded
+  // through the talker and vocoder stages).
+  grpc::Status BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
+                                  v1::GenerateRequest* out);
+
+  ModelInfo info_;
+  std::shared_ptr<const TextTokenizer> tokenizer_;
+  std::unique_ptr<v1::Talker::Stub> talker_;
+  std::unique_ptr<v1::Codec::Stub> vocoder_;
+  GatewayLimits limits_;
+};
+
+}  // namespace qwen3tts

@@ -1,0 +1,29 @@
+// gRPC shell of the talker stage (qwen3tts.v1.Talker) around common/talker.
+#pragma once
+
+#include <memory>
+
+#include "common/codec/xvector_encoder.h"
+#include "common/talker/talker_generator.h"
+#include "qwen3tts/v1/talker.grpc.pb.h"
+
+namespace qwen3tts {
+
+class TalkerService final : public v1::Talker::Service {
+ public:
+  TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model, std::shared_ptr<const XVectorEncoder> xvector);
+
+  grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                        grpc::ServerWriter<v1::GenerateResponse>* writer) override;
+  grpc::Status EmbedSpeaker(grpc::ServerContext* context, const v1::EmbedSpeakerRequest* request,
+                            v1::EmbedSpeakerResponse* response) override;
+  grpc::Status GetTalkerInfo(grpc::ServerContext* context, const v1::GetTalkerInfoRequest* request,
+                             v1::TalkerInfo* response) override;
+
+ private:
+  ModelInfo info_;
+  std::shared_ptr<const TalkerModel> model_;
+  std::shared_ptr<const XVectorEncoder> xvector_;  // Base models only
+};
+
+}  // namespace qwen3tts

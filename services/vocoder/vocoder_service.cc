@@ -1,0 +1,70 @@
+#include "services/vocoder/vocoder_service.h"
+
+#include <ATen/ATen.h>
+
+#include "common/audio/audio_file.h"
+#include "common/rpc/grpc_util.h"
+#include "services/common/proto_convert.h"
+
+namespace qwen3tts {
+
+VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder)
+    : decoder_(std::move(decoder)), encoder_(std::move(encoder)) {}
+
+grpc::Status VocoderService::Decode(grpc::ServerContext* context,
+                                    grpc::ServerReaderWriter<v1::DecodeResponse, v1::DecodeRequest>* stream) {
+  DecoderSession session(decoder_);
+  v1::DecodeRequest request;
+  bool decoded_any = false;
+  while (stream->Read(&request)) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+    if (request.prime_frames_size() > 0) {
+      if (decoded_any) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "prime_frames are only allowed before any frames");
+      }
+      absl::StatusOr<at::Tensor> prime = FramesToTensor(request.prime_frames(), "prime_frames");
+      if (!prime.ok()) return ToGrpcStatus(prime.status());
+      absl::StatusOr<at::Tensor> discarded = session.Push(*prime);
+      if (!discarded.ok()) return ToGrpcStatus(discarded.status());
+    }
+    if (request.frames_size() == 0) continue;
+    absl::StatusOr<at::Tensor> codes = FramesToTensor(request.frames(), "frames");
+    if (!codes.ok()) return ToGrpcStatus(codes.status());
+    absl::StatusOr<at::Tensor> audio = session.Push(*codes);
+    if (!audio.ok()) return ToGrpcStatus(audio.status());
+    decoded_any = true;
+    at::Tensor pcm = audio->contiguous();
+    v1::DecodeResponse response;
+    response.set_pcm_f32le(FloatsToBytes(pcm.data_ptr<float>(), static_cast<size_t>(pcm.numel())));
+    response.set_frames_decoded(session.frames_decoded());
+    response.set_sample_rate_hertz(static_cast<int32_t>(decoder_->sample_rate()));
+    if (!stream->Write(response)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status VocoderService::Encode(grpc::ServerContext*, const v1::EncodeRequest* request, v1::EncodeResponse* response) {
+  if (encoder_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this vocoder has no speech-tokenizer encoder weights");
+  }
+  std::vector<float> samples;
+  if (!request->audio_file().empty()) {
+    absl::StatusOr<MonoAudio> audio = DecodeAudio(request->audio_file(), 24000);
+    if (!audio.ok()) return ToGrpcStatus(absl::Status(audio.status().code(), "audio_file: " + std::string(audio.status().message())));
+    samples = std::move(audio->samples);
+  } else {
+    absl::StatusOr<std::vector<float>> pcm = BytesToFloats(request->pcm_f32le(), "pcm_f32le");
+    if (!pcm.ok()) return ToGrpcStatus(pcm.status());
+    absl::StatusOr<std::vector<float>> resampled =
+        Resample(*pcm, request->sample_rate_hertz() == 0 ? 24000 : request->sample_rate_hertz(), 24000);
+    if (!resampled.ok()) return ToGrpcStatus(resampled.status());
+    samples = std::move(*resampled);
+  }
+  at::Tensor wav = at::from_blob(samples.data(), {static_cast<int64_t>(samples.size())}, at::kFloat).clone();
+  absl::StatusOr<at::Tensor> codes = encoder_->Encode(wav);
+  if (!codes.ok()) return ToGrpcStatus(codes.status());
+  TensorToFrames(*codes, response->mutable_frames());
+  return grpc::Status::OK;
+}
+
+}  // namespace qwen3tts

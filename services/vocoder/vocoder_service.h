@@ -1,0 +1,26 @@
+// gRPC shell of the vocoder stage (qwen3tts.v1.Codec) around common/codec.
+#pragma once
+
+#include <memory>
+
+#include "common/codec/decoder.h"
+#include "common/codec/speech_encoder.h"
+#include "qwen3tts/v1/codec.grpc.pb.h"
+
+namespace qwen3tts {
+
+class VocoderService final : public v1::Codec::Service {
+ public:
+  VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder);
+
+  grpc::Status Decode(grpc::ServerContext* context,
+                      grpc::ServerReaderWriter<v1::DecodeResponse, v1::DecodeRequest>* stream) override;
+  grpc::Status Encode(grpc::ServerContext* context, const v1::EncodeRequest* request,
+                      v1::EncodeResponse* response) override;
+
+ private:
+  std::shared_ptr<const CodecDecoder> decoder_;
+  std::shared_ptr<const SpeechEncoder> encoder_;  // absent when the checkpoint has no encoder weights
+};
+
+}  // namespace qwen3tts
