@@ -22,76 +22,24 @@
 #include "common/tts/tts_engine.h"
 #include "qwen3tts/v1/tts.grpc.pb.h"
 #include "tests/support/golden.h"
+#include "tests/support/server_process.h"
 
 namespace qwen3tts {
 namespace {
 
-// A child process whose stdout is scanned for "listening on HOST:PORT"; SIGTERM on destruction.
-class ServerProcess {
- public:
-  ServerProcess(const std::string& binary, const std::vector<std::string>& args) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(binary.c_str(), argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    FILE* f = fdopen(out[0], "r");
-    char line[512];
-    // The server prints its bound address once it is ready (or exits on failure).
-    while (f != nullptr && fgets(line, sizeof(line), f) != nullptr) {
-      std::string s(line);
-      auto at = s.find("listening on ");
-      if (at != std::string::npos) {
-        address_ = s.substr(at + 13);
-        while (!address_.empty() && (address_.back() == '\n' || address_.back() == '\r')) address_.pop_back();
-        break;
-      }
-    }
-    stdout_ = f;
-  }
-  ~ServerProcess() { Stop(); }
-  void Stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    if (stdout_ != nullptr) {
-      fclose(stdout_);
-      stdout_ = nullptr;
-    }
-  }
-  const std::string& address() const { return address_; }
-
- private:
-  pid_t pid_ = -1;
-  FILE* stdout_ = nullptr;
-  std::string address_;
-};
-
 struct Stack {
-  std::unique_ptr<ServerProcess> talker, vocoder, gateway;
+  std::unique_ptr<testing::ServerProcess> talker, vocoder, gateway;
   std::unique_ptr<v1::TextToSpeech::Stub> stub;
 };
 
 std::unique_ptr<Stack> StartStack(const std::string& model_dir) {
   auto s = std::make_unique<Stack>();
-  s->talker = std::make_unique<ServerProcess>(QWEN3TTS_TALKER_BIN,
+  s->talker = std::make_unique<testing::ServerProcess>(QWEN3TTS_TALKER_BIN,
                                               std::vector<std::string>{"--model-dir", model_dir, "--listen", "127.0.0.1:0", "--threads", "1"});
-  s->vocoder = std::make_unique<ServerProcess>(QWEN3TTS_VOCODER_BIN,
+  s->vocoder = std::make_unique<testing::ServerProcess>(QWEN3TTS_VOCODER_BIN,
                                                std::vector<std::string>{"--model-dir", model_dir, "--listen", "127.0.0.1:0", "--threads", "1"});
   if (s->talker->address().empty() || s->vocoder->address().empty()) return nullptr;
-  s->gateway = std::make_unique<ServerProcess>(
+  s->gateway = std::make_unique<testing::ServerProcess>(
       QWEN3TTS_GATEWAY_BIN, std::vector<std::string>{"--model-dir", model_dir, "--talker", s->talker->address(), "--vocoder",
                                                      s->vocoder->address(), "--listen", "127.0.0.1:0"});
   if (s->gateway->address().empty()) return nullptr;

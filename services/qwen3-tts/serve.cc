@@ -1,0 +1,105 @@
+#include "services/qwen3-tts/serve.h"
+
+#include <ATen/Parallel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "common/util/file_util.h"
+#include "services/gateway/gateway_service.h"
+#include "services/talker/talker_service.h"
+#include "services/vocoder/vocoder_service.h"
+
+namespace qwen3tts {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "qwen3-tts serve: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int Serve(const std::string& model_dir, const std::string& listen, const std::string& dtype, int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+  auto info = LoadModelInfo(model_dir);
+  if (!info.ok()) return Fail(info.status());
+  auto tokenizer = TextTokenizer::LoadFromDir(model_dir);
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  auto ckpt = Checkpoint::Open(model_dir);
+  if (!ckpt.ok()) return Fail(ckpt.status());
+  auto talker = TalkerModel::Load(*ckpt, info->config, dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+  if (!talker.ok()) return Fail(talker.status());
+  std::shared_ptr<const XVectorEncoder> xvector;
+  std::shared_ptr<const SpeechEncoder> encoder;
+  const std::string st_dir = JoinPath(model_dir, "speech_tokenizer");
+  auto decoder = CodecDecoder::Load(st_dir);
+  if (!decoder.ok()) return Fail(decoder.status());
+  if (info->config.variant == ModelVariant::kBase) {
+    if (!info->config.speaker_encoder.has_value()) return Fail(absl::InvalidArgumentError("Base model without speaker_encoder_config"));
+    auto x = XVectorEncoder::Load(*ckpt, *info->config.speaker_encoder);
+    if (!x.ok()) return Fail(x.status());
+    xvector = *x;
+    auto st_ckpt = Checkpoint::Open(st_dir);
+    if (!st_ckpt.ok()) return Fail(st_ckpt.status());
+    auto e = SpeechEncoder::Load(*st_ckpt, *info->speech_tokenizer);
+    if (!e.ok()) return Fail(e.status());
+    encoder = *e;
+  }
+  TalkerService talker_service(*info, *talker, xvector);
+  VocoderService vocoder_service(*decoder, encoder);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.RegisterService(&talker_service);
+  builder.RegisterService(&vocoder_service);
+  // The gateway needs a channel to the server it is registered on: register it late, through a
+  // holder that the in-process channel serves.
+  std::unique_ptr<GatewayService> gateway;
+  struct Forwarder final : public v1::TextToSpeech::Service {
+    GatewayService** target;
+    grpc::Status Synthesize(grpc::ServerContext* c, const v1::SynthesizeRequest* r,
+                            grpc::ServerWriter<v1::SynthesizeResponse>* w) override {
+      return (*target)->Synthesize(c, r, w);
+    }
+    grpc::Status ListSpeakers(grpc::ServerContext* c, const v1::ListSpeakersRequest* r, v1::ListSpeakersResponse* o) override {
+      return (*target)->ListSpeakers(c, r, o);
+    }
+    grpc::Status GetModelInfo(grpc::ServerContext* c, const v1::GetModelInfoRequest* r, v1::ModelInfo* o) override {
+      return (*target)->GetModelInfo(c, r, o);
+    }
+  } forwarder;
+  GatewayService* gateway_ptr = nullptr;
+  forwarder.target = &gateway_ptr;
+  builder.RegisterService(&forwarder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) return Fail(absl::UnavailableError("cannot listen on " + listen));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  std::shared_ptr<grpc::Channel> local = server->InProcessChannel(args);
+  gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{});
+  gateway_ptr = gateway.get();
+  server->GetHealthCheckService()->SetServingStatus(true);
+  std::printf("qwen3-tts listening on %s:%d (%s %s)\n", listen.substr(0, listen.rfind(':')).c_str(), port,
+              info->config.SizeLabel().c_str(), ModelVariantName(info->config.variant));
+  std::fflush(stdout);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  server->GetHealthCheckService()->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return 0;
+}
+
+}  // namespace qwen3tts

@@ -1,0 +1,68 @@
+// Test support: start a server binary as a child process and wait for its "listening on" line.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace qwen3tts::testing {
+
+// A child process whose stdout is scanned for "listening on HOST:PORT"; SIGTERM on destruction.
+class ServerProcess {
+ public:
+  ServerProcess(const std::string& binary, const std::vector<std::string>& args) {
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(binary.c_str(), argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    FILE* f = fdopen(out[0], "r");
+    char line[512];
+    // The server prints its bound address once it is ready (or exits on failure).
+    while (f != nullptr && fgets(line, sizeof(line), f) != nullptr) {
+      std::string s(line);
+      auto at = s.find("listening on ");
+      if (at != std::string::npos) {
+        address_ = s.substr(at + 13);
+        address_ = address_.substr(0, address_.find_first_of(" \r\n"));
+        break;
+      }
+    }
+    stdout_ = f;
+  }
+  ~ServerProcess() { Stop(); }
+  void Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    if (stdout_ != nullptr) {
+      fclose(stdout_);
+      stdout_ = nullptr;
+    }
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* stdout_ = nullptr;
+  std::string address_;
+};
+
+
+}  // namespace qwen3tts::testing
