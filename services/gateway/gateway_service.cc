@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -174,31 +176,32 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContext* context, co
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
-                                        grpc::ServerWriter<v1::SynthesizeResponse>* writer) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  const v1::AudioConfig& audio = request->config().audio();
-  v1::AudioEncoding encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
-  if (encoding == v1::OGG_OPUS || encoding == v1::MP3) {
+grpc::Status GatewayService::CheckAudioConfig(const v1::AudioConfig& audio, v1::AudioEncoding* encoding) const {
+  *encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
+  if (*encoding == v1::OGG_OPUS || *encoding == v1::MP3) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         "config.audio.encoding: OGG_OPUS and MP3 are not available yet (supported: PCM_S16LE, PCM_F32LE, WAV)");
   }
-  if (!v1::AudioEncoding_IsValid(encoding)) return Invalid("config.audio.encoding: unknown encoding");
+  if (!v1::AudioEncoding_IsValid(*encoding)) {
+    return Invalid("config.audio.encoding: unknown encoding (supported: PCM_S16LE, PCM_F32LE, WAV)");
+  }
   if (audio.sample_rate_hertz() != 0 && audio.sample_rate_hertz() != kSampleRate) {
     return Invalid(absl::StrCat("config.audio.sample_rate_hertz: ", audio.sample_rate_hertz(),
                                 " is not supported (supported: 0 or 24000)"));
   }
-  v1::GenerateRequest generate;
-  grpc::Status built = BuildTalkerRequest(context, *request, &generate);
-  if (!built.ok()) return built;
+  return grpc::Status::OK;
+}
 
-  // Deadlines and cancellation of the client's call propagate to both stages.
-  std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
+template <typename FrameStream, typename ClientWriter>
+grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate,
+                                  v1::AudioEncoding encoding, FrameStream* frames, grpc::ClientContext* talker_context,
+                                  ClientWriter* writer) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  // Deadlines and cancellation of the client's call propagate to the vocoder too.
   std::unique_ptr<grpc::ClientContext> vocoder_context = grpc::ClientContext::FromServerContext(*context);
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> frames = talker_->Generate(talker_context.get(), generate);
-  std::unique_ptr<grpc::ClientReaderWriter<v1::DecodeRequest, v1::DecodeResponse>> decode = vocoder_->Decode(vocoder_context.get());
-
+  std::unique_ptr<grpc::ClientReaderWriter<v1::DecodeRequest, v1::DecodeResponse>> decode =
+      vocoder_->Decode(vocoder_context.get());
   v1::SynthesizeResponse metadata;
   metadata.mutable_metadata()->set_encoding(encoding);
   metadata.mutable_metadata()->set_sample_rate_hertz(kSampleRate);
@@ -210,11 +213,12 @@ grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::
     writer->Write(header);
   }
   if (generate.ref_frames_size() > 0) {
+    // In-context cloning: the decoder continues from the reference clip, as the reference decodes
+    // reference + generated codes together and cuts the reference part.
     v1::DecodeRequest prime;
     *prime.mutable_prime_frames() = generate.ref_frames();
     if (!decode->Write(prime)) return decode->Finish();
   }
-
   v1::SynthesisSummary summary;
   v1::GenerateResponse generated;
   int64_t samples = 0;
@@ -258,6 +262,114 @@ grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::
   *last.mutable_summary() = summary;
   writer->Write(last);
   return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
+                                        grpc::ServerWriter<v1::SynthesizeResponse>* writer) {
+  v1::AudioEncoding encoding;
+  grpc::Status checked = CheckAudioConfig(request->config().audio(), &encoding);
+  if (!checked.ok()) return checked;
+  v1::GenerateRequest generate;
+  grpc::Status built = BuildTalkerRequest(context, *request, &generate);
+  if (!built.ok()) return built;
+  std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> frames = talker_->Generate(talker_context.get(), generate);
+  return Pump(context, generate, encoding, frames.get(), talker_context.get(), writer);
+}
+
+namespace {
+
+// Streaming text is forwarded in whole pre-tokenization units: everything up to the last
+// whitespace is ready, the rest waits for more text (so " wor" + "ld" tokenizes as " world").
+std::string TakeReadyText(std::string* pending, bool closed) {
+  if (closed) return std::exchange(*pending, std::string());
+  size_t cut = pending->find_last_of(" \t\n\r");
+  if (cut == std::string::npos || cut == 0) return "";
+  std::string ready = pending->substr(0, cut);
+  pending->erase(0, cut);
+  return ready;
+}
+
+}  // namespace
+
+grpc::Status GatewayService::StreamingSynthesize(
+    grpc::ServerContext* context, grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* stream) {
+  v1::StreamingSynthesizeRequest message;
+  if (!stream->Read(&message) || !message.has_config()) {
+    return Invalid("the first message must carry `config`; later messages carry `text`");
+  }
+  v1::SynthesizeRequest request;
+  *request.mutable_config() = message.config();
+  v1::AudioEncoding encoding;
+  grpc::Status checked = CheckAudioConfig(request.config().audio(), &encoding);
+  if (!checked.ok()) return checked;
+  // Wait for the first ready piece of text (or the end of the input).
+  std::string pending, ready;
+  bool closed = false;
+  while (ready.empty() && !closed) {
+    if (!stream->Read(&message)) {
+      closed = true;
+    } else if (!message.has_text()) {
+      return Invalid("after the first message only `text` messages are allowed");
+    } else {
+      pending += message.text();
+    }
+    ready = TakeReadyText(&pending, closed);
+  }
+  if (ready.find_first_not_of(" \t\n\r") == std::string::npos) return Invalid("text: no text before the input was closed");
+  request.set_text(ready);
+  v1::GenerateRequest generate;
+  grpc::Status built = BuildTalkerRequest(context, request, &generate);
+  if (!built.ok()) return built;
+  if (generate.ref_frames_size() > 0) {
+    return Invalid("config.voice.reference: in-context cloning needs the whole text; use Synthesize, or x_vector_only");
+  }
+  // The talker takes <|im_start|>assistant\n{text so far} and the rest as it comes.
+  absl::StatusOr<std::vector<int64_t>> open_ids = tokenizer_->Encode("assistant\n" + ready, false);
+  if (!open_ids.ok()) return Invalid(absl::StrCat("text: ", open_ids.status().message()));
+  generate.clear_input_ids();
+  generate.add_input_ids(info_.config.im_start_token_id);
+  generate.mutable_input_ids()->Add(open_ids->begin(), open_ids->end());
+
+  std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
+  auto talker = talker_->GenerateStreamingText(talker_context.get());
+  v1::GenerateStreamingTextRequest first;
+  *first.mutable_request() = generate;
+  if (!talker->Write(first)) return talker->Finish();
+  grpc::Status input_status;
+  // Text keeps arriving from the client on this thread while audio flows back on the caller's.
+  std::thread forward([&] {
+    auto send = [&](const std::string& text) {
+      if (text.empty()) return true;
+      absl::StatusOr<std::vector<int64_t>> ids = tokenizer_->Encode(text, false);
+      if (!ids.ok()) {
+        input_status = Invalid(absl::StrCat("text: ", ids.status().message()));
+        return false;
+      }
+      v1::GenerateStreamingTextRequest piece;
+      piece.mutable_text()->mutable_ids()->Add(ids->begin(), ids->end());
+      return talker->Write(piece);
+    };
+    v1::StreamingSynthesizeRequest in;
+    bool ok = true;
+    while (ok && !closed && stream->Read(&in)) {
+      if (!in.has_text()) {
+        input_status = Invalid("after the first message only `text` messages are allowed");
+        ok = false;
+        break;
+      }
+      pending += in.text();
+      ok = send(TakeReadyText(&pending, false));
+    }
+    if (ok) send(TakeReadyText(&pending, true));
+    if (!ok) talker_context->TryCancel();
+    talker->WritesDone();
+  });
+  grpc::Status status = Pump(context, generate, encoding, talker.get(), talker_context.get(), stream);
+  if (!status.ok()) context->TryCancel();
+  forward.join();
+  if (!input_status.ok()) return input_status;
+  return status;
 }
 
 grpc::Status GatewayService::ListSpeakers(grpc::ServerContext*, const v1::ListSpeakersRequest*,

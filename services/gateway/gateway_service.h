@@ -27,6 +27,9 @@ class GatewayService final : public v1::TextToSpeech::Service {
 
   grpc::Status Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
                           grpc::ServerWriter<v1::SynthesizeResponse>* writer) override;
+  grpc::Status StreamingSynthesize(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* stream) override;
   grpc::Status ListSpeakers(grpc::ServerContext* context, const v1::ListSpeakersRequest* request,
                             v1::ListSpeakersResponse* response) override;
   grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
@@ -37,6 +40,14 @@ class GatewayService final : public v1::TextToSpeech::Service {
   // through the talker and vocoder stages).
   grpc::Status BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
                                   v1::GenerateRequest* out);
+
+  // Checks the audio config; sets `encoding`.
+  grpc::Status CheckAudioConfig(const v1::AudioConfig& audio, v1::AudioEncoding* encoding) const;
+  // Reads frames from the talker stream, decodes them through the vocoder as they arrive and
+  // writes audio to the client: metadata first, then one chunk per frame, then the summary.
+  template <typename FrameStream, typename ClientWriter>
+  grpc::Status Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate, v1::AudioEncoding encoding,
+                    FrameStream* frames, grpc::ClientContext* talker_context, ClientWriter* writer);
 
   ModelInfo info_;
   std::shared_ptr<const TextTokenizer> tokenizer_;

@@ -73,6 +73,11 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
                             grpc::ServerWriter<v1::SynthesizeResponse>* w) override {
       return (*target)->Synthesize(c, r, w);
     }
+    grpc::Status StreamingSynthesize(
+        grpc::ServerContext* c,
+        grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* s) override {
+      return (*target)->StreamingSynthesize(c, s);
+    }
     grpc::Status ListSpeakers(grpc::ServerContext* c, const v1::ListSpeakersRequest* r, v1::ListSpeakersResponse* o) override {
       return (*target)->ListSpeakers(c, r, o);
     }

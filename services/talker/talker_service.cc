@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
 #include "services/common/proto_convert.h"
@@ -12,6 +15,39 @@ TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> 
                              std::shared_ptr<const XVectorEncoder> xvector)
     : info_(std::move(info)), model_(std::move(model)), xvector_(std::move(xvector)) {}
 
+template <typename Writer>
+grpc::Status TalkerService::StreamFrames(grpc::ServerContext* context, TalkerSequence* sequence, Writer* writer,
+                                         std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done) {
+  std::unique_lock<std::mutex> lock(*mu);
+  while (true) {
+    // A cancelled or expired client stops generation within one frame.
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+    TalkerSequence::State state = sequence->state();
+    if (state == TalkerSequence::State::kFinished) break;
+    if (state == TalkerSequence::State::kWaitingForText) {
+      if (*reader_done) break;  // the client went away without closing the text: nothing more to do
+      text_arrived->wait_for(lock, std::chrono::milliseconds(100));
+      continue;
+    }
+    absl::StatusOr<std::optional<std::vector<int64_t>>> frame = sequence->Step();
+    if (!frame.ok()) return ToGrpcStatus(frame.status());
+    if (!frame->has_value()) continue;
+    v1::GenerateResponse response;
+    AppendFrame(**frame, response.add_frames());
+    lock.unlock();
+    const bool written = writer->Write(response);
+    lock.lock();
+    if (!written) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  v1::GenerateResponse last;
+  last.mutable_summary()->set_frames(sequence->frames_produced());
+  last.mutable_summary()->set_finished_by_eos(sequence->eos_hit());
+  for (const std::string& w : sequence->warnings()) last.mutable_summary()->add_warnings(w);
+  lock.unlock();
+  writer->Write(last);
+  return grpc::Status::OK;
+}
+
 grpc::Status TalkerService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                                      grpc::ServerWriter<v1::GenerateResponse>* writer) {
   const bool base = info_.config.variant == ModelVariant::kBase;
@@ -20,22 +56,58 @@ grpc::Status TalkerService::Generate(grpc::ServerContext* context, const v1::Gen
   if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
   absl::StatusOr<std::unique_ptr<TalkerSequence>> sequence = TalkerSequence::Start(model_, *talker_request);
   if (!sequence.ok()) return ToGrpcStatus(sequence.status());
-  while ((*sequence)->state() == TalkerSequence::State::kRunning) {
-    // A cancelled or expired client stops generation within one frame.
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-    absl::StatusOr<std::optional<std::vector<int64_t>>> frame = (*sequence)->Step();
-    if (!frame.ok()) return ToGrpcStatus(frame.status());
-    if (!frame->has_value()) continue;
-    v1::GenerateResponse response;
-    AppendFrame(**frame, response.add_frames());
-    if (!writer->Write(response)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  std::mutex mu;
+  std::condition_variable unused;
+  const bool done = true;
+  return StreamFrames(context, sequence->get(), writer, &mu, &unused, &done);
+}
+
+grpc::Status TalkerService::GenerateStreamingText(
+    grpc::ServerContext* context, grpc::ServerReaderWriter<v1::GenerateResponse, v1::GenerateStreamingTextRequest>* stream) {
+  v1::GenerateStreamingTextRequest first;
+  if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message");
+  if (!first.has_request()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be `request`, later ones `text`");
   }
-  v1::GenerateResponse last;
-  last.mutable_summary()->set_frames((*sequence)->frames_produced());
-  last.mutable_summary()->set_finished_by_eos((*sequence)->eos_hit());
-  for (const std::string& w : (*sequence)->warnings()) last.mutable_summary()->add_warnings(w);
-  writer->Write(last);
-  return grpc::Status::OK;
+  // Streaming text needs the streaming prompt layout: one text token fed per frame.
+  v1::GenerateRequest request = first.request();
+  request.set_non_streaming_mode(false);
+  absl::StatusOr<TalkerRequest> talker_request = ToTalkerRequest(request, DefaultGenerationOptions(info_.generation), false);
+  if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
+  talker_request->text_input_open = true;
+  absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
+  if (!started.ok()) return ToGrpcStatus(started.status());
+  TalkerSequence* sequence = started->get();
+  std::mutex mu;
+  std::condition_variable text_arrived;
+  bool reader_done = false;
+  absl::Status reader_status;
+  // Text arrives on its own thread while frames are generated and written on this one.
+  std::thread reader([&] {
+    v1::GenerateStreamingTextRequest message;
+    while (stream->Read(&message)) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!message.has_text()) {
+        reader_status = absl::InvalidArgumentError("after the first message only `text` messages are allowed");
+        break;
+      }
+      absl::Status s = sequence->AppendText(std::vector<int64_t>(message.text().ids().begin(), message.text().ids().end()));
+      if (!s.ok()) {
+        reader_status = s;
+        break;
+      }
+      text_arrived.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (reader_status.ok()) sequence->CloseText();  // half-close: the text is complete
+    reader_done = true;
+    text_arrived.notify_all();
+  });
+  grpc::Status status = StreamFrames(context, sequence, stream, &mu, &text_arrived, &reader_done);
+  if (!status.ok()) context->TryCancel();  // unblocks the reader
+  reader.join();
+  if (!reader_status.ok()) return ToGrpcStatus(reader_status);
+  return status;
 }
 
 grpc::Status TalkerService::EmbedSpeaker(grpc::ServerContext* context, const v1::EmbedSpeakerRequest* request,

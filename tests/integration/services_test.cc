@@ -172,6 +172,57 @@ INSTANTIATE_TEST_SUITE_P(Manifest, ServicesGoldenTest,
                          ::testing::ValuesIn(testing::CaseIdsWithModes({"custom_voice", "voice_design", "voice_clone"})),
                          QWEN3TTS_GOLDEN_CASE_NAMER);
 
+TEST(ServicesTest, StreamingTextProducesAudioBeforeTheInputIsClosed) {
+  auto stack = StartStack(testing::GoldenPath("models/tiny-customvoice"));
+  ASSERT_NE(stack, nullptr);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stack->stub->StreamingSynthesize(&context);
+  v1::StreamingSynthesizeRequest config;
+  config.mutable_config()->mutable_voice()->set_speaker("ryan");
+  config.mutable_config()->set_language("english");
+  config.mutable_config()->mutable_audio()->set_encoding(v1::PCM_F32LE);
+  config.mutable_config()->mutable_sampling()->set_greedy(true);
+  config.mutable_config()->mutable_sampling()->set_repetition_penalty(1.0f);
+  config.mutable_config()->set_max_duration_seconds(4.0f);
+  ASSERT_TRUE(stream->Write(config));
+  v1::StreamingSynthesizeRequest piece;
+  piece.set_text("Hello there, this text arrives from a language model ");
+  ASSERT_TRUE(stream->Write(piece));
+  // Audio must come back while the input is still open.
+  v1::SynthesizeResponse response;
+  int chunks_before_close = 0;
+  bool metadata_first = false;
+  while (chunks_before_close == 0 && stream->Read(&response)) {
+    if (response.has_metadata()) metadata_first = chunks_before_close == 0;
+    if (response.has_audio() && !response.audio().data().empty()) ++chunks_before_close;
+  }
+  EXPECT_TRUE(metadata_first);
+  ASSERT_GT(chunks_before_close, 0) << "no audio before the text input was closed";
+  piece.set_text("in several pieces.");
+  ASSERT_TRUE(stream->Write(piece));
+  ASSERT_TRUE(stream->WritesDone());
+  int64_t frames = 0;
+  while (stream->Read(&response)) {
+    if (response.has_summary()) frames = response.summary().frames();
+  }
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GT(frames, chunks_before_close);
+
+  // A stream whose first message is not the config is rejected.
+  grpc::ClientContext bad_context;
+  auto bad = stack->stub->StreamingSynthesize(&bad_context);
+  piece.set_text("no config");
+  bad->Write(piece);
+  bad->WritesDone();
+  while (bad->Read(&response)) {
+  }
+  grpc::Status bad_status = bad->Finish();
+  EXPECT_EQ(bad_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad_status.error_message().find("config"), std::string::npos);
+}
+
 TEST(ServicesTest, BadRequestsAreInvalidArgumentAndADeadStageIsUnavailable) {
   auto stack = StartStack(testing::GoldenPath("models/tiny-customvoice"));
   ASSERT_NE(stack, nullptr);
