@@ -11,6 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
+#include <ATen/ATen.h>
+
 #include "common/text/chat_template.h"
 #include "services/common/proto_convert.h"
 
@@ -52,12 +54,68 @@ std::string EncodeChunk(const std::vector<float>& pcm, v1::AudioEncoding encodin
 
 GatewayService::GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
                                std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder,
-                               GatewayLimits limits)
+                               GatewayLimits limits, VoiceStore* voices)
     : info_(std::move(info)),
       tokenizer_(std::move(tokenizer)),
       talker_(v1::Talker::NewStub(talker)),
       vocoder_(v1::Codec::NewStub(vocoder)),
-      limits_(limits) {}
+      limits_(limits),
+      voices_(voices) {}
+
+static void ToProto(const StoredVoice& v, v1::Voice* out) {
+  out->set_voice_id(v.id);
+  out->set_display_name(v.display_name);
+  out->set_reference_text(v.reference_text);
+  out->set_x_vector_only(v.x_vector_only);
+  out->set_reference_seconds(v.reference_seconds);
+  out->set_create_time_unix_seconds(v.create_time_unix_seconds);
+}
+
+grpc::Status GatewayService::CheckVoices() const {
+  if (voices_ == nullptr) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this gateway has no voice store (--voice-dir)");
+  if (info_.config.variant != ModelVariant::kBase) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("stored voices need a Base model; this gateway serves a ", ModelVariantName(info_.config.variant), " model"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::EmbedReference(grpc::ServerContext* context, const std::string& audio_file, bool x_vector_only,
+                                            const std::string& field, StoredVoice* out) {
+  AudioLimits audio_limits;
+  audio_limits.max_seconds = limits_.max_reference_seconds;
+  absl::StatusOr<MonoAudio> audio = DecodeAudio(audio_file, kSampleRate, audio_limits);
+  if (!audio.ok()) return ToGrpcStatus(absl::Status(audio.status().code(), absl::StrCat(field, ": ", audio.status().message())));
+  if (audio->samples.size() < static_cast<size_t>(kSampleRate / 2)) {
+    return Invalid(absl::StrCat(field, ": reference audio is shorter than 0.5 s"));
+  }
+  out->reference_seconds = static_cast<double>(audio->samples.size()) / kSampleRate;
+  const std::string pcm = FloatsToBytes(audio->samples.data(), audio->samples.size());
+  grpc::ClientContext embed_context;
+  embed_context.set_deadline(context->deadline());
+  v1::EmbedSpeakerRequest embed_request;
+  embed_request.set_pcm_f32le(pcm);
+  embed_request.set_sample_rate_hertz(kSampleRate);
+  v1::EmbedSpeakerResponse embedding;
+  grpc::Status s = talker_->EmbedSpeaker(&embed_context, embed_request, &embedding);
+  if (!s.ok()) return s;
+  std::vector<float> e(embedding.embedding().begin(), embedding.embedding().end());
+  out->speaker_embedding = at::tensor(e, at::kFloat);
+  out->x_vector_only = x_vector_only;
+  if (x_vector_only) return grpc::Status::OK;
+  grpc::ClientContext encode_context;
+  encode_context.set_deadline(context->deadline());
+  v1::EncodeRequest encode_request;
+  encode_request.set_pcm_f32le(pcm);
+  encode_request.set_sample_rate_hertz(kSampleRate);
+  v1::EncodeResponse codes;
+  s = vocoder_->Encode(&encode_context, encode_request, &codes);
+  if (!s.ok()) return s;
+  absl::StatusOr<at::Tensor> tensor = FramesToTensor(codes.frames(), "codes");
+  if (!tensor.ok()) return ToGrpcStatus(tensor.status());
+  out->reference_codes = *tensor;
+  return grpc::Status::OK;
+}
 
 grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
                                                 v1::GenerateRequest* out) {
@@ -99,46 +157,35 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContext* context, co
       instruct = voice.design();
       break;
     case v1::VoiceSelection::kVoiceId:
-      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "config.voice.voice_id: stored voices are not available yet; send config.voice.reference");
     case v1::VoiceSelection::kReference: {
+      const bool stored = voice.voice_case() == v1::VoiceSelection::kVoiceId;
+      const char* field = stored ? "config.voice.voice_id" : "config.voice.reference";
       if (variant != ModelVariant::kBase) {
-        return Invalid(absl::StrCat("config.voice.reference: voice cloning needs a Base model; this gateway serves a ",
-                                    variant_name, " model"));
+        return Invalid(absl::StrCat(field, ": voice cloning needs a Base model; this gateway serves a ", variant_name, " model"));
       }
-      const v1::ReferenceAudio& ref = voice.reference();
-      AudioLimits audio_limits;
-      audio_limits.max_seconds = limits_.max_reference_seconds;
-      absl::StatusOr<MonoAudio> audio = DecodeAudio(ref.audio(), kSampleRate, audio_limits);
-      if (!audio.ok()) {
-        return ToGrpcStatus(absl::Status(audio.status().code(),
-                                         absl::StrCat("config.voice.reference.audio: ", audio.status().message())));
-      }
-      const std::string pcm = FloatsToBytes(audio->samples.data(), audio->samples.size());
-      grpc::ClientContext embed_context;
-      embed_context.set_deadline(context->deadline());
-      v1::EmbedSpeakerRequest embed_request;
-      embed_request.set_pcm_f32le(pcm);
-      embed_request.set_sample_rate_hertz(kSampleRate);
-      v1::EmbedSpeakerResponse embedding;
-      grpc::Status s = talker_->EmbedSpeaker(&embed_context, embed_request, &embedding);
-      if (!s.ok()) return s;
-      out->mutable_speaker_embedding()->Add(embedding.embedding().begin(), embedding.embedding().end());
-      if (!ref.x_vector_only()) {
-        if (ref.text().empty()) {
+      StoredVoice clone;
+      if (stored) {
+        grpc::Status ready = CheckVoices();
+        if (!ready.ok()) return ready;
+        absl::StatusOr<StoredVoice> found = voices_->Get(voice.voice_id());
+        if (!found.ok()) return ToGrpcStatus(absl::Status(found.status().code(), absl::StrCat(field, ": ", found.status().message())));
+        clone = *found;
+      } else {
+        const v1::ReferenceAudio& ref = voice.reference();
+        if (!ref.x_vector_only() && ref.text().empty()) {
           return Invalid("config.voice.reference.text: the transcript is required for in-context cloning (or set x_vector_only)");
         }
-        absl::StatusOr<std::vector<int64_t>> ref_ids = BuildRefTextIds(*tokenizer_, ref.text());
-        if (!ref_ids.ok()) return Invalid(absl::StrCat("config.voice.reference.text: ", ref_ids.status().message()));
+        grpc::Status embedded = EmbedReference(context, ref.audio(), ref.x_vector_only(), "config.voice.reference.audio", &clone);
+        if (!embedded.ok()) return embedded;
+        clone.reference_text = ref.text();
+      }
+      at::Tensor e = clone.speaker_embedding.contiguous();
+      out->mutable_speaker_embedding()->Add(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+      if (!clone.x_vector_only) {
+        absl::StatusOr<std::vector<int64_t>> ref_ids = BuildRefTextIds(*tokenizer_, clone.reference_text);
+        if (!ref_ids.ok()) return Invalid(absl::StrCat(field, ": reference text: ", ref_ids.status().message()));
         out->mutable_ref_ids()->Add(ref_ids->begin(), ref_ids->end());
-        grpc::ClientContext encode_context;
-        encode_context.set_deadline(context->deadline());
-        v1::EncodeRequest encode_request;
-        encode_request.set_pcm_f32le(pcm);
-        encode_request.set_sample_rate_hertz(kSampleRate);
-        v1::EncodeResponse codes;
-        s = vocoder_->Encode(&encode_context, encode_request, &codes);
-        if (!s.ok()) return s;
-        *out->mutable_ref_frames() = codes.frames();
+        TensorToFrames(clone.reference_codes, out->mutable_ref_frames());
       }
       break;
     }
@@ -370,6 +417,64 @@ grpc::Status GatewayService::StreamingSynthesize(
   forward.join();
   if (!input_status.ok()) return input_status;
   return status;
+}
+
+grpc::Status GatewayService::CreateVoice(grpc::ServerContext* context, grpc::ServerReader<v1::CreateVoiceRequest>* reader,
+                                         v1::Voice* response) {
+  grpc::Status ready = CheckVoices();
+  if (!ready.ok()) return ready;
+  v1::CreateVoiceRequest message;
+  if (!reader->Read(&message) || !message.has_spec()) {
+    return Invalid("the first message must carry `spec`; later messages carry `audio_chunk`");
+  }
+  const v1::VoiceSpec spec = message.spec();
+  if (!spec.x_vector_only() && spec.reference_text().empty()) {
+    return Invalid("spec.reference_text: the transcript is required for in-context cloning (or set x_vector_only)");
+  }
+  if (spec.display_name().size() > 256) return Invalid("spec.display_name: at most 256 bytes");
+  std::string audio;
+  while (reader->Read(&message)) {
+    if (!message.has_audio_chunk()) return Invalid("after the first message only `audio_chunk` messages are allowed");
+    if (static_cast<int64_t>(audio.size() + message.audio_chunk().size()) > limits_.max_upload_bytes) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("audio_chunk: the upload exceeds ", limits_.max_upload_bytes, " bytes"));
+    }
+    audio += message.audio_chunk();
+  }
+  if (audio.empty()) return Invalid("audio_chunk: no reference audio was sent");
+  StoredVoice voice;
+  grpc::Status embedded = EmbedReference(context, audio, spec.x_vector_only(), "audio_chunk", &voice);
+  if (!embedded.ok()) return embedded;
+  voice.display_name = spec.display_name();
+  voice.reference_text = spec.x_vector_only() ? "" : spec.reference_text();
+  absl::StatusOr<StoredVoice> created = voices_->Create(std::move(voice));
+  if (!created.ok()) return ToGrpcStatus(created.status());
+  ToProto(*created, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::ListVoices(grpc::ServerContext*, const v1::ListVoicesRequest*, v1::ListVoicesResponse* response) {
+  grpc::Status ready = CheckVoices();
+  if (!ready.ok()) return ready;
+  for (const StoredVoice& v : voices_->List()) ToProto(v, response->add_voices());
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::GetVoice(grpc::ServerContext*, const v1::GetVoiceRequest* request, v1::Voice* response) {
+  grpc::Status ready = CheckVoices();
+  if (!ready.ok()) return ready;
+  absl::StatusOr<StoredVoice> v = voices_->Get(request->voice_id());
+  if (!v.ok()) return ToGrpcStatus(absl::Status(v.status().code(), absl::StrCat("voice_id: ", v.status().message())));
+  ToProto(*v, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status GatewayService::DeleteVoice(grpc::ServerContext*, const v1::DeleteVoiceRequest* request, v1::DeleteVoiceResponse*) {
+  grpc::Status ready = CheckVoices();
+  if (!ready.ok()) return ready;
+  absl::Status s = voices_->Delete(request->voice_id());
+  if (!s.ok()) return ToGrpcStatus(absl::Status(s.code(), absl::StrCat("voice_id: ", s.message())));
+  return grpc::Status::OK;
 }
 
 grpc::Status GatewayService::ListSpeakers(grpc::ServerContext*, const v1::ListSpeakersRequest*,

@@ -8,6 +8,7 @@
 
 #include "common/tensor/model_config.h"
 #include "common/text/tokenizer.h"
+#include "common/voice/voice_store.h"
 #include "qwen3tts/v1/codec.grpc.pb.h"
 #include "qwen3tts/v1/talker.grpc.pb.h"
 #include "qwen3tts/v1/tts.grpc.pb.h"
@@ -18,18 +19,27 @@ struct GatewayLimits {
   int64_t max_text_chars = 5000;
   double max_reference_seconds = 60.0;
   double max_duration_seconds = 600.0;
+  int64_t max_upload_bytes = 32ll << 20;  // enforced while CreateVoice streams, not after
 };
 
 class GatewayService final : public v1::TextToSpeech::Service {
  public:
   GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
-                 std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder, GatewayLimits limits);
+                 std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder, GatewayLimits limits,
+                 VoiceStore* voices = nullptr);
 
   grpc::Status Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
                           grpc::ServerWriter<v1::SynthesizeResponse>* writer) override;
   grpc::Status StreamingSynthesize(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* stream) override;
+  grpc::Status CreateVoice(grpc::ServerContext* context, grpc::ServerReader<v1::CreateVoiceRequest>* reader,
+                           v1::Voice* response) override;
+  grpc::Status ListVoices(grpc::ServerContext* context, const v1::ListVoicesRequest* request,
+                          v1::ListVoicesResponse* response) override;
+  grpc::Status GetVoice(grpc::ServerContext* context, const v1::GetVoiceRequest* request, v1::Voice* response) override;
+  grpc::Status DeleteVoice(grpc::ServerContext* context, const v1::DeleteVoiceRequest* request,
+                           v1::DeleteVoiceResponse* response) override;
   grpc::Status ListSpeakers(grpc::ServerContext* context, const v1::ListSpeakersRequest* request,
                             v1::ListSpeakersResponse* response) override;
   grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
@@ -41,6 +51,11 @@ class GatewayService final : public v1::TextToSpeech::Service {
   grpc::Status BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
                                   v1::GenerateRequest* out);
 
+  // Reference clip -> speaker embedding (talker stage) and, unless x_vector_only, codes (vocoder
+  // stage). `field` names the request field in errors.
+  grpc::Status EmbedReference(grpc::ServerContext* context, const std::string& audio_file, bool x_vector_only,
+                              const std::string& field, StoredVoice* out);
+  grpc::Status CheckVoices() const;
   // Checks the audio config; sets `encoding`.
   grpc::Status CheckAudioConfig(const v1::AudioConfig& audio, v1::AudioEncoding* encoding) const;
   // Reads frames from the talker stream, decodes them through the vocoder as they arrive and
@@ -54,6 +69,7 @@ class GatewayService final : public v1::TextToSpeech::Service {
   std::unique_ptr<v1::Talker::Stub> talker_;
   std::unique_ptr<v1::Codec::Stub> vocoder_;
   GatewayLimits limits_;
+  VoiceStore* voices_;
 };
 
 }  // namespace qwen3tts

@@ -5,7 +5,7 @@
 //             [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]] [--seed N]
 //             [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N] [--dtype float32|bfloat16]
 //             [--threads N] [--format pcm16|float]
-//   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16] [--threads N]
+//   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16] [--threads N] [--voice-dir DIR]
 //   qwen3-tts make-random-model --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]
 //             [--seed N] [--tokenizer-from DIR]
 #include <ATen/Parallel.h>
@@ -179,6 +179,7 @@ void Usage() {
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
                "  serve              --model-dir DIR [--listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n"
+               "                     [--voice-dir DIR]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
@@ -203,7 +204,7 @@ int main(int argc, char** argv) {
                  {"model-dir", "text", "out", "speaker", "language", "instruct", "ref-audio", "ref-text", "seed",
                   "temperature", "top-k", "top-p", "max-frames", "dtype", "threads", "format"});
   } else if (command == "serve") {
-    args = Parse(argc, argv, 2, {}, {"model-dir", "listen", "dtype", "threads"});
+    args = Parse(argc, argv, 2, {}, {"model-dir", "listen", "dtype", "threads", "voice-dir"});
   } else if (command == "make-random-model") {
     args = Parse(argc, argv, 2, {}, {"out", "shape", "variant", "seed", "tokenizer-from"});
   } else {
@@ -224,7 +225,8 @@ int main(int argc, char** argv) {
     if (!ParseNumber(args, "threads", &threads, &error)) return Fail(error);
     const std::string dtype = args.Get("dtype", "float32");
     if (dtype != "float32" && dtype != "bfloat16") return Fail("--dtype must be float32 or bfloat16, got '" + dtype + "'");
-    return Serve(args.Get("model-dir"), args.Get("listen", "0.0.0.0:50050"), dtype, static_cast<int>(threads));
+    return Serve(args.Get("model-dir"), args.Get("listen", "0.0.0.0:50050"), dtype, static_cast<int>(threads),
+                 args.Get("voice-dir", "voices"));
   }
   return MakeRandomModel(args);
 }

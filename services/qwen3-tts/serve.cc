@@ -27,7 +27,8 @@ int Fail(const absl::Status& status) {
 
 }  // namespace
 
-int Serve(const std::string& model_dir, const std::string& listen, const std::string& dtype, int threads) {
+int Serve(const std::string& model_dir, const std::string& listen, const std::string& dtype, int threads,
+          const std::string& voice_dir) {
   if (threads > 0) at::set_num_threads(threads);
   auto info = LoadModelInfo(model_dir);
   if (!info.ok()) return Fail(info.status());
@@ -52,6 +53,12 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
     auto e = SpeechEncoder::Load(*st_ckpt, *info->speech_tokenizer);
     if (!e.ok()) return Fail(e.status());
     encoder = *e;
+  }
+  std::unique_ptr<VoiceStore> voices;
+  if (info->config.variant == ModelVariant::kBase) {
+    auto store = VoiceStore::Open(voice_dir);
+    if (!store.ok()) return Fail(store.status());
+    voices = std::move(*store);
   }
   TalkerService talker_service(*info, *talker, xvector);
   VocoderService vocoder_service(*decoder, encoder);
@@ -78,6 +85,18 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
         grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* s) override {
       return (*target)->StreamingSynthesize(c, s);
     }
+    grpc::Status CreateVoice(grpc::ServerContext* c, grpc::ServerReader<v1::CreateVoiceRequest>* r, v1::Voice* o) override {
+      return (*target)->CreateVoice(c, r, o);
+    }
+    grpc::Status ListVoices(grpc::ServerContext* c, const v1::ListVoicesRequest* r, v1::ListVoicesResponse* o) override {
+      return (*target)->ListVoices(c, r, o);
+    }
+    grpc::Status GetVoice(grpc::ServerContext* c, const v1::GetVoiceRequest* r, v1::Voice* o) override {
+      return (*target)->GetVoice(c, r, o);
+    }
+    grpc::Status DeleteVoice(grpc::ServerContext* c, const v1::DeleteVoiceRequest* r, v1::DeleteVoiceResponse* o) override {
+      return (*target)->DeleteVoice(c, r, o);
+    }
     grpc::Status ListSpeakers(grpc::ServerContext* c, const v1::ListSpeakersRequest* r, v1::ListSpeakersResponse* o) override {
       return (*target)->ListSpeakers(c, r, o);
     }
@@ -93,7 +112,7 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   std::shared_ptr<grpc::Channel> local = server->InProcessChannel(args);
-  gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{});
+  gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{}, voices.get());
   gateway_ptr = gateway.get();
   server->GetHealthCheckService()->SetServingStatus(true);
   std::printf("qwen3-tts listening on %s:%d (%s %s)\n", listen.substr(0, listen.rfind(':')).c_str(), port,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -32,7 +33,7 @@ struct Stack {
   std::unique_ptr<v1::TextToSpeech::Stub> stub;
 };
 
-std::unique_ptr<Stack> StartStack(const std::string& model_dir) {
+std::unique_ptr<Stack> StartStack(const std::string& model_dir, const std::string& voice_dir = "") {
   auto s = std::make_unique<Stack>();
   s->talker = std::make_unique<testing::ServerProcess>(QWEN3TTS_TALKER_BIN,
                                               std::vector<std::string>{"--model-dir", model_dir, "--listen", "127.0.0.1:0", "--threads", "1"});
@@ -41,7 +42,8 @@ std::unique_ptr<Stack> StartStack(const std::string& model_dir) {
   if (s->talker->address().empty() || s->vocoder->address().empty()) return nullptr;
   s->gateway = std::make_unique<testing::ServerProcess>(
       QWEN3TTS_GATEWAY_BIN, std::vector<std::string>{"--model-dir", model_dir, "--talker", s->talker->address(), "--vocoder",
-                                                     s->vocoder->address(), "--listen", "127.0.0.1:0"});
+                                                     s->vocoder->address(), "--listen", "127.0.0.1:0", "--voice-dir",
+                                                     voice_dir.empty() ? "/tmp/qwen3tts_test_voices_" + std::to_string(::getpid()) : voice_dir});
   if (s->gateway->address().empty()) return nullptr;
   s->stub = v1::TextToSpeech::NewStub(grpc::CreateChannel(s->gateway->address(), grpc::InsecureChannelCredentials()));
   return s;
@@ -221,6 +223,83 @@ TEST(ServicesTest, StreamingTextProducesAudioBeforeTheInputIsClosed) {
   grpc::Status bad_status = bad->Finish();
   EXPECT_EQ(bad_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(bad_status.error_message().find("config"), std::string::npos);
+}
+
+TEST(ServicesTest, CreatedVoicesSurviveAGatewayRestart) {
+  const std::string voice_dir = "/tmp/qwen3tts_voices_it_" + std::to_string(::getpid());
+  std::filesystem::remove_all(voice_dir);
+  auto stack = StartStack(testing::GoldenPath("models/tiny-base"), voice_dir);
+  ASSERT_NE(stack, nullptr);
+  const std::string clip = ReadFile(testing::GoldenPath("cases/ref_en.wav"));
+  ASSERT_FALSE(clip.empty());
+  const std::string ref_text = "The quick brown fox jumps over the lazy dog.";
+  grpc::ClientContext create_context;
+  v1::Voice voice;
+  auto writer = stack->stub->CreateVoice(&create_context, &voice);
+  v1::CreateVoiceRequest spec;
+  spec.mutable_spec()->set_display_name("fox");
+  spec.mutable_spec()->set_reference_text(ref_text);
+  ASSERT_TRUE(writer->Write(spec));
+  for (size_t at = 0; at < clip.size(); at += 16384) {  // uploaded in chunks
+    v1::CreateVoiceRequest chunk;
+    chunk.set_audio_chunk(clip.substr(at, 16384));
+    ASSERT_TRUE(writer->Write(chunk));
+  }
+  ASSERT_TRUE(writer->WritesDone());
+  grpc::Status created = writer->Finish();
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  EXPECT_FALSE(voice.voice_id().empty());
+  EXPECT_NEAR(voice.reference_seconds(), 82523.0 / 24000.0, 0.01);
+
+  v1::SynthesizeRequest by_id;
+  by_id.set_text("Nice to meet you.");
+  by_id.mutable_config()->mutable_voice()->set_voice_id(voice.voice_id());
+  by_id.mutable_config()->mutable_audio()->set_encoding(v1::PCM_F32LE);
+  by_id.mutable_config()->mutable_sampling()->set_greedy(true);
+  by_id.mutable_config()->set_max_duration_seconds(1.0f);
+  v1::SynthesizeRequest inline_ref = by_id;
+  inline_ref.mutable_config()->mutable_voice()->mutable_reference()->set_audio(clip);
+  inline_ref.mutable_config()->mutable_voice()->mutable_reference()->set_text(ref_text);
+  Streamed a = Call(stack->stub.get(), by_id);
+  Streamed b = Call(stack->stub.get(), inline_ref);
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  ASSERT_TRUE(b.status.ok()) << b.status.error_message();
+  EXPECT_FALSE(a.pcm.empty());
+  EXPECT_EQ(a.pcm, b.pcm);  // a stored voice is the same conditioning as the clip itself
+
+  // Restart the gateway on the same directory: the voice is still there and still speaks.
+  stack->gateway->Stop();
+  stack->gateway = std::make_unique<testing::ServerProcess>(
+      QWEN3TTS_GATEWAY_BIN, std::vector<std::string>{"--model-dir", testing::GoldenPath("models/tiny-base"), "--talker",
+                                                     stack->talker->address(), "--vocoder", stack->vocoder->address(),
+                                                     "--listen", "127.0.0.1:0", "--voice-dir", voice_dir});
+  ASSERT_FALSE(stack->gateway->address().empty());
+  stack->stub = v1::TextToSpeech::NewStub(grpc::CreateChannel(stack->gateway->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext list_context;
+  v1::ListVoicesResponse listed;
+  ASSERT_TRUE(stack->stub->ListVoices(&list_context, v1::ListVoicesRequest(), &listed).ok());
+  ASSERT_EQ(listed.voices_size(), 1);
+  EXPECT_EQ(listed.voices(0).voice_id(), voice.voice_id());
+  EXPECT_EQ(listed.voices(0).display_name(), "fox");
+  Streamed c = Call(stack->stub.get(), by_id);
+  ASSERT_TRUE(c.status.ok()) << c.status.error_message();
+  EXPECT_EQ(c.pcm, a.pcm);
+
+  // Path traversal and unknown ids.
+  grpc::ClientContext get_context;
+  v1::GetVoiceRequest get;
+  get.set_voice_id("../../etc/passwd");
+  v1::Voice ignored;
+  EXPECT_EQ(stack->stub->GetVoice(&get_context, get, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext delete_context;
+  v1::DeleteVoiceRequest del;
+  del.set_voice_id(voice.voice_id());
+  v1::DeleteVoiceResponse deleted;
+  EXPECT_TRUE(stack->stub->DeleteVoice(&delete_context, del, &deleted).ok());
+  Streamed gone = Call(stack->stub.get(), by_id);
+  EXPECT_EQ(gone.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(gone.status.error_message().find("config.voice.voice_id"), std::string::npos);
+  std::filesystem::remove_all(voice_dir);
 }
 
 TEST(ServicesTest, BadRequestsAreInvalidArgumentAndADeadStageIsUnavailable) {
