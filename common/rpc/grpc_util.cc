@@ -26,7 +26,7 @@ void OnSignal(int) { g_stop = 1; }
 }  // namespace
 
 int RunServer(const std::string& name, const std::string& address, const std::vector<grpc::Service*>& services,
-              double drain_seconds) {
+              double drain_seconds, const std::function<bool(int)>& on_listening) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -39,6 +39,10 @@ int RunServer(const std::string& name, const std::string& address, const std::ve
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::fprintf(stderr, "%s: cannot listen on %s\n", name.c_str(), address.c_str());
+    return 1;
+  }
+  if (on_listening && !on_listening(port)) {
+    server->Shutdown();
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);

@@ -6,6 +6,7 @@
 //             [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N] [--dtype float32|bfloat16]
 //             [--threads N] [--format pcm16|float]
 //   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16] [--threads N] [--voice-dir DIR]
+//             [--http-listen HOST:PORT]   (OpenAI-compatible POST /v1/audio/speech)
 //   qwen3-tts make-random-model --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]
 //             [--seed N] [--tokenizer-from DIR]
 #include <ATen/Parallel.h>
@@ -179,7 +180,7 @@ void Usage() {
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
                "  serve              --model-dir DIR [--listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n"
-               "                     [--voice-dir DIR]\n"
+               "                     [--voice-dir DIR] [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
@@ -204,7 +205,7 @@ int main(int argc, char** argv) {
                  {"model-dir", "text", "out", "speaker", "language", "instruct", "ref-audio", "ref-text", "seed",
                   "temperature", "top-k", "top-p", "max-frames", "dtype", "threads", "format"});
   } else if (command == "serve") {
-    args = Parse(argc, argv, 2, {}, {"model-dir", "listen", "dtype", "threads", "voice-dir"});
+    args = Parse(argc, argv, 2, {}, {"model-dir", "listen", "dtype", "threads", "voice-dir", "http-listen"});
   } else if (command == "make-random-model") {
     args = Parse(argc, argv, 2, {}, {"out", "shape", "variant", "seed", "tokenizer-from"});
   } else {
@@ -226,7 +227,7 @@ int main(int argc, char** argv) {
     const std::string dtype = args.Get("dtype", "float32");
     if (dtype != "float32" && dtype != "bfloat16") return Fail("--dtype must be float32 or bfloat16, got '" + dtype + "'");
     return Serve(args.Get("model-dir"), args.Get("listen", "0.0.0.0:50050"), dtype, static_cast<int>(threads),
-                 args.Get("voice-dir", "voices"));
+                 args.Get("voice-dir", "voices"), args.Get("http-listen"));
   }
   return MakeRandomModel(args);
 }

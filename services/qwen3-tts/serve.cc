@@ -11,6 +11,7 @@
 
 #include "common/util/file_util.h"
 #include "services/gateway/gateway_service.h"
+#include "services/gateway/openai_http.h"
 #include "services/talker/talker_service.h"
 #include "services/vocoder/vocoder_service.h"
 
@@ -28,7 +29,7 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int Serve(const std::string& model_dir, const std::string& listen, const std::string& dtype, int threads,
-          const std::string& voice_dir) {
+          const std::string& voice_dir, const std::string& http_listen) {
   if (threads > 0) at::set_num_threads(threads);
   auto info = LoadModelInfo(model_dir);
   if (!info.ok()) return Fail(info.status());
@@ -114,6 +115,13 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
   std::shared_ptr<grpc::Channel> local = server->InProcessChannel(args);
   gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{}, voices.get());
   gateway_ptr = gateway.get();
+  std::unique_ptr<OpenAiHttpServer> http;
+  if (!http_listen.empty()) {
+    auto started = OpenAiHttpServer::Start(http_listen, "127.0.0.1:" + std::to_string(port), info->config.variant);
+    if (!started.ok()) return Fail(started.status());
+    http = std::move(*started);
+    std::printf("qwen3-tts http on port %d\n", http->port());
+  }
   server->GetHealthCheckService()->SetServingStatus(true);
   std::printf("qwen3-tts listening on %s:%d (%s %s)\n", listen.substr(0, listen.rfind(':')).c_str(), port,
               info->config.SizeLabel().c_str(), ModelVariantName(info->config.variant));

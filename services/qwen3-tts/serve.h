@@ -8,6 +8,6 @@ namespace qwen3tts {
 // talker and vocoder services over an in-process channel (no sockets, no serialization to the
 // network), so the public API is the same as the split deployment's.
 int Serve(const std::string& model_dir, const std::string& listen, const std::string& dtype, int threads,
-          const std::string& voice_dir);
+          const std::string& voice_dir, const std::string& http_listen);
 
 }  // namespace qwen3tts

@@ -302,6 +302,81 @@ TEST(ServicesTest, CreatedVoicesSurviveAGatewayRestart) {
   std::filesystem::remove_all(voice_dir);
 }
 
+// A real HTTP client (curl) against the OpenAI-compatible endpoint.
+std::pair<std::string, std::string> Curl(int port, const std::string& json, const std::string& out_file) {
+  const std::string body_file = out_file + ".json";
+  std::ofstream(body_file) << json;
+  const std::string command = "curl -s -S -o " + out_file + " -w '%{http_code}' -X POST -H 'Content-Type: application/json'"
+                              " --data-binary @" + body_file + " http://127.0.0.1:" + std::to_string(port) + "/v1/audio/speech";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string code;
+  char buffer[256];
+  while (pipe != nullptr && fgets(buffer, sizeof(buffer), pipe) != nullptr) code += buffer;
+  if (pipe != nullptr) pclose(pipe);
+  return {code, ReadFile(out_file)};
+}
+
+TEST(ServicesTest, OpenAiSpeechEndpointStreamsTheSameAudio) {
+  if (std::system("curl --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
+  const std::string model = testing::GoldenPath("models/tiny-customvoice");
+  auto talker = std::make_unique<testing::ServerProcess>(QWEN3TTS_TALKER_BIN, std::vector<std::string>{"--model-dir", model, "--listen", "127.0.0.1:0"});
+  auto vocoder = std::make_unique<testing::ServerProcess>(QWEN3TTS_VOCODER_BIN, std::vector<std::string>{"--model-dir", model, "--listen", "127.0.0.1:0"});
+  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
+  testing::ServerProcess gateway(QWEN3TTS_GATEWAY_BIN,
+                                 {"--model-dir", model, "--talker", talker->address(), "--vocoder", vocoder->address(),
+                                  "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"});
+  ASSERT_FALSE(gateway.address().empty()) << gateway.startup_output();
+  auto at = gateway.startup_output().find("http on port ");
+  ASSERT_NE(at, std::string::npos) << gateway.startup_output();
+  const int port = std::stoi(gateway.startup_output().substr(at + 13));
+  const std::string out = "/tmp/qwen3tts_openai_" + std::to_string(::getpid());
+
+  auto [code, pcm] = Curl(port, R"({"model": "qwen3-tts", "input": "Hello over HTTP.", "voice": "Ryan",
+                                   "response_format": "pcm", "language": "English", "greedy": true, "max_duration_seconds": 1})", out);
+  EXPECT_EQ(code, "200");
+  ASSERT_FALSE(pcm.empty());
+  EXPECT_EQ(pcm.size() % (1920 * 2), 0u);
+  // Same bytes as the gRPC API gives for the same request.
+  auto stub = v1::TextToSpeech::NewStub(grpc::CreateChannel(gateway.address(), grpc::InsecureChannelCredentials()));
+  v1::SynthesizeRequest r;
+  r.set_text("Hello over HTTP.");
+  r.mutable_config()->mutable_voice()->set_speaker("Ryan");
+  r.mutable_config()->set_language("English");
+  r.mutable_config()->mutable_sampling()->set_greedy(true);
+  r.mutable_config()->set_max_duration_seconds(1);
+  r.mutable_config()->mutable_audio()->set_encoding(v1::PCM_S16LE);
+  grpc::ClientContext context;
+  auto reader = stub->Synthesize(&context, r);
+  v1::SynthesizeResponse response;
+  std::string grpc_pcm;
+  while (reader->Read(&response)) {
+    if (response.has_audio()) grpc_pcm += response.audio().data();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(pcm, grpc_pcm);
+
+  auto [wav_code, wav] = Curl(port, R"({"input": "A wav file.", "voice": "serena", "max_duration_seconds": 0.5, "seed": 3})", out);
+  EXPECT_EQ(wav_code, "200");
+  ASSERT_GT(wav.size(), 44u);
+  EXPECT_EQ(wav.substr(0, 4), "RIFF");
+  EXPECT_EQ(wav.substr(8, 4), "WAVE");
+
+  auto [bad_voice, bad_voice_body] = Curl(port, R"({"input": "x", "voice": "nobody"})", out);
+  EXPECT_EQ(bad_voice, "400");
+  EXPECT_NE(bad_voice_body.find("voice"), std::string::npos) << bad_voice_body;
+  EXPECT_NE(bad_voice_body.find("\"error\""), std::string::npos) << bad_voice_body;
+  auto [bad_speed, bad_speed_body] = Curl(port, R"({"input": "x", "voice": "ryan", "speed": 2.0})", out);
+  EXPECT_EQ(bad_speed, "400");
+  EXPECT_NE(bad_speed_body.find("speed"), std::string::npos) << bad_speed_body;
+  auto [bad_format, bad_format_body] = Curl(port, R"({"input": "x", "voice": "ryan", "response_format": "flac"})", out);
+  EXPECT_EQ(bad_format, "400");
+  EXPECT_NE(bad_format_body.find("wav, pcm"), std::string::npos) << bad_format_body;
+  auto [bad_json, bad_json_body] = Curl(port, "{not json", out);
+  EXPECT_EQ(bad_json, "400");
+  std::remove(out.c_str());
+  std::remove((out + ".json").c_str());
+}
+
 TEST(ServicesTest, BadRequestsAreInvalidArgumentAndADeadStageIsUnavailable) {
   auto stack = StartStack(testing::GoldenPath("models/tiny-customvoice"));
   ASSERT_NE(stack, nullptr);

@@ -34,6 +34,7 @@ class ServerProcess {
     // The server prints its bound address once it is ready (or exits on failure).
     while (f != nullptr && fgets(line, sizeof(line), f) != nullptr) {
       std::string s(line);
+      startup_output_ += s;
       auto at = s.find("listening on ");
       if (at != std::string::npos) {
         address_ = s.substr(at + 13);
@@ -57,11 +58,14 @@ class ServerProcess {
     }
   }
   const std::string& address() const { return address_; }
+  // Everything the server printed up to its "listening on" line.
+  const std::string& startup_output() const { return startup_output_; }
 
  private:
   pid_t pid_ = -1;
   FILE* stdout_ = nullptr;
   std::string address_;
+  std::string startup_output_;
 };
 
 
