@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/audio/audio_encoder.h"
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
 #include <ATen/ATen.h>
@@ -28,26 +29,6 @@ std::string Names(const Map& map) {
   std::vector<std::string> names;
   for (const auto& [k, v] : map) names.push_back(k);
   return absl::StrJoin(names, ", ");
-}
-
-// Streaming WAV header: sizes set to the "unknown length" maximum, as streaming servers do.
-std::string StreamingWavHeader(int sample_rate) {
-  std::string h = EncodeWav({}, sample_rate, WavEncoding::kPcm16);
-  auto put32 = [&](size_t at, uint32_t v) { for (int i = 0; i < 4; ++i) h[at + i] = static_cast<char>((v >> (8 * i)) & 0xff); };
-  put32(4, 0xFFFFFFFFu);
-  put32(40, 0xFFFFFFFFu - 44);
-  return h;
-}
-
-std::string EncodeChunk(const std::vector<float>& pcm, v1::AudioEncoding encoding) {
-  if (encoding == v1::PCM_F32LE) return FloatsToBytes(pcm.data(), pcm.size());
-  std::string out(pcm.size() * 2, '\0');
-  for (size_t i = 0; i < pcm.size(); ++i) {
-    float c = std::max(-1.0f, std::min(1.0f, std::isfinite(pcm[i]) ? pcm[i] : 0.0f));
-    int16_t s = static_cast<int16_t>(std::lrint(c * 32767.0f));
-    std::memcpy(&out[2 * i], &s, 2);
-  }
-  return out;
 }
 
 }  // namespace
@@ -223,26 +204,42 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContext* context, co
   return grpc::Status::OK;
 }
 
+namespace {
+absl::StatusOr<OutputFormat> ToOutputFormat(v1::AudioEncoding encoding) {
+  switch (encoding) {
+    case v1::AUDIO_ENCODING_UNSPECIFIED:
+    case v1::PCM_S16LE: return OutputFormat::kPcm16;
+    case v1::PCM_F32LE: return OutputFormat::kPcmF32;
+    case v1::WAV: return OutputFormat::kWav;
+    case v1::OGG_OPUS: return OutputFormat::kOggOpus;
+    case v1::MP3: return OutputFormat::kMp3;
+    default: return absl::InvalidArgumentError("config.audio.encoding: unknown encoding (supported: PCM_S16LE, PCM_F32LE, WAV, OGG_OPUS, MP3)");
+  }
+}
+
+}  // namespace
+
 grpc::Status GatewayService::CheckAudioConfig(const v1::AudioConfig& audio, v1::AudioEncoding* encoding) const {
   *encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
-  if (*encoding == v1::OGG_OPUS || *encoding == v1::MP3) {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                        "config.audio.encoding: OGG_OPUS and MP3 are not available yet (supported: PCM_S16LE, PCM_F32LE, WAV)");
-  }
-  if (!v1::AudioEncoding_IsValid(*encoding)) {
-    return Invalid("config.audio.encoding: unknown encoding (supported: PCM_S16LE, PCM_F32LE, WAV)");
-  }
-  if (audio.sample_rate_hertz() != 0 && audio.sample_rate_hertz() != kSampleRate) {
-    return Invalid(absl::StrCat("config.audio.sample_rate_hertz: ", audio.sample_rate_hertz(),
-                                " is not supported (supported: 0 or 24000)"));
-  }
+  absl::StatusOr<OutputFormat> format = ToOutputFormat(*encoding);
+  if (!format.ok()) return ToGrpcStatus(format.status());
+  // Building an encoder checks that the format can carry the requested rate.
+  absl::StatusOr<std::unique_ptr<AudioOutputEncoder>> encoder =
+      MakeAudioOutputEncoder(*format, kSampleRate, audio.sample_rate_hertz());
+  if (!encoder.ok()) return Invalid(absl::StrCat("config.audio.sample_rate_hertz: ", encoder.status().message()));
   return grpc::Status::OK;
 }
 
 template <typename FrameStream, typename ClientWriter>
 grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate,
-                                  v1::AudioEncoding encoding, FrameStream* frames, grpc::ClientContext* talker_context,
+                                  const v1::AudioConfig& audio, FrameStream* frames, grpc::ClientContext* talker_context,
                                   ClientWriter* writer) {
+  const v1::AudioEncoding encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
+  absl::StatusOr<OutputFormat> format = ToOutputFormat(encoding);
+  if (!format.ok()) return ToGrpcStatus(format.status());
+  absl::StatusOr<std::unique_ptr<AudioOutputEncoder>> encoder =
+      MakeAudioOutputEncoder(*format, kSampleRate, audio.sample_rate_hertz());
+  if (!encoder.ok()) return Invalid(absl::StrCat("config.audio.sample_rate_hertz: ", encoder.status().message()));
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   // Deadlines and cancellation of the client's call propagate to the vocoder too.
@@ -251,14 +248,9 @@ grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::Genera
       vocoder_->Decode(vocoder_context.get());
   v1::SynthesizeResponse metadata;
   metadata.mutable_metadata()->set_encoding(encoding);
-  metadata.mutable_metadata()->set_sample_rate_hertz(kSampleRate);
+  metadata.mutable_metadata()->set_sample_rate_hertz((*encoder)->output_rate());
   metadata.mutable_metadata()->set_channels(1);
   if (!writer->Write(metadata)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-  if (encoding == v1::WAV) {
-    v1::SynthesizeResponse header;
-    header.mutable_audio()->set_data(StreamingWavHeader(kSampleRate));
-    writer->Write(header);
-  }
   if (generate.ref_frames_size() > 0) {
     // In-context cloning: the decoder continues from the reference clip, as the reference decodes
     // reference + generated codes together and cuts the reference part.
@@ -290,8 +282,10 @@ grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::Genera
     }
     summary.set_frames(summary.frames() + generated.frames_size());
     samples += static_cast<int64_t>(floats.size());
+    absl::StatusOr<std::string> encoded = (*encoder)->Encode(floats.data(), floats.size());
+    if (!encoded.ok()) return ToGrpcStatus(encoded.status());
     v1::SynthesizeResponse chunk;
-    chunk.mutable_audio()->set_data(EncodeChunk(floats, encoding));
+    chunk.mutable_audio()->set_data(std::move(*encoded));
     if (!writer->Write(chunk)) {
       talker_context->TryCancel();
       vocoder_context->TryCancel();
@@ -303,6 +297,13 @@ grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::Genera
   grpc::Status vocoder_status = decode->Finish();
   if (!talker_status.ok()) return talker_status;
   if (!vocoder_status.ok()) return vocoder_status;
+  absl::StatusOr<std::string> tail = (*encoder)->Finish();
+  if (!tail.ok()) return ToGrpcStatus(tail.status());
+  if (!tail->empty()) {
+    v1::SynthesizeResponse chunk;
+    chunk.mutable_audio()->set_data(std::move(*tail));
+    writer->Write(chunk);
+  }
   summary.set_audio_seconds(static_cast<double>(samples) / kSampleRate);
   summary.set_total_seconds(std::chrono::duration<double>(Clock::now() - start).count());
   v1::SynthesizeResponse last;
@@ -321,7 +322,7 @@ grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::
   if (!built.ok()) return built;
   std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> frames = talker_->Generate(talker_context.get(), generate);
-  return Pump(context, generate, encoding, frames.get(), talker_context.get(), writer);
+  return Pump(context, generate, request->config().audio(), frames.get(), talker_context.get(), writer);
 }
 
 namespace {
@@ -412,7 +413,7 @@ grpc::Status GatewayService::StreamingSynthesize(
     if (!ok) talker_context->TryCancel();
     talker->WritesDone();
   });
-  grpc::Status status = Pump(context, generate, encoding, talker.get(), talker_context.get(), stream);
+  grpc::Status status = Pump(context, generate, request.config().audio(), talker.get(), talker_context.get(), stream);
   if (!status.ok()) context->TryCancel();
   forward.join();
   if (!input_status.ok()) return input_status;
@@ -494,7 +495,7 @@ grpc::Status GatewayService::GetModelInfo(grpc::ServerContext*, const v1::GetMod
   for (const auto& [name, id] : info_.config.talker.spk_id) response->add_speakers(name);
   response->add_languages("auto");
   for (const auto& [name, id] : info_.config.talker.codec_language_id) response->add_languages(name);
-  for (v1::AudioEncoding e : {v1::PCM_S16LE, v1::PCM_F32LE, v1::WAV}) response->add_encodings(e);
+  for (v1::AudioEncoding e : {v1::PCM_S16LE, v1::PCM_F32LE, v1::WAV, v1::OGG_OPUS, v1::MP3}) response->add_encodings(e);
   response->set_native_sample_rate_hertz(kSampleRate);
   return grpc::Status::OK;
 }

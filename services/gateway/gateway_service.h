@@ -61,7 +61,7 @@ class GatewayService final : public v1::TextToSpeech::Service {
   // Reads frames from the talker stream, decodes them through the vocoder as they arrive and
   // writes audio to the client: metadata first, then one chunk per frame, then the summary.
   template <typename FrameStream, typename ClientWriter>
-  grpc::Status Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate, v1::AudioEncoding encoding,
+  grpc::Status Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate, const v1::AudioConfig& audio,
                     FrameStream* frames, grpc::ClientContext* talker_context, ClientWriter* writer);
 
   ModelInfo info_;

@@ -61,7 +61,7 @@ absl::StatusOr<v1::SynthesizeRequest> ParseOpenAiSpeechRequest(const std::string
     return absl::OkStatus();
   };
   std::string model, input, voice, instructions, language, stream_format = "audio";
-  *format = "wav";
+  *format = "mp3";  // the OpenAI default
   for (auto [key, out] : {std::pair<const char*, std::string*>{"model", &model}, {"input", &input}, {"voice", &voice},
                           {"instructions", &instructions}, {"language", &language}, {"response_format", format},
                           {"stream_format", &stream_format}}) {
@@ -69,15 +69,16 @@ absl::StatusOr<v1::SynthesizeRequest> ParseOpenAiSpeechRequest(const std::string
     if (!s.ok()) return s;
   }
   if (input.empty()) return BadParam("input", "required, non-empty text");
-  if (*format != "wav" && *format != "pcm") {
-    return BadParam("response_format", "'" + *format + "' is not supported (supported: wav, pcm)");
+  if (*format != "mp3" && *format != "opus" && *format != "wav" && *format != "pcm") {
+    return BadParam("response_format", "'" + *format + "' is not supported (supported: mp3, opus, wav, pcm)");
   }
   if (stream_format != "audio") return BadParam("stream_format", "only 'audio' is supported");
   v1::SynthesizeRequest r;
   r.set_text(input);
   v1::SynthesisConfig* c = r.mutable_config();
   c->set_language(language.empty() ? "auto" : language);
-  c->mutable_audio()->set_encoding(*format == "wav" ? v1::WAV : v1::PCM_S16LE);
+  c->mutable_audio()->set_encoding(*format == "mp3" ? v1::MP3 : *format == "opus" ? v1::OGG_OPUS
+                                   : *format == "wav" ? v1::WAV : v1::PCM_S16LE);
   switch (variant) {
     case ModelVariant::kCustomVoice:
       if (voice.empty()) return BadParam("voice", "required: a preset speaker of this model");
@@ -277,7 +278,8 @@ void HandleConnection(std::shared_ptr<OpenAiHttpServer::State> state, int fd) {
   auto reader = state->stub->Synthesize(&context, *request);
   v1::SynthesizeResponse response;
   bool started = false;
-  const std::string headers = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: ", format == "wav" ? "audio/wav" : "audio/pcm",
+  const char* content_type = format == "mp3" ? "audio/mpeg" : format == "opus" ? "audio/ogg" : format == "wav" ? "audio/wav" : "audio/pcm";
+  const std::string headers = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: ", content_type,
                                            "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
   while (reader->Read(&response)) {
     if (!response.has_audio() || response.audio().data().empty()) continue;

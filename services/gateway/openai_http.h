@@ -2,7 +2,7 @@
 // gRPC API (the handler is a client of it over loopback, so both paths share one implementation).
 //
 // Request JSON: model (any), input (required), voice, instructions, response_format
-// (wav | pcm; default wav), speed (1.0 only), stream_format ("audio" only), plus Qwen extras:
+// (mp3 | opus | wav | pcm; default mp3 as OpenAI), speed (1.0 only), stream_format ("audio" only), plus Qwen extras:
 // language, seed, temperature, top_k, top_p, greedy, max_duration_seconds.
 // voice means: the preset speaker (CustomVoice) or a stored voice id (Base); VoiceDesign models
 // take the voice description from `instructions`. The body is streamed (chunked) as audio is made.
@@ -18,7 +18,7 @@
 namespace qwen3tts {
 
 // The JSON body -> a Synthesize request; INVALID_ARGUMENT naming the parameter otherwise.
-// `format` receives the response format ("wav" or "pcm").
+// `format` receives the response format ("mp3", "opus", "wav" or "pcm").
 absl::StatusOr<v1::SynthesizeRequest> ParseOpenAiSpeechRequest(const std::string& body, ModelVariant variant,
                                                                std::string* format);
 

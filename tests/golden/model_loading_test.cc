@@ -38,16 +38,22 @@ TEST_P(GoldenModelTest, LoadsConfigAndEveryTensor) {
   for (const auto& entry : (*manifest)["cases"]) {
     if (entry.value("model_dir", "") != GetParam()) continue;
     const std::string mode = entry.value("mode", "");
-    if (mode == "custom_voice") EXPECT_EQ(info->config.variant, ModelVariant::kCustomVoice);
-    if (mode == "voice_design") EXPECT_EQ(info->config.variant, ModelVariant::kVoiceDesign);
-    if (mode == "voice_clone") EXPECT_EQ(info->config.variant, ModelVariant::kBase);
+    if (mode == "custom_voice") {
+      EXPECT_EQ(info->config.variant, ModelVariant::kCustomVoice);
+    }
+    if (mode == "voice_design") {
+      EXPECT_EQ(info->config.variant, ModelVariant::kVoiceDesign);
+    }
+    if (mode == "voice_clone") {
+      EXPECT_EQ(info->config.variant, ModelVariant::kBase);
+    }
     if (entry.contains("speaker")) {
       std::string speaker = entry["speaker"].get<std::string>();
       for (char& c : speaker) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       EXPECT_EQ(info->config.talker.spk_id.count(speaker), 1u) << speaker;
     }
   }
-  for (const std::string weights : {dir, JoinPath(dir, "speech_tokenizer")}) {
+  for (const std::string& weights : std::vector<std::string>{dir, JoinPath(dir, "speech_tokenizer")}) {
     auto ckpt = Checkpoint::Open(weights);
     ASSERT_TRUE(ckpt.ok()) << ckpt.status();
     EXPECT_GT(ckpt->Names().size(), 0u);

@@ -141,7 +141,9 @@ TEST_P(ServicesGoldenTest, GatewayStreamMatchesEngineAndReference) {
   ASSERT_TRUE(streamed.status.ok()) << streamed.status.error_message();
   EXPECT_TRUE(streamed.saw_metadata_first);
   EXPECT_EQ(streamed.chunks, streamed.summary.frames());  // audio arrives frame by frame
-  if (e.contains("n_frames")) EXPECT_EQ(streamed.summary.frames(), e["n_frames"].get<int64_t>());
+  if (e.contains("n_frames")) {
+    EXPECT_EQ(streamed.summary.frames(), e["n_frames"].get<int64_t>());
+  }
 
   // Same audio as the in-process engine, bit for bit.
   auto engine = TtsEngine::Load(golden->ModelDir());
@@ -355,7 +357,7 @@ TEST(ServicesTest, OpenAiSpeechEndpointStreamsTheSameAudio) {
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(pcm, grpc_pcm);
 
-  auto [wav_code, wav] = Curl(port, R"({"input": "A wav file.", "voice": "serena", "max_duration_seconds": 0.5, "seed": 3})", out);
+  auto [wav_code, wav] = Curl(port, R"({"input": "A wav file.", "voice": "serena", "max_duration_seconds": 0.5, "seed": 3, "response_format": "wav"})", out);
   EXPECT_EQ(wav_code, "200");
   ASSERT_GT(wav.size(), 44u);
   EXPECT_EQ(wav.substr(0, 4), "RIFF");
@@ -370,7 +372,18 @@ TEST(ServicesTest, OpenAiSpeechEndpointStreamsTheSameAudio) {
   EXPECT_NE(bad_speed_body.find("speed"), std::string::npos) << bad_speed_body;
   auto [bad_format, bad_format_body] = Curl(port, R"({"input": "x", "voice": "ryan", "response_format": "flac"})", out);
   EXPECT_EQ(bad_format, "400");
-  EXPECT_NE(bad_format_body.find("wav, pcm"), std::string::npos) << bad_format_body;
+  EXPECT_NE(bad_format_body.find("mp3, opus, wav, pcm"), std::string::npos) << bad_format_body;
+  // OpenAI's default format (mp3) and Ogg/Opus.
+  auto [mp3_code, mp3] = Curl(port, R"({"input": "Default format.", "voice": "ryan", "max_duration_seconds": 0.5})", out);
+  EXPECT_EQ(mp3_code, "200");
+  ASSERT_GT(mp3.size(), 100u);
+  size_t sync = mp3.find('\xFF');
+  ASSERT_NE(sync, std::string::npos);
+  EXPECT_EQ(static_cast<unsigned char>(mp3[sync + 1]) & 0xE0, 0xE0);
+  auto [opus_code, opus] = Curl(port, R"({"input": "Opus.", "voice": "ryan", "max_duration_seconds": 0.5, "response_format": "opus"})", out);
+  EXPECT_EQ(opus_code, "200");
+  EXPECT_EQ(opus.substr(0, 4), "OggS");
+  EXPECT_NE(opus.find("OpusHead"), std::string::npos);
   auto [bad_json, bad_json_body] = Curl(port, "{not json", out);
   EXPECT_EQ(bad_json, "400");
   std::remove(out.c_str());
@@ -392,7 +405,7 @@ TEST(ServicesTest, BadRequestsAreInvalidArgumentAndADeadStageIsUnavailable) {
        grpc::StatusCode::INVALID_ARGUMENT, "config.voice.design"},
       {[](v1::SynthesizeRequest* r) { r->mutable_config()->set_language("klingon"); }, grpc::StatusCode::INVALID_ARGUMENT,
        "config.language"},
-      {[](v1::SynthesizeRequest* r) { r->mutable_config()->mutable_audio()->set_sample_rate_hertz(8000); },
+      {[](v1::SynthesizeRequest* r) { r->mutable_config()->mutable_audio()->set_sample_rate_hertz(7000); },
        grpc::StatusCode::INVALID_ARGUMENT, "config.audio.sample_rate_hertz"},
       {[](v1::SynthesizeRequest* r) { r->mutable_config()->mutable_sampling()->set_temperature(-1); },
        grpc::StatusCode::INVALID_ARGUMENT, "temperature"},

@@ -84,7 +84,7 @@ TEST_F(TokenizerUnitTest, EmptyTextGivesNoIds) {
 TEST_F(TokenizerUnitTest, InvalidUtf8IsRejectedWithItsOffset) {
   auto tok = Load();
   ASSERT_NE(tok, nullptr);
-  for (const std::string bad : {std::string("ok\xFF"), std::string("ab\xC0\x80"), std::string("\xED\xA0\x80"),
+  for (const std::string& bad : {std::string("ok\xFF"), std::string("ab\xC0\x80"), std::string("\xED\xA0\x80"),
                                 std::string("abc\xE4\xB8"), std::string("\xF4\x90\x80\x80")}) {
     auto ids = tok->Encode(bad);
     ASSERT_FALSE(ids.ok());
