@@ -1,4 +1,6 @@
-// Minimal --name value command-line parsing for the service binaries.
+// Command-line flags (--name value) with an optional YAML config file (--config FILE) whose keys
+// are the flag names with '_' for '-' (model_dir: /models/x). Flags override the file. Unknown
+// keys and non-scalar values are rejected with the key's path.
 #pragma once
 
 #include <map>
@@ -9,23 +11,7 @@ namespace qwen3tts {
 
 class Flags {
  public:
-  Flags(int argc, char** argv, const std::vector<std::string>& allowed) {
-    for (int i = 1; i < argc; ++i) {
-      std::string arg = argv[i];
-      std::string name = arg.rfind("--", 0) == 0 ? arg.substr(2) : "";
-      bool known = false;
-      for (const std::string& a : allowed) known = known || a == name;
-      if (!known) {
-        error_ = "unknown argument '" + arg + "'";
-        return;
-      }
-      if (i + 1 >= argc) {
-        error_ = "--" + name + " needs a value";
-        return;
-      }
-      values_[name] = argv[++i];
-    }
-  }
+  Flags(int argc, char** argv, const std::vector<std::string>& allowed);
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
   bool Has(const std::string& name) const { return values_.count(name) != 0; }
@@ -35,6 +21,7 @@ class Flags {
   }
 
  private:
+  void LoadConfig(const std::string& path, const std::vector<std::string>& allowed);
   std::map<std::string, std::string> values_;
   std::string error_;
 };

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   using namespace qwen3tts;
   Flags flags(argc, argv, {"model-dir", "talker", "vocoder", "listen", "voice-dir", "http-listen"});
   if (!flags.ok() || !flags.Has("model-dir") || !flags.Has("talker") || !flags.Has("vocoder")) {
-    std::fprintf(stderr, "%s\nusage: qwen3-tts-gateway --model-dir DIR --talker HOST:PORT --vocoder HOST:PORT [--listen HOST:PORT] [--voice-dir DIR] [--http-listen HOST:PORT]\n",
+    std::fprintf(stderr, "%s\nusage: qwen3-tts-gateway --model-dir DIR --talker HOST:PORT --vocoder HOST:PORT [--config FILE.yaml] [--listen HOST:PORT] [--voice-dir DIR] [--http-listen HOST:PORT]\n",
                  flags.error().c_str());
     return 2;
   }

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   using namespace qwen3tts;
   Flags flags(argc, argv, {"model-dir", "listen", "dtype", "threads"});
   if (!flags.ok() || !flags.Has("model-dir")) {
-    std::fprintf(stderr, "%s\nusage: qwen3-tts-talker --model-dir DIR [--listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n",
+    std::fprintf(stderr, "%s\nusage: qwen3-tts-talker --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n",
                  flags.error().c_str());
     return 2;
   }

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   using namespace qwen3tts;
   Flags flags(argc, argv, {"model-dir", "listen", "threads"});
   if (!flags.ok() || !flags.Has("model-dir")) {
-    std::fprintf(stderr, "%s\nusage: qwen3-tts-vocoder --model-dir DIR [--listen HOST:PORT] [--threads N]\n",
+    std::fprintf(stderr, "%s\nusage: qwen3-tts-vocoder --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--threads N]\n",
                  flags.error().c_str());
     return 2;
   }
