@@ -26,7 +26,7 @@ void OnSignal(int) { g_stop = 1; }
 }  // namespace
 
 int RunServer(const std::string& name, const std::string& address, const std::vector<grpc::Service*>& services,
-              double drain_seconds, const std::function<bool(int)>& on_listening) {
+              double drain_seconds, const std::function<bool(grpc::Server*, int)>& on_listening) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -41,7 +41,7 @@ int RunServer(const std::string& name, const std::string& address, const std::ve
     std::fprintf(stderr, "%s: cannot listen on %s\n", name.c_str(), address.c_str());
     return 1;
   }
-  if (on_listening && !on_listening(port)) {
+  if (on_listening && !on_listening(server.get(), port)) {
     server->Shutdown();
     return 1;
   }

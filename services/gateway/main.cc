@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
                          GatewayLimits{}, voices.get());
   // The OpenAI-compatible HTTP endpoint relays to this server's gRPC port once it is bound.
   std::unique_ptr<OpenAiHttpServer> http;
-  auto on_listening = [&](int grpc_port) {
+  auto on_listening = [&](grpc::Server*, int grpc_port) {
     if (!flags.Has("http-listen")) return true;
     auto started = OpenAiHttpServer::Start(flags.Get("http-listen"), "127.0.0.1:" + std::to_string(grpc_port),
                                            info->config.variant);

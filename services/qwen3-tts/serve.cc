@@ -1,14 +1,9 @@
 #include "services/qwen3-tts/serve.h"
 
 #include <ATen/Parallel.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-
-#include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <thread>
 
+#include "common/rpc/grpc_util.h"
 #include "common/util/file_util.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/openai_http.h"
@@ -17,9 +12,6 @@
 
 namespace qwen3tts {
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "qwen3-tts serve: %s\n", std::string(status.message()).c_str());
@@ -64,17 +56,10 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
   TalkerService talker_service(*info, *talker, xvector);
   VocoderService vocoder_service(*decoder, encoder);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.RegisterService(&talker_service);
-  builder.RegisterService(&vocoder_service);
-  // The gateway needs a channel to the server it is registered on: register it late, through a
-  // holder that the in-process channel serves.
+  // The gateway needs a channel to the very server it is registered on, which exists only once
+  // the server is built: register a forwarder now and point it at the gateway when listening.
   std::unique_ptr<GatewayService> gateway;
+  GatewayService* gateway_ptr = nullptr;
   struct Forwarder final : public v1::TextToSpeech::Service {
     GatewayService** target;
     grpc::Status Synthesize(grpc::ServerContext* c, const v1::SynthesizeRequest* r,
@@ -105,33 +90,27 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
       return (*target)->GetModelInfo(c, r, o);
     }
   } forwarder;
-  GatewayService* gateway_ptr = nullptr;
   forwarder.target = &gateway_ptr;
-  builder.RegisterService(&forwarder);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Fail(absl::UnavailableError("cannot listen on " + listen));
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  std::shared_ptr<grpc::Channel> local = server->InProcessChannel(args);
-  gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{}, voices.get());
-  gateway_ptr = gateway.get();
   std::unique_ptr<OpenAiHttpServer> http;
-  if (!http_listen.empty()) {
-    auto started = OpenAiHttpServer::Start(http_listen, "127.0.0.1:" + std::to_string(port), info->config.variant);
-    if (!started.ok()) return Fail(started.status());
-    http = std::move(*started);
-    std::printf("qwen3-tts http on port %d\n", http->port());
-  }
-  server->GetHealthCheckService()->SetServingStatus(true);
-  std::printf("qwen3-tts listening on %s:%d (%s %s)\n", listen.substr(0, listen.rfind(':')).c_str(), port,
-              info->config.SizeLabel().c_str(), ModelVariantName(info->config.variant));
-  std::fflush(stdout);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  server->GetHealthCheckService()->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  return 0;
+  auto on_listening = [&](grpc::Server* server, int port) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    std::shared_ptr<grpc::Channel> local = server->InProcessChannel(args);
+    gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{}, voices.get());
+    gateway_ptr = gateway.get();
+    if (!http_listen.empty()) {
+      auto started = OpenAiHttpServer::Start(http_listen, "127.0.0.1:" + std::to_string(port), info->config.variant);
+      if (!started.ok()) {
+        std::fprintf(stderr, "qwen3-tts serve: %s\n", std::string(started.status().message()).c_str());
+        return false;
+      }
+      http = std::move(*started);
+      std::printf("qwen3-tts http on port %d\n", http->port());
+    }
+    std::printf("qwen3-tts: %s %s\n", info->config.SizeLabel().c_str(), ModelVariantName(info->config.variant));
+    return true;
+  };
+  return RunServer("qwen3-tts", listen, {&talker_service, &vocoder_service, &forwarder}, 10.0, on_listening);
 }
 
 }  // namespace qwen3tts

@@ -7,29 +7,14 @@
 #include <complex>
 #include <cstring>
 
+#include "tests/support/audio_test_util.h"
 #include "common/audio/audio_encoder.h"
 
 namespace qwen3tts {
 namespace {
 
-std::vector<float> Sine(double hz, int rate, double seconds) {
-  std::vector<float> s(static_cast<size_t>(rate * seconds));
-  for (size_t i = 0; i < s.size(); ++i) s[i] = 0.5f * static_cast<float>(std::sin(2 * M_PI * hz * i / rate));
-  return s;
-}
-
-double PeakHz(const std::vector<float>& s, int rate) {
-  double best = 0, best_hz = 0;
-  for (double hz = 100; hz <= 2000; hz += 5) {
-    std::complex<double> acc = 0;
-    for (size_t i = 0; i < s.size(); ++i) acc += static_cast<double>(s[i]) * std::polar(1.0, -2 * M_PI * hz * i / rate);
-    if (std::abs(acc) > best) {
-      best = std::abs(acc);
-      best_hz = hz;
-    }
-  }
-  return best_hz;
-}
+using testing::PeakHz;
+using testing::Sine;
 
 // Feeds audio in 1920-sample chunks (one codec frame), as the gateway does.
 std::string EncodeAll(AudioOutputEncoder* e, const std::vector<float>& s) {

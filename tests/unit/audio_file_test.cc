@@ -7,30 +7,14 @@
 #include <complex>
 #include <tuple>
 
+#include "tests/support/audio_test_util.h"
 #include "common/audio/audio_file.h"
 
 namespace qwen3tts {
 namespace {
 
-std::vector<float> Sine(double hz, int64_t rate, double seconds, float amp = 0.5f) {
-  std::vector<float> s(static_cast<size_t>(rate * seconds));
-  for (size_t i = 0; i < s.size(); ++i) s[i] = amp * static_cast<float>(std::sin(2 * M_PI * hz * i / rate));
-  return s;
-}
-
-// Dominant frequency by a coarse DFT scan (enough to tell 440 Hz from its neighbours).
-double PeakHz(const std::vector<float>& s, int64_t rate) {
-  double best = 0, best_hz = 0;
-  for (double hz = 100; hz <= 2000; hz += 5) {
-    std::complex<double> acc = 0;
-    for (size_t i = 0; i < s.size(); ++i) acc += static_cast<double>(s[i]) * std::polar(1.0, -2 * M_PI * hz * i / rate);
-    if (std::abs(acc) > best) {
-      best = std::abs(acc);
-      best_hz = hz;
-    }
-  }
-  return best_hz;
-}
+using testing::PeakHz;
+using testing::Sine;
 
 // A stereo 16-bit WAV with different channels.
 std::string StereoWav(const std::vector<float>& left, const std::vector<float>& right, int rate) {
