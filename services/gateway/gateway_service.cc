@@ -12,6 +12,7 @@
 #include "common/audio/audio_encoder.h"
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
+#include "common/rpc/reactors.h"
 #include <ATen/ATen.h>
 
 #include "common/text/chat_template.h"
@@ -21,6 +22,13 @@ namespace qwen3tts {
 namespace {
 
 constexpr int kSampleRate = 24000;
+
+// Unary handlers that only read in-memory state finish on the callback thread.
+grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context, const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
 
 grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
 
@@ -61,7 +69,7 @@ grpc::Status GatewayService::CheckVoices() const {
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::EmbedReference(grpc::ServerContext* context, const std::string& audio_file, bool x_vector_only,
+grpc::Status GatewayService::EmbedReference(grpc::ServerContextBase* context, const std::string& audio_file, bool x_vector_only,
                                             const std::string& field, StoredVoice* out) {
   AudioLimits audio_limits;
   audio_limits.max_seconds = limits_.max_reference_seconds;
@@ -98,7 +106,7 @@ grpc::Status GatewayService::EmbedReference(grpc::ServerContext* context, const 
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
+grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContextBase* context, const v1::SynthesizeRequest& request,
                                                 v1::GenerateRequest* out) {
   const v1::SynthesisConfig& config = request.config();
   const v1::VoiceSelection& voice = config.voice();
@@ -231,7 +239,7 @@ grpc::Status GatewayService::CheckAudioConfig(const v1::AudioConfig& audio, v1::
 }
 
 template <typename FrameStream, typename ClientWriter>
-grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate,
+grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const v1::GenerateRequest& generate,
                                   const v1::AudioConfig& audio, FrameStream* frames, grpc::ClientContext* talker_context,
                                   ClientWriter* writer) {
   const v1::AudioEncoding encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
@@ -312,8 +320,15 @@ grpc::Status GatewayService::Pump(grpc::ServerContext* context, const v1::Genera
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
-                                        grpc::ServerWriter<v1::SynthesizeResponse>* writer) {
+grpc::ServerWriteReactor<v1::SynthesizeResponse>* GatewayService::Synthesize(grpc::CallbackServerContext* context,
+                                                                             const v1::SynthesizeRequest* request) {
+  return new BlockingWriteReactor<v1::SynthesizeResponse>(
+      [this, context, request](auto* writer) { return DoSynthesize(context, request, writer); });
+}
+
+template <typename Writer>
+grpc::Status GatewayService::DoSynthesize(grpc::ServerContextBase* context, const v1::SynthesizeRequest* request,
+                                          Writer* writer) {
   v1::AudioEncoding encoding;
   grpc::Status checked = CheckAudioConfig(request->config().audio(), &encoding);
   if (!checked.ok()) return checked;
@@ -340,8 +355,14 @@ std::string TakeReadyText(std::string* pending, bool closed) {
 
 }  // namespace
 
-grpc::Status GatewayService::StreamingSynthesize(
-    grpc::ServerContext* context, grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* stream) {
+grpc::ServerBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>* GatewayService::StreamingSynthesize(
+    grpc::CallbackServerContext* context) {
+  return new BlockingBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>(
+      [this, context](auto* stream) { return DoStreamingSynthesize(context, stream); });
+}
+
+template <typename Stream>
+grpc::Status GatewayService::DoStreamingSynthesize(grpc::ServerContextBase* context, Stream* stream) {
   v1::StreamingSynthesizeRequest message;
   if (!stream->Read(&message) || !message.has_config()) {
     return Invalid("the first message must carry `config`; later messages carry `text`");
@@ -420,8 +441,14 @@ grpc::Status GatewayService::StreamingSynthesize(
   return status;
 }
 
-grpc::Status GatewayService::CreateVoice(grpc::ServerContext* context, grpc::ServerReader<v1::CreateVoiceRequest>* reader,
-                                         v1::Voice* response) {
+grpc::ServerReadReactor<v1::CreateVoiceRequest>* GatewayService::CreateVoice(grpc::CallbackServerContext* context,
+                                                                             v1::Voice* response) {
+  return new BlockingReadReactor<v1::CreateVoiceRequest>(
+      [this, context, response](auto* reader) { return DoCreateVoice(context, reader, response); });
+}
+
+template <typename Reader>
+grpc::Status GatewayService::DoCreateVoice(grpc::ServerContextBase* context, Reader* reader, v1::Voice* response) {
   grpc::Status ready = CheckVoices();
   if (!ready.ok()) return ready;
   v1::CreateVoiceRequest message;
@@ -454,14 +481,24 @@ grpc::Status GatewayService::CreateVoice(grpc::ServerContext* context, grpc::Ser
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::ListVoices(grpc::ServerContext*, const v1::ListVoicesRequest*, v1::ListVoicesResponse* response) {
+grpc::ServerUnaryReactor* GatewayService::ListVoices(grpc::CallbackServerContext* context, const v1::ListVoicesRequest*,
+                                                     v1::ListVoicesResponse* response) {
+  return Finished(context, DoListVoices(response));
+}
+
+grpc::Status GatewayService::DoListVoices(v1::ListVoicesResponse* response) {
   grpc::Status ready = CheckVoices();
   if (!ready.ok()) return ready;
   for (const StoredVoice& v : voices_->List()) ToProto(v, response->add_voices());
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::GetVoice(grpc::ServerContext*, const v1::GetVoiceRequest* request, v1::Voice* response) {
+grpc::ServerUnaryReactor* GatewayService::GetVoice(grpc::CallbackServerContext* context, const v1::GetVoiceRequest* request,
+                                                   v1::Voice* response) {
+  return Finished(context, DoGetVoice(request, response));
+}
+
+grpc::Status GatewayService::DoGetVoice(const v1::GetVoiceRequest* request, v1::Voice* response) {
   grpc::Status ready = CheckVoices();
   if (!ready.ok()) return ready;
   absl::StatusOr<StoredVoice> v = voices_->Get(request->voice_id());
@@ -470,7 +507,12 @@ grpc::Status GatewayService::GetVoice(grpc::ServerContext*, const v1::GetVoiceRe
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::DeleteVoice(grpc::ServerContext*, const v1::DeleteVoiceRequest* request, v1::DeleteVoiceResponse*) {
+grpc::ServerUnaryReactor* GatewayService::DeleteVoice(grpc::CallbackServerContext* context, const v1::DeleteVoiceRequest* request,
+                                                      v1::DeleteVoiceResponse*) {
+  return Finished(context, DoDeleteVoice(request));
+}
+
+grpc::Status GatewayService::DoDeleteVoice(const v1::DeleteVoiceRequest* request) {
   grpc::Status ready = CheckVoices();
   if (!ready.ok()) return ready;
   absl::Status s = voices_->Delete(request->voice_id());
@@ -478,18 +520,19 @@ grpc::Status GatewayService::DeleteVoice(grpc::ServerContext*, const v1::DeleteV
   return grpc::Status::OK;
 }
 
-grpc::Status GatewayService::ListSpeakers(grpc::ServerContext*, const v1::ListSpeakersRequest*,
-                                          v1::ListSpeakersResponse* response) {
+grpc::ServerUnaryReactor* GatewayService::ListSpeakers(grpc::CallbackServerContext* context, const v1::ListSpeakersRequest*,
+                                                       v1::ListSpeakersResponse* response) {
   for (const auto& [name, id] : info_.config.talker.spk_id) {
     v1::Speaker* s = response->add_speakers();
     s->set_name(name);
     auto dialect = info_.config.talker.spk_is_dialect.find(name);
     if (dialect != info_.config.talker.spk_is_dialect.end()) s->set_dialect(dialect->second);
   }
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status GatewayService::GetModelInfo(grpc::ServerContext*, const v1::GetModelInfoRequest*, v1::ModelInfo* response) {
+grpc::ServerUnaryReactor* GatewayService::GetModelInfo(grpc::CallbackServerContext* context, const v1::GetModelInfoRequest*,
+                                                       v1::ModelInfo* response) {
   response->set_variant(ModelVariantName(info_.config.variant));
   response->set_size(info_.config.SizeLabel());
   for (const auto& [name, id] : info_.config.talker.spk_id) response->add_speakers(name);
@@ -497,7 +540,7 @@ grpc::Status GatewayService::GetModelInfo(grpc::ServerContext*, const v1::GetMod
   for (const auto& [name, id] : info_.config.talker.codec_language_id) response->add_languages(name);
   for (v1::AudioEncoding e : {v1::PCM_S16LE, v1::PCM_F32LE, v1::WAV, v1::OGG_OPUS, v1::MP3}) response->add_encodings(e);
   response->set_native_sample_rate_hertz(kSampleRate);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
 }  // namespace qwen3tts

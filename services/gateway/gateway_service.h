@@ -22,38 +22,49 @@ struct GatewayLimits {
   int64_t max_upload_bytes = 32ll << 20;  // enforced while CreateVoice streams, not after
 };
 
-class GatewayService final : public v1::TextToSpeech::Service {
+class GatewayService final : public v1::TextToSpeech::CallbackService {
  public:
   GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
                  std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder, GatewayLimits limits,
                  VoiceStore* voices = nullptr);
 
-  grpc::Status Synthesize(grpc::ServerContext* context, const v1::SynthesizeRequest* request,
-                          grpc::ServerWriter<v1::SynthesizeResponse>* writer) override;
-  grpc::Status StreamingSynthesize(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* stream) override;
-  grpc::Status CreateVoice(grpc::ServerContext* context, grpc::ServerReader<v1::CreateVoiceRequest>* reader,
-                           v1::Voice* response) override;
-  grpc::Status ListVoices(grpc::ServerContext* context, const v1::ListVoicesRequest* request,
-                          v1::ListVoicesResponse* response) override;
-  grpc::Status GetVoice(grpc::ServerContext* context, const v1::GetVoiceRequest* request, v1::Voice* response) override;
-  grpc::Status DeleteVoice(grpc::ServerContext* context, const v1::DeleteVoiceRequest* request,
-                           v1::DeleteVoiceResponse* response) override;
-  grpc::Status ListSpeakers(grpc::ServerContext* context, const v1::ListSpeakersRequest* request,
-                            v1::ListSpeakersResponse* response) override;
-  grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
-                            v1::ModelInfo* response) override;
+  grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(grpc::CallbackServerContext* context,
+                                                               const v1::SynthesizeRequest* request) override;
+  grpc::ServerBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>* StreamingSynthesize(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerReadReactor<v1::CreateVoiceRequest>* CreateVoice(grpc::CallbackServerContext* context,
+                                                               v1::Voice* response) override;
+  grpc::ServerUnaryReactor* ListVoices(grpc::CallbackServerContext* context, const v1::ListVoicesRequest* request,
+                                       v1::ListVoicesResponse* response) override;
+  grpc::ServerUnaryReactor* GetVoice(grpc::CallbackServerContext* context, const v1::GetVoiceRequest* request,
+                                     v1::Voice* response) override;
+  grpc::ServerUnaryReactor* DeleteVoice(grpc::CallbackServerContext* context, const v1::DeleteVoiceRequest* request,
+                                        v1::DeleteVoiceResponse* response) override;
+  grpc::ServerUnaryReactor* ListSpeakers(grpc::CallbackServerContext* context, const v1::ListSpeakersRequest* request,
+                                         v1::ListSpeakersResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context, const v1::GetModelInfoRequest* request,
+                                         v1::ModelInfo* response) override;
 
  private:
+  // Handler bodies; streaming ones run on the reactor's worker thread (common/rpc/reactors.h).
+  template <typename Writer>
+  grpc::Status DoSynthesize(grpc::ServerContextBase* context, const v1::SynthesizeRequest* request, Writer* writer);
+  template <typename Stream>
+  grpc::Status DoStreamingSynthesize(grpc::ServerContextBase* context, Stream* stream);
+  template <typename Reader>
+  grpc::Status DoCreateVoice(grpc::ServerContextBase* context, Reader* reader, v1::Voice* response);
+  grpc::Status DoListVoices(v1::ListVoicesResponse* response);
+  grpc::Status DoGetVoice(const v1::GetVoiceRequest* request, v1::Voice* response);
+  grpc::Status DoDeleteVoice(const v1::DeleteVoiceRequest* request);
+
   // Voice, language and text -> a talker request (reference clips are embedded and encoded
   // through the talker and vocoder stages).
-  grpc::Status BuildTalkerRequest(grpc::ServerContext* context, const v1::SynthesizeRequest& request,
+  grpc::Status BuildTalkerRequest(grpc::ServerContextBase* context, const v1::SynthesizeRequest& request,
                                   v1::GenerateRequest* out);
 
   // Reference clip -> speaker embedding (talker stage) and, unless x_vector_only, codes (vocoder
   // stage). `field` names the request field in errors.
-  grpc::Status EmbedReference(grpc::ServerContext* context, const std::string& audio_file, bool x_vector_only,
+  grpc::Status EmbedReference(grpc::ServerContextBase* context, const std::string& audio_file, bool x_vector_only,
                               const std::string& field, StoredVoice* out);
   grpc::Status CheckVoices() const;
   // Checks the audio config; sets `encoding`.
@@ -61,7 +72,7 @@ class GatewayService final : public v1::TextToSpeech::Service {
   // Reads frames from the talker stream, decodes them through the vocoder as they arrive and
   // writes audio to the client: metadata first, then one chunk per frame, then the summary.
   template <typename FrameStream, typename ClientWriter>
-  grpc::Status Pump(grpc::ServerContext* context, const v1::GenerateRequest& generate, const v1::AudioConfig& audio,
+  grpc::Status Pump(grpc::ServerContextBase* context, const v1::GenerateRequest& generate, const v1::AudioConfig& audio,
                     FrameStream* frames, grpc::ClientContext* talker_context, ClientWriter* writer);
 
   ModelInfo info_;

@@ -60,33 +60,36 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
   // the server is built: register a forwarder now and point it at the gateway when listening.
   std::unique_ptr<GatewayService> gateway;
   GatewayService* gateway_ptr = nullptr;
-  struct Forwarder final : public v1::TextToSpeech::Service {
+  struct Forwarder final : public v1::TextToSpeech::CallbackService {
     GatewayService** target;
-    grpc::Status Synthesize(grpc::ServerContext* c, const v1::SynthesizeRequest* r,
-                            grpc::ServerWriter<v1::SynthesizeResponse>* w) override {
-      return (*target)->Synthesize(c, r, w);
+    grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(grpc::CallbackServerContext* c,
+                                                                 const v1::SynthesizeRequest* r) override {
+      return (*target)->Synthesize(c, r);
     }
-    grpc::Status StreamingSynthesize(
-        grpc::ServerContext* c,
-        grpc::ServerReaderWriter<v1::SynthesizeResponse, v1::StreamingSynthesizeRequest>* s) override {
-      return (*target)->StreamingSynthesize(c, s);
+    grpc::ServerBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>* StreamingSynthesize(
+        grpc::CallbackServerContext* c) override {
+      return (*target)->StreamingSynthesize(c);
     }
-    grpc::Status CreateVoice(grpc::ServerContext* c, grpc::ServerReader<v1::CreateVoiceRequest>* r, v1::Voice* o) override {
-      return (*target)->CreateVoice(c, r, o);
+    grpc::ServerReadReactor<v1::CreateVoiceRequest>* CreateVoice(grpc::CallbackServerContext* c, v1::Voice* o) override {
+      return (*target)->CreateVoice(c, o);
     }
-    grpc::Status ListVoices(grpc::ServerContext* c, const v1::ListVoicesRequest* r, v1::ListVoicesResponse* o) override {
+    grpc::ServerUnaryReactor* ListVoices(grpc::CallbackServerContext* c, const v1::ListVoicesRequest* r,
+                                         v1::ListVoicesResponse* o) override {
       return (*target)->ListVoices(c, r, o);
     }
-    grpc::Status GetVoice(grpc::ServerContext* c, const v1::GetVoiceRequest* r, v1::Voice* o) override {
+    grpc::ServerUnaryReactor* GetVoice(grpc::CallbackServerContext* c, const v1::GetVoiceRequest* r, v1::Voice* o) override {
       return (*target)->GetVoice(c, r, o);
     }
-    grpc::Status DeleteVoice(grpc::ServerContext* c, const v1::DeleteVoiceRequest* r, v1::DeleteVoiceResponse* o) override {
+    grpc::ServerUnaryReactor* DeleteVoice(grpc::CallbackServerContext* c, const v1::DeleteVoiceRequest* r,
+                                          v1::DeleteVoiceResponse* o) override {
       return (*target)->DeleteVoice(c, r, o);
     }
-    grpc::Status ListSpeakers(grpc::ServerContext* c, const v1::ListSpeakersRequest* r, v1::ListSpeakersResponse* o) override {
+    grpc::ServerUnaryReactor* ListSpeakers(grpc::CallbackServerContext* c, const v1::ListSpeakersRequest* r,
+                                           v1::ListSpeakersResponse* o) override {
       return (*target)->ListSpeakers(c, r, o);
     }
-    grpc::Status GetModelInfo(grpc::ServerContext* c, const v1::GetModelInfoRequest* r, v1::ModelInfo* o) override {
+    grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* c, const v1::GetModelInfoRequest* r,
+                                           v1::ModelInfo* o) override {
       return (*target)->GetModelInfo(c, r, o);
     }
   } forwarder;

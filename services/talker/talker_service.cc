@@ -7,6 +7,7 @@
 
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
+#include "common/rpc/reactors.h"
 #include "services/common/proto_convert.h"
 
 namespace qwen3tts {
@@ -16,7 +17,7 @@ TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> 
     : info_(std::move(info)), model_(std::move(model)), xvector_(std::move(xvector)) {}
 
 template <typename Writer>
-grpc::Status TalkerService::StreamFrames(grpc::ServerContext* context, TalkerSequence* sequence, Writer* writer,
+grpc::Status TalkerService::StreamFrames(grpc::ServerContextBase* context, TalkerSequence* sequence, Writer* writer,
                                          std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done) {
   std::unique_lock<std::mutex> lock(*mu);
   while (true) {
@@ -48,8 +49,15 @@ grpc::Status TalkerService::StreamFrames(grpc::ServerContext* context, TalkerSeq
   return grpc::Status::OK;
 }
 
-grpc::Status TalkerService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                                     grpc::ServerWriter<v1::GenerateResponse>* writer) {
+grpc::ServerWriteReactor<v1::GenerateResponse>* TalkerService::Generate(grpc::CallbackServerContext* context,
+                                                                        const v1::GenerateRequest* request) {
+  return new BlockingWriteReactor<v1::GenerateResponse>(
+      [this, context, request](auto* writer) { return DoGenerate(context, request, writer); });
+}
+
+template <typename Writer>
+grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v1::GenerateRequest* request,
+                                       Writer* writer) {
   const bool base = info_.config.variant == ModelVariant::kBase;
   absl::StatusOr<TalkerRequest> talker_request =
       ToTalkerRequest(*request, DefaultGenerationOptions(info_.generation), /*default_non_streaming_mode=*/!base);
@@ -62,8 +70,14 @@ grpc::Status TalkerService::Generate(grpc::ServerContext* context, const v1::Gen
   return StreamFrames(context, sequence->get(), writer, &mu, &unused, &done);
 }
 
-grpc::Status TalkerService::GenerateStreamingText(
-    grpc::ServerContext* context, grpc::ServerReaderWriter<v1::GenerateResponse, v1::GenerateStreamingTextRequest>* stream) {
+grpc::ServerBidiReactor<v1::GenerateStreamingTextRequest, v1::GenerateResponse>* TalkerService::GenerateStreamingText(
+    grpc::CallbackServerContext* context) {
+  return new BlockingBidiReactor<v1::GenerateStreamingTextRequest, v1::GenerateResponse>(
+      [this, context](auto* stream) { return DoGenerateStreamingText(context, stream); });
+}
+
+template <typename Stream>
+grpc::Status TalkerService::DoGenerateStreamingText(grpc::ServerContextBase* context, Stream* stream) {
   v1::GenerateStreamingTextRequest first;
   if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message");
   if (!first.has_request()) {
@@ -110,8 +124,12 @@ grpc::Status TalkerService::GenerateStreamingText(
   return status;
 }
 
-grpc::Status TalkerService::EmbedSpeaker(grpc::ServerContext* context, const v1::EmbedSpeakerRequest* request,
-                                         v1::EmbedSpeakerResponse* response) {
+grpc::ServerUnaryReactor* TalkerService::EmbedSpeaker(grpc::CallbackServerContext*, const v1::EmbedSpeakerRequest* request,
+                                                      v1::EmbedSpeakerResponse* response) {
+  return new BlockingUnaryReactor([this, request, response] { return DoEmbedSpeaker(request, response); });
+}
+
+grpc::Status TalkerService::DoEmbedSpeaker(const v1::EmbedSpeakerRequest* request, v1::EmbedSpeakerResponse* response) {
   if (xvector_ == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         std::string("EmbedSpeaker needs a Base model; this talker serves ") +
@@ -130,14 +148,16 @@ grpc::Status TalkerService::EmbedSpeaker(grpc::ServerContext* context, const v1:
   return grpc::Status::OK;
 }
 
-grpc::Status TalkerService::GetTalkerInfo(grpc::ServerContext*, const v1::GetTalkerInfoRequest*,
-                                          v1::TalkerInfo* response) {
+grpc::ServerUnaryReactor* TalkerService::GetTalkerInfo(grpc::CallbackServerContext* context, const v1::GetTalkerInfoRequest*,
+                                                       v1::TalkerInfo* response) {
   response->set_variant(ModelVariantName(info_.config.variant));
   response->set_size(info_.config.SizeLabel());
   for (const auto& [name, id] : info_.config.talker.spk_id) response->add_speakers(name);
   for (const auto& [name, id] : info_.config.talker.codec_language_id) response->add_languages(name);
   response->set_hidden_size(static_cast<int32_t>(info_.config.talker.hidden_size));
-  return grpc::Status::OK;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 }  // namespace qwen3tts

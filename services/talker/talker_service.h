@@ -11,25 +11,31 @@
 
 namespace qwen3tts {
 
-class TalkerService final : public v1::Talker::Service {
+class TalkerService final : public v1::Talker::CallbackService {
  public:
   TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model, std::shared_ptr<const XVectorEncoder> xvector);
 
-  grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                        grpc::ServerWriter<v1::GenerateResponse>* writer) override;
-  grpc::Status GenerateStreamingText(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<v1::GenerateResponse, v1::GenerateStreamingTextRequest>* stream) override;
-  grpc::Status EmbedSpeaker(grpc::ServerContext* context, const v1::EmbedSpeakerRequest* request,
-                            v1::EmbedSpeakerResponse* response) override;
-  grpc::Status GetTalkerInfo(grpc::ServerContext* context, const v1::GetTalkerInfoRequest* request,
-                             v1::TalkerInfo* response) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
+                                                           const v1::GenerateRequest* request) override;
+  grpc::ServerBidiReactor<v1::GenerateStreamingTextRequest, v1::GenerateResponse>* GenerateStreamingText(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* EmbedSpeaker(grpc::CallbackServerContext* context, const v1::EmbedSpeakerRequest* request,
+                                         v1::EmbedSpeakerResponse* response) override;
+  grpc::ServerUnaryReactor* GetTalkerInfo(grpc::CallbackServerContext* context, const v1::GetTalkerInfoRequest* request,
+                                          v1::TalkerInfo* response) override;
 
  private:
+  // Handler bodies; they run on the reactor's worker thread (common/rpc/reactors.h).
+  template <typename Writer>
+  grpc::Status DoGenerate(grpc::ServerContextBase* context, const v1::GenerateRequest* request, Writer* writer);
+  template <typename Stream>
+  grpc::Status DoGenerateStreamingText(grpc::ServerContextBase* context, Stream* stream);
+  grpc::Status DoEmbedSpeaker(const v1::EmbedSpeakerRequest* request, v1::EmbedSpeakerResponse* response);
+
   // Runs a started sequence to the end, writing each frame; `lock` guards the sequence when text
   // is appended from another thread (null: no concurrency).
   template <typename Writer>
-  grpc::Status StreamFrames(grpc::ServerContext* context, TalkerSequence* sequence, Writer* writer,
+  grpc::Status StreamFrames(grpc::ServerContextBase* context, TalkerSequence* sequence, Writer* writer,
                             std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done);
 
   ModelInfo info_;

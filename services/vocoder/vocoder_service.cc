@@ -4,6 +4,7 @@
 
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
+#include "common/rpc/reactors.h"
 #include "services/common/proto_convert.h"
 
 namespace qwen3tts {
@@ -11,8 +12,13 @@ namespace qwen3tts {
 VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder)
     : decoder_(std::move(decoder)), encoder_(std::move(encoder)) {}
 
-grpc::Status VocoderService::Decode(grpc::ServerContext* context,
-                                    grpc::ServerReaderWriter<v1::DecodeResponse, v1::DecodeRequest>* stream) {
+grpc::ServerBidiReactor<v1::DecodeRequest, v1::DecodeResponse>* VocoderService::Decode(grpc::CallbackServerContext* context) {
+  return new BlockingBidiReactor<v1::DecodeRequest, v1::DecodeResponse>(
+      [this, context](auto* stream) { return DoDecode(context, stream); });
+}
+
+template <typename Stream>
+grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* stream) {
   DecoderSession session(decoder_);
   v1::DecodeRequest request;
   bool decoded_any = false;
@@ -43,7 +49,12 @@ grpc::Status VocoderService::Decode(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status VocoderService::Encode(grpc::ServerContext*, const v1::EncodeRequest* request, v1::EncodeResponse* response) {
+grpc::ServerUnaryReactor* VocoderService::Encode(grpc::CallbackServerContext*, const v1::EncodeRequest* request,
+                                                 v1::EncodeResponse* response) {
+  return new BlockingUnaryReactor([this, request, response] { return DoEncode(request, response); });
+}
+
+grpc::Status VocoderService::DoEncode(const v1::EncodeRequest* request, v1::EncodeResponse* response) {
   if (encoder_ == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this vocoder has no speech-tokenizer encoder weights");
   }

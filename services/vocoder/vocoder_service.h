@@ -9,16 +9,19 @@
 
 namespace qwen3tts {
 
-class VocoderService final : public v1::Codec::Service {
+class VocoderService final : public v1::Codec::CallbackService {
  public:
   VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder);
 
-  grpc::Status Decode(grpc::ServerContext* context,
-                      grpc::ServerReaderWriter<v1::DecodeResponse, v1::DecodeRequest>* stream) override;
-  grpc::Status Encode(grpc::ServerContext* context, const v1::EncodeRequest* request,
-                      v1::EncodeResponse* response) override;
+  grpc::ServerBidiReactor<v1::DecodeRequest, v1::DecodeResponse>* Decode(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Encode(grpc::CallbackServerContext* context, const v1::EncodeRequest* request,
+                                   v1::EncodeResponse* response) override;
 
  private:
+  template <typename Stream>
+  grpc::Status DoDecode(grpc::ServerContextBase* context, Stream* stream);
+  grpc::Status DoEncode(const v1::EncodeRequest* request, v1::EncodeResponse* response);
+
   std::shared_ptr<const CodecDecoder> decoder_;
   std::shared_ptr<const SpeechEncoder> encoder_;  // absent when the checkpoint has no encoder weights
 };
