@@ -119,6 +119,7 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContextBase* context
   absl::StatusOr<std::vector<int64_t>> ids = BuildAssistantTextIds(*tokenizer_, request.text());
   if (!ids.ok()) return Invalid(absl::StrCat("text: ", ids.status().message()));
   out->mutable_input_ids()->Add(ids->begin(), ids->end());
+  if (config.has_non_streaming_mode()) out->set_non_streaming_mode(config.non_streaming_mode());
   std::string language = config.language().empty() ? "auto" : absl::AsciiStrToLower(config.language());
   if (language != "auto" && info_.config.talker.codec_language_id.count(language) == 0) {
     return Invalid(absl::StrCat("config.language: unknown language '", config.language(), "' (available: auto, ",
@@ -392,6 +393,9 @@ grpc::Status GatewayService::DoStreamingSynthesize(grpc::ServerContextBase* cont
   if (!built.ok()) return built;
   if (generate.ref_frames_size() > 0) {
     return Invalid("config.voice.reference: in-context cloning needs the whole text; use Synthesize, or x_vector_only");
+  }
+  if (request.config().non_streaming_mode()) {
+    return Invalid("config.non_streaming_mode: must be unset or false for streaming text input (the text is not known up front)");
   }
   // The talker takes <|im_start|>assistant\n{text so far} and the rest as it comes.
   absl::StatusOr<std::vector<int64_t>> open_ids = tokenizer_->Encode("assistant\n" + ready, false);
