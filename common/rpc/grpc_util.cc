@@ -2,11 +2,16 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics/metrics.h"
+#include "common/util/file_util.h"
 
 namespace qwen3tts {
 
@@ -21,52 +26,168 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 }
 
 namespace {
+
 volatile std::sig_atomic_t g_stop = 0;
 void OnSignal(int) { g_stop = 1; }
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& key) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", text.status().message()));
+  if (text->find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": ", path, " is not a PEM file"));
+  }
+  return text;
+}
+
+// Audio and codes are small per message; uploads (reference clips) are bounded by the gateway's
+// own limits while they stream. 64 MiB keeps one oversized message from exhausting memory.
+constexpr int kMaxMessageBytes = 64 << 20;
+
+std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
 }  // namespace
 
-int RunServer(const std::string& name, const std::string& address, const std::vector<grpc::Service*>& services,
-              double drain_seconds, const std::function<bool(grpc::Server*, int)>& on_listening) {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  // Audio and codes are small per message; uploads (reference clips) are bounded separately.
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.SetMaxSendMessageSize(64 << 20);
-  for (grpc::Service* s : services) builder.RegisterService(s);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    std::fprintf(stderr, "%s: cannot listen on %s\n", name.c_str(), address.c_str());
-    return 1;
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const ServerTlsFiles& tls) {
+  if (!tls.enabled()) {
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("tls_client_ca_file needs tls_cert_file and tls_key_file");
+    }
+    return grpc::InsecureServerCredentials();
   }
-  if (on_listening && !on_listening(server.get(), port)) {
-    server->Shutdown();
-    return 1;
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return absl::InvalidArgumentError("tls_cert_file and tls_key_file must be set together");
   }
-  server->GetHealthCheckService()->SetServingStatus(true);
-  std::string host = address.substr(0, address.rfind(':'));
-  std::printf("%s listening on %s:%d\n", name.c_str(), host.c_str(), port);
-  std::fflush(stdout);
+  absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "tls_cert_file");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(tls.key_file, "tls_key_file");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!tls.client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(tls.client_ca_file, "tls_client_ca_file");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(const ChannelTlsFiles& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError("stage_cert_file and stage_key_file must be set together");
+  }
+  grpc::SslCredentialsOptions options;
+  if (!tls.ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(tls.ca_file, "stage_ca_file");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  if (!tls.cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "stage_cert_file");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem(tls.key_file, "stage_key_file");
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(options);
+}
+
+int RunServer(const ServerOptions& options, const std::function<absl::StatusOr<ServiceList>()>& load,
+              const std::function<bool(grpc::Server*, int)>& on_listening) {
+  const char* name = options.name.c_str();
+  auto fail = [&](const absl::Status& status) {
+    std::fprintf(stderr, "%s: %s\n", name, std::string(status.message()).c_str());
+    return 1;
+  };
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return fail(credentials.status());
+  std::unique_ptr<MetricsEndpoint> metrics;
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started = MetricsEndpoint::Start(options.metrics_listen);
+    if (!started.ok()) return fail(started.status());
+    metrics = std::move(*started);
+    std::printf("%s metrics on %s:%d\n", name, HostOf(options.metrics_listen).c_str(), metrics->port());
+  }
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  // Stop taking new work, let streams in flight finish up to the drain deadline.
-  server->GetHealthCheckService()->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000)));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  // Phase 1: only health, NOT_SERVING, while the models load (Kubernetes' startup and readiness
+  // probes see the process alive but not ready).
+  int port = 0;
+  {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(options.listen, *credentials, &port);
+    std::unique_ptr<grpc::Server> loading = builder.BuildAndStart();
+    if (!loading || port == 0) return fail(absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen)));
+    loading->GetHealthCheckService()->SetServingStatus(false);
+    loading->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
+    std::printf("%s loading on %s:%d\n", name, HostOf(options.listen).c_str(), port);
+    std::fflush(stdout);
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<ServiceList> services = load();
+    if (!services.ok()) {
+      loading->Shutdown(std::chrono::system_clock::now());
+      return fail(services.status());
+    }
+    StageMetrics::For(options.stage.empty() ? "all" : options.stage)
+        .model_load_seconds.Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    loading->Shutdown(std::chrono::system_clock::now());
+    loading->Wait();
+    loading.reset();
+
+    // Phase 2: the real server on the same port.
+    grpc::ServerBuilder serving;
+    const std::string address = absl::StrCat(HostOf(options.listen), ":", port);
+    int bound = 0;
+    serving.AddListeningPort(address, *credentials, &bound);
+    serving.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    serving.SetMaxSendMessageSize(kMaxMessageBytes);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(MakeRpcMetricsInterceptorFactory());
+    serving.experimental().SetInterceptorCreators(std::move(interceptors));
+    for (const std::shared_ptr<grpc::Service>& s : *services) serving.RegisterService(s.get());
+    std::unique_ptr<grpc::Server> server = serving.BuildAndStart();
+    if (!server || bound != port) return fail(absl::UnavailableError(absl::StrCat("cannot listen again on ", address)));
+    if (on_listening && !on_listening(server.get(), port)) {
+      server->Shutdown();
+      return 1;
+    }
+    server->GetHealthCheckService()->SetServingStatus(true);
+    std::printf("%s listening on %s:%d\n", name, HostOf(options.listen).c_str(), port);
+    std::fflush(stdout);
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Not ready any more (still alive); stop taking calls, let streams in flight finish up to the
+    // drain deadline, then cancel what is left.
+    server->GetHealthCheckService()->SetServingStatus(false);
+    server->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
+    std::printf("%s draining (up to %.1f s)\n", name, options.drain_seconds);
+    std::fflush(stdout);
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(options.drain_seconds * 1000)));
+    server->Wait();
+    std::printf("%s stopped\n", name);
+    std::fflush(stdout);
+  }
   return 0;
 }
 
-std::shared_ptr<grpc::Channel> MakeStageChannel(const std::string& target) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeStageChannel(const std::string& target, const ChannelTlsFiles& tls) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = MakeChannelCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;
   args.SetLoadBalancingPolicyName("round_robin");
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  // A restarted stage is picked up within a few seconds instead of gRPC's default 2-minute cap.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3000);
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  return grpc::CreateCustomChannel(target, *credentials, args);
 }
 
 }  // namespace qwen3tts

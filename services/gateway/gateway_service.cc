@@ -12,10 +12,12 @@
 #include "common/audio/audio_encoder.h"
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
-#include "common/rpc/reactors.h"
 #include <ATen/ATen.h>
+#include <fstream>
 
+#include "common/rpc/reactors.h"
 #include "common/text/chat_template.h"
+#include "common/util/request_log.h"
 #include "services/common/proto_convert.h"
 
 namespace qwen3tts {
@@ -32,6 +34,24 @@ grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context, const g
 
 grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
 
+const char* VoiceKind(const v1::VoiceSelection& voice) {
+  switch (voice.voice_case()) {
+    case v1::VoiceSelection::kSpeaker: return "speaker";
+    case v1::VoiceSelection::kDesign: return "design";
+    case v1::VoiceSelection::kVoiceId: return "stored_clone";
+    case v1::VoiceSelection::kReference: return "inline_clone";
+    default: return "none";
+  }
+}
+
+// Equal-time comparison: the time taken does not depend on where the strings differ.
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = b.size();
+  for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(b[i] ^ (a.empty() ? 0 : a[i % a.size()]));
+  return diff == 0;
+}
+
 template <typename Map>
 std::string Names(const Map& map) {
   std::vector<std::string> names;
@@ -41,15 +61,69 @@ std::string Names(const Map& map) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string>> LoadApiKeys(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("api_keys_file: cannot read ", path));
+  std::vector<std::string> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string key(absl::StripAsciiWhitespace(line));
+    if (key.empty() || key[0] == '#') continue;
+    keys.push_back(key);
+  }
+  if (keys.empty()) return absl::InvalidArgumentError(absl::StrCat("api_keys_file: ", path, " holds no keys"));
+  return keys;
+}
+
+grpc::Status GatewayService::Authorize(grpc::ServerContextBase* context) const {
+  if (api_keys_.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  const std::string value = it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+  const std::string prefix = "Bearer ";
+  bool match = false;
+  if (value.size() > prefix.size() && absl::AsciiStrToLower(value.substr(0, prefix.size())) == "bearer ") {
+    const std::string token = value.substr(prefix.size());
+    for (const std::string& key : api_keys_) match |= ConstantTimeEquals(token, key);  // no early exit
+  }
+  if (match) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      it == metadata.end() ? "missing API key: send `authorization: Bearer <key>` metadata"
+                                           : "invalid API key in `authorization` metadata");
+}
+
+void GatewayService::FinishSynthesis(const char* method, const std::string& request_id, const std::string& voice_kind,
+                                     const v1::SynthesisSummary& summary, const grpc::Status& status) const {
+  const double rtf = summary.audio_seconds() > 0 ? summary.total_seconds() / summary.audio_seconds() : 0.0;
+  if (summary.frames() > 0) {
+    metrics_.time_to_first_audio_seconds.Observe(summary.time_to_first_audio_seconds());
+    metrics_.real_time_factor.Observe(rtf);
+  }
+  LogRequest({{"stage", "gateway"},
+              {"method", method},
+              {"request_id", request_id},
+              {"voice_kind", voice_kind},
+              {"frames", summary.frames()},
+              {"audio_seconds", summary.audio_seconds()},
+              {"ttfa_seconds", summary.frames() > 0 ? summary.time_to_first_audio_seconds() : 0.0},
+              {"seconds", summary.total_seconds()},
+              {"rtf", rtf},
+              {"status", status.ok() ? "OK" : std::to_string(static_cast<int>(status.error_code()))},
+              {"message", status.error_message()}});
+}
+
 GatewayService::GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
                                std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder,
-                               GatewayLimits limits, VoiceStore* voices)
+                               GatewayLimits limits, VoiceStore* voices, std::vector<std::string> api_keys)
     : info_(std::move(info)),
       tokenizer_(std::move(tokenizer)),
       talker_(v1::Talker::NewStub(talker)),
       vocoder_(v1::Codec::NewStub(vocoder)),
       limits_(limits),
-      voices_(voices) {}
+      voices_(voices),
+      api_keys_(std::move(api_keys)),
+      metrics_(StageMetrics::For("gateway")),
+      admission_(limits.streams.max_streams, limits.streams.max_queue, &metrics_) {}
 
 static void ToProto(const StoredVoice& v, v1::Voice* out) {
   out->set_voice_id(v.id);
@@ -240,9 +314,10 @@ grpc::Status GatewayService::CheckAudioConfig(const v1::AudioConfig& audio, v1::
 }
 
 template <typename FrameStream, typename ClientWriter>
-grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const v1::GenerateRequest& generate,
-                                  const v1::AudioConfig& audio, FrameStream* frames, grpc::ClientContext* talker_context,
-                                  ClientWriter* writer) {
+grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const std::string& request_id,
+                                  const v1::GenerateRequest& generate, const v1::AudioConfig& audio, FrameStream* frames,
+                                  grpc::ClientContext* talker_context, ClientWriter* writer,
+                                  v1::SynthesisSummary* summary_out) {
   const v1::AudioEncoding encoding = audio.encoding() == v1::AUDIO_ENCODING_UNSPECIFIED ? v1::PCM_S16LE : audio.encoding();
   absl::StatusOr<OutputFormat> format = ToOutputFormat(encoding);
   if (!format.ok()) return ToGrpcStatus(format.status());
@@ -253,12 +328,14 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const v1::Ge
   const auto start = Clock::now();
   // Deadlines and cancellation of the client's call propagate to the vocoder too.
   std::unique_ptr<grpc::ClientContext> vocoder_context = grpc::ClientContext::FromServerContext(*context);
+  vocoder_context->AddMetadata("x-request-id", request_id);
   std::unique_ptr<grpc::ClientReaderWriter<v1::DecodeRequest, v1::DecodeResponse>> decode =
       vocoder_->Decode(vocoder_context.get());
   v1::SynthesizeResponse metadata;
   metadata.mutable_metadata()->set_encoding(encoding);
   metadata.mutable_metadata()->set_sample_rate_hertz((*encoder)->output_rate());
   metadata.mutable_metadata()->set_channels(1);
+  metadata.mutable_metadata()->set_request_id(request_id);
   if (!writer->Write(metadata)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   if (generate.ref_frames_size() > 0) {
     // In-context cloning: the decoder continues from the reference clip, as the reference decodes
@@ -267,7 +344,7 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const v1::Ge
     *prime.mutable_prime_frames() = generate.ref_frames();
     if (!decode->Write(prime)) return decode->Finish();
   }
-  v1::SynthesisSummary summary;
+  v1::SynthesisSummary& summary = *summary_out;
   v1::GenerateResponse generated;
   int64_t samples = 0;
   while (frames->Read(&generated)) {
@@ -290,6 +367,7 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const v1::Ge
       summary.set_time_to_first_audio_seconds(std::chrono::duration<double>(Clock::now() - start).count());
     }
     summary.set_frames(summary.frames() + generated.frames_size());
+    metrics_.frames_total.Increment(generated.frames_size());
     samples += static_cast<int64_t>(floats.size());
     absl::StatusOr<std::string> encoded = (*encoder)->Encode(floats.data(), floats.size());
     if (!encoded.ok()) return ToGrpcStatus(encoded.status());
@@ -301,6 +379,8 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const v1::Ge
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     }
   }
+  summary.set_total_seconds(std::chrono::duration<double>(Clock::now() - start).count());
+  summary.set_audio_seconds(static_cast<double>(samples) / kSampleRate);
   grpc::Status talker_status = frames->Finish();
   decode->WritesDone();
   grpc::Status vocoder_status = decode->Finish();
@@ -330,15 +410,27 @@ grpc::ServerWriteReactor<v1::SynthesizeResponse>* GatewayService::Synthesize(grp
 template <typename Writer>
 grpc::Status GatewayService::DoSynthesize(grpc::ServerContextBase* context, const v1::SynthesizeRequest* request,
                                           Writer* writer) {
-  v1::AudioEncoding encoding;
-  grpc::Status checked = CheckAudioConfig(request->config().audio(), &encoding);
-  if (!checked.ok()) return checked;
-  v1::GenerateRequest generate;
-  grpc::Status built = BuildTalkerRequest(context, *request, &generate);
-  if (!built.ok()) return built;
-  std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
-  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> frames = talker_->Generate(talker_context.get(), generate);
-  return Pump(context, generate, request->config().audio(), frames.get(), talker_context.get(), writer);
+  const std::string request_id = NewRequestId();
+  v1::SynthesisSummary summary;
+  grpc::Status status = [&]() -> grpc::Status {
+    grpc::Status authorized = Authorize(context);
+    if (!authorized.ok()) return authorized;
+    v1::AudioEncoding encoding;
+    grpc::Status checked = CheckAudioConfig(request->config().audio(), &encoding);
+    if (!checked.ok()) return checked;
+    absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
+    if (!slot.ok()) return ToGrpcStatus(slot.status());
+    v1::GenerateRequest generate;
+    grpc::Status built = BuildTalkerRequest(context, *request, &generate);
+    if (!built.ok()) return built;
+    std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
+    talker_context->AddMetadata("x-request-id", request_id);
+    std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> frames = talker_->Generate(talker_context.get(), generate);
+    return Pump(context, request_id, generate, request->config().audio(), frames.get(), talker_context.get(), writer,
+                &summary);
+  }();
+  FinishSynthesis("Synthesize", request_id, VoiceKind(request->config().voice()), summary, status);
+  return status;
 }
 
 namespace {
@@ -364,15 +456,32 @@ grpc::ServerBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>*
 
 template <typename Stream>
 grpc::Status GatewayService::DoStreamingSynthesize(grpc::ServerContextBase* context, Stream* stream) {
+  const std::string request_id = NewRequestId();
+  v1::SynthesisSummary summary;
+  std::string voice_kind = "none";
+  grpc::Status status = RunStreamingSynthesis(context, stream, request_id, &summary, &voice_kind);
+  FinishSynthesis("StreamingSynthesize", request_id, voice_kind, summary, status);
+  return status;
+}
+
+template <typename Stream>
+grpc::Status GatewayService::RunStreamingSynthesis(grpc::ServerContextBase* context, Stream* stream,
+                                                   const std::string& request_id, v1::SynthesisSummary* summary,
+                                                   std::string* voice_kind) {
+  grpc::Status authorized = Authorize(context);
+  if (!authorized.ok()) return authorized;
   v1::StreamingSynthesizeRequest message;
   if (!stream->Read(&message) || !message.has_config()) {
     return Invalid("the first message must carry `config`; later messages carry `text`");
   }
   v1::SynthesizeRequest request;
   *request.mutable_config() = message.config();
+  *voice_kind = VoiceKind(request.config().voice());
   v1::AudioEncoding encoding;
   grpc::Status checked = CheckAudioConfig(request.config().audio(), &encoding);
   if (!checked.ok()) return checked;
+  absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   // Wait for the first ready piece of text (or the end of the input).
   std::string pending, ready;
   bool closed = false;
@@ -405,6 +514,7 @@ grpc::Status GatewayService::DoStreamingSynthesize(grpc::ServerContextBase* cont
   generate.mutable_input_ids()->Add(open_ids->begin(), open_ids->end());
 
   std::unique_ptr<grpc::ClientContext> talker_context = grpc::ClientContext::FromServerContext(*context);
+  talker_context->AddMetadata("x-request-id", request_id);
   auto talker = talker_->GenerateStreamingText(talker_context.get());
   v1::GenerateStreamingTextRequest first;
   *first.mutable_request() = generate;
@@ -438,7 +548,8 @@ grpc::Status GatewayService::DoStreamingSynthesize(grpc::ServerContextBase* cont
     if (!ok) talker_context->TryCancel();
     talker->WritesDone();
   });
-  grpc::Status status = Pump(context, generate, request.config().audio(), talker.get(), talker_context.get(), stream);
+  grpc::Status status = Pump(context, request_id, generate, request.config().audio(), talker.get(),
+                             talker_context.get(), stream, summary);
   if (!status.ok()) context->TryCancel();
   forward.join();
   if (!input_status.ok()) return input_status;
@@ -453,6 +564,8 @@ grpc::ServerReadReactor<v1::CreateVoiceRequest>* GatewayService::CreateVoice(grp
 
 template <typename Reader>
 grpc::Status GatewayService::DoCreateVoice(grpc::ServerContextBase* context, Reader* reader, v1::Voice* response) {
+  grpc::Status authorized = Authorize(context);
+  if (!authorized.ok()) return authorized;
   grpc::Status ready = CheckVoices();
   if (!ready.ok()) return ready;
   v1::CreateVoiceRequest message;
@@ -487,7 +600,8 @@ grpc::Status GatewayService::DoCreateVoice(grpc::ServerContextBase* context, Rea
 
 grpc::ServerUnaryReactor* GatewayService::ListVoices(grpc::CallbackServerContext* context, const v1::ListVoicesRequest*,
                                                      v1::ListVoicesResponse* response) {
-  return Finished(context, DoListVoices(response));
+  grpc::Status authorized = Authorize(context);
+  return Finished(context, authorized.ok() ? DoListVoices(response) : authorized);
 }
 
 grpc::Status GatewayService::DoListVoices(v1::ListVoicesResponse* response) {
@@ -499,7 +613,8 @@ grpc::Status GatewayService::DoListVoices(v1::ListVoicesResponse* response) {
 
 grpc::ServerUnaryReactor* GatewayService::GetVoice(grpc::CallbackServerContext* context, const v1::GetVoiceRequest* request,
                                                    v1::Voice* response) {
-  return Finished(context, DoGetVoice(request, response));
+  grpc::Status authorized = Authorize(context);
+  return Finished(context, authorized.ok() ? DoGetVoice(request, response) : authorized);
 }
 
 grpc::Status GatewayService::DoGetVoice(const v1::GetVoiceRequest* request, v1::Voice* response) {
@@ -513,7 +628,8 @@ grpc::Status GatewayService::DoGetVoice(const v1::GetVoiceRequest* request, v1::
 
 grpc::ServerUnaryReactor* GatewayService::DeleteVoice(grpc::CallbackServerContext* context, const v1::DeleteVoiceRequest* request,
                                                       v1::DeleteVoiceResponse*) {
-  return Finished(context, DoDeleteVoice(request));
+  grpc::Status authorized = Authorize(context);
+  return Finished(context, authorized.ok() ? DoDeleteVoice(request) : authorized);
 }
 
 grpc::Status GatewayService::DoDeleteVoice(const v1::DeleteVoiceRequest* request) {
@@ -526,6 +642,8 @@ grpc::Status GatewayService::DoDeleteVoice(const v1::DeleteVoiceRequest* request
 
 grpc::ServerUnaryReactor* GatewayService::ListSpeakers(grpc::CallbackServerContext* context, const v1::ListSpeakersRequest*,
                                                        v1::ListSpeakersResponse* response) {
+  grpc::Status authorized = Authorize(context);
+  if (!authorized.ok()) return Finished(context, authorized);
   for (const auto& [name, id] : info_.config.talker.spk_id) {
     v1::Speaker* s = response->add_speakers();
     s->set_name(name);
@@ -537,6 +655,8 @@ grpc::ServerUnaryReactor* GatewayService::ListSpeakers(grpc::CallbackServerConte
 
 grpc::ServerUnaryReactor* GatewayService::GetModelInfo(grpc::CallbackServerContext* context, const v1::GetModelInfoRequest*,
                                                        v1::ModelInfo* response) {
+  grpc::Status authorized = Authorize(context);
+  if (!authorized.ok()) return Finished(context, authorized);
   response->set_variant(ModelVariantName(info_.config.variant));
   response->set_size(info_.config.SizeLabel());
   for (const auto& [name, id] : info_.config.talker.spk_id) response->add_speakers(name);

@@ -5,7 +5,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "common/metrics/metrics.h"
+#include "common/rpc/admission.h"
 #include "common/tensor/model_config.h"
 #include "common/text/tokenizer.h"
 #include "common/voice/voice_store.h"
@@ -20,13 +24,18 @@ struct GatewayLimits {
   double max_reference_seconds = 60.0;
   double max_duration_seconds = 600.0;
   int64_t max_upload_bytes = 32ll << 20;  // enforced while CreateVoice streams, not after
+  StreamLimits streams;                    // concurrent Synthesize/StreamingSynthesize streams
 };
+
+// Reads API keys from a file: one key per line; blank lines and lines starting with '#' are
+// skipped. An empty result is an error (a typo must not silently open the gateway).
+absl::StatusOr<std::vector<std::string>> LoadApiKeys(const std::string& path);
 
 class GatewayService final : public v1::TextToSpeech::CallbackService {
  public:
   GatewayService(ModelInfo info, std::shared_ptr<const TextTokenizer> tokenizer,
                  std::shared_ptr<grpc::Channel> talker, std::shared_ptr<grpc::Channel> vocoder, GatewayLimits limits,
-                 VoiceStore* voices = nullptr);
+                 VoiceStore* voices = nullptr, std::vector<std::string> api_keys = {});
 
   grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(grpc::CallbackServerContext* context,
                                                                const v1::SynthesizeRequest* request) override;
@@ -51,6 +60,9 @@ class GatewayService final : public v1::TextToSpeech::CallbackService {
   grpc::Status DoSynthesize(grpc::ServerContextBase* context, const v1::SynthesizeRequest* request, Writer* writer);
   template <typename Stream>
   grpc::Status DoStreamingSynthesize(grpc::ServerContextBase* context, Stream* stream);
+  template <typename Stream>
+  grpc::Status RunStreamingSynthesis(grpc::ServerContextBase* context, Stream* stream, const std::string& request_id,
+                                     v1::SynthesisSummary* summary, std::string* voice_kind);
   template <typename Reader>
   grpc::Status DoCreateVoice(grpc::ServerContextBase* context, Reader* reader, v1::Voice* response);
   grpc::Status DoListVoices(v1::ListVoicesResponse* response);
@@ -67,13 +79,20 @@ class GatewayService final : public v1::TextToSpeech::CallbackService {
   grpc::Status EmbedReference(grpc::ServerContextBase* context, const std::string& audio_file, bool x_vector_only,
                               const std::string& field, StoredVoice* out);
   grpc::Status CheckVoices() const;
+  // UNAUTHENTICATED unless API keys are off or the call carries `authorization: Bearer <key>`
+  // with a configured key (compared in constant time).
+  grpc::Status Authorize(grpc::ServerContextBase* context) const;
+  // Metrics and the structured log line of a finished synthesis stream.
+  void FinishSynthesis(const char* method, const std::string& request_id, const std::string& voice_kind,
+                       const v1::SynthesisSummary& summary, const grpc::Status& status) const;
   // Checks the audio config; sets `encoding`.
   grpc::Status CheckAudioConfig(const v1::AudioConfig& audio, v1::AudioEncoding* encoding) const;
   // Reads frames from the talker stream, decodes them through the vocoder as they arrive and
   // writes audio to the client: metadata first, then one chunk per frame, then the summary.
   template <typename FrameStream, typename ClientWriter>
-  grpc::Status Pump(grpc::ServerContextBase* context, const v1::GenerateRequest& generate, const v1::AudioConfig& audio,
-                    FrameStream* frames, grpc::ClientContext* talker_context, ClientWriter* writer);
+  grpc::Status Pump(grpc::ServerContextBase* context, const std::string& request_id, const v1::GenerateRequest& generate,
+                    const v1::AudioConfig& audio, FrameStream* frames, grpc::ClientContext* talker_context,
+                    ClientWriter* writer, v1::SynthesisSummary* summary);
 
   ModelInfo info_;
   std::shared_ptr<const TextTokenizer> tokenizer_;
@@ -81,6 +100,9 @@ class GatewayService final : public v1::TextToSpeech::CallbackService {
   std::unique_ptr<v1::Codec::Stub> vocoder_;
   GatewayLimits limits_;
   VoiceStore* voices_;
+  std::vector<std::string> api_keys_;
+  StageMetrics& metrics_;
+  mutable AdmissionControl admission_;
 };
 
 }  // namespace qwen3tts

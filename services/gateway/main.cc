@@ -1,43 +1,74 @@
 // qwen3-tts-gateway: the public TextToSpeech API in front of talker and vocoder stages.
-//   qwen3-tts-gateway --model-dir DIR --talker HOST:PORT --vocoder HOST:PORT [--listen 0.0.0.0:50050] [--voice-dir DIR]
-//       [--http-listen 0.0.0.0:8080]   (OpenAI-compatible POST /v1/audio/speech)
+//   qwen3-tts-gateway --model-dir DIR --talker TARGET --vocoder TARGET [--config FILE.yaml] [--listen 0.0.0.0:50050]
+//       [--voice-dir DIR] [--http-listen 0.0.0.0:8080] [--api-keys-file FILE] ...
 // DIR supplies config.json and the text tokenizer (no weights are loaded here). --talker and
 // --vocoder accept any gRPC target (e.g. dns:///talker-headless:50051 for round-robin over pods).
+// Every key is documented in deploy/config/gateway.yaml.
 #include <cstdio>
 #include <string>
 
-#include "common/rpc/grpc_util.h"
-#include "services/common/flags.h"
+#include "common/metrics/metrics.h"
+#include "services/common/stage_flags.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/openai_http.h"
 
 int main(int argc, char** argv) {
   using namespace qwen3tts;
-  Flags flags(argc, argv, {"model-dir", "talker", "vocoder", "listen", "voice-dir", "http-listen"});
-  if (!flags.ok() || !flags.Has("model-dir") || !flags.Has("talker") || !flags.Has("vocoder")) {
-    std::fprintf(stderr, "%s\nusage: qwen3-tts-gateway --model-dir DIR --talker HOST:PORT --vocoder HOST:PORT [--config FILE.yaml] [--listen HOST:PORT] [--voice-dir DIR] [--http-listen HOST:PORT]\n",
-                 flags.error().c_str());
-    return 2;
+  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/16);
+  for (FlagSpec s : {FlagSpec::Required("talker"), FlagSpec::Required("vocoder"), FlagSpec::String("voice-dir", "voices"),
+                     FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file"), FlagSpec::String("stage-ca-file"),
+                     FlagSpec::String("stage-cert-file"), FlagSpec::String("stage-key-file"),
+                     FlagSpec::Int("max-text-chars", 5000, 1, 1000000),
+                     FlagSpec::Double("max-duration-seconds", 600.0, 1.0, 86400.0),
+                     FlagSpec::Double("max-reference-seconds", 60.0, 1.0, 3600.0),
+                     FlagSpec::Int("max-upload-bytes", 32ll << 20, 1024, 1ll << 30)}) {
+    specs.push_back(s);
   }
-  auto info = LoadModelInfo(flags.Get("model-dir"));
-  if (!info.ok()) return std::fprintf(stderr, "qwen3-tts-gateway: %s\n", std::string(info.status().message()).c_str()), 1;
-  auto tokenizer = TextTokenizer::LoadFromDir(flags.Get("model-dir"));
-  if (!tokenizer.ok()) return std::fprintf(stderr, "qwen3-tts-gateway: %s\n", std::string(tokenizer.status().message()).c_str()), 1;
-  // Cloned voices persist here (Base models); other variants keep none.
+  Flags flags(argc, argv, specs);
+  if (!ParseOrUsage(flags, "qwen3-tts-gateway", specs)) return 2;
+  SetBuildInfo("gateway", "none", ApplyThreads(flags));
   std::unique_ptr<VoiceStore> voices;
-  if (info->config.variant == ModelVariant::kBase) {
-    auto store = VoiceStore::Open(flags.Get("voice-dir", "voices"));
-    if (!store.ok()) return std::fprintf(stderr, "qwen3-tts-gateway: %s\n", std::string(store.status().message()).c_str()), 1;
-    voices = std::move(*store);
-  }
-  GatewayService service(*info, *tokenizer, MakeStageChannel(flags.Get("talker")), MakeStageChannel(flags.Get("vocoder")),
-                         GatewayLimits{}, voices.get());
-  // The OpenAI-compatible HTTP endpoint relays to this server's gRPC port once it is bound.
+  ModelVariant variant = ModelVariant::kCustomVoice;
   std::unique_ptr<OpenAiHttpServer> http;
-  auto on_listening = [&](grpc::Server*, int grpc_port) {
+  auto load = [&]() -> absl::StatusOr<ServiceList> {
+    auto info = LoadModelInfo(flags.Get("model-dir"));
+    if (!info.ok()) return info.status();
+    variant = info->config.variant;
+    auto tokenizer = TextTokenizer::LoadFromDir(flags.Get("model-dir"));
+    if (!tokenizer.ok()) return tokenizer.status();
+    // Cloned voices persist here (Base models); other variants keep none.
+    if (variant == ModelVariant::kBase) {
+      auto store = VoiceStore::Open(flags.Get("voice-dir"));
+      if (!store.ok()) return store.status();
+      voices = std::move(*store);
+    }
+    std::vector<std::string> api_keys;
+    if (flags.Has("api-keys-file")) {
+      auto loaded = LoadApiKeys(flags.Get("api-keys-file"));
+      if (!loaded.ok()) return loaded.status();
+      api_keys = std::move(*loaded);
+    }
+    const ChannelTlsFiles tls{flags.Get("stage-ca-file"), flags.Get("stage-cert-file"), flags.Get("stage-key-file")};
+    auto talker = MakeStageChannel(flags.Get("talker"), tls);
+    if (!talker.ok()) return talker.status();
+    auto vocoder = MakeStageChannel(flags.Get("vocoder"), tls);
+    if (!vocoder.ok()) return vocoder.status();
+    GatewayLimits limits;
+    limits.max_text_chars = flags.GetInt("max-text-chars");
+    limits.max_duration_seconds = flags.GetDouble("max-duration-seconds");
+    limits.max_reference_seconds = flags.GetDouble("max-reference-seconds");
+    limits.max_upload_bytes = flags.GetInt("max-upload-bytes");
+    limits.streams = StageStreamLimits(flags);
+    // Warm-up: the tokenizer's caches and ICU.
+    if (auto ids = (*tokenizer)->Encode("Warm-up, 预热.", false); !ids.ok()) return ids.status();
+    return ServiceList{std::make_shared<GatewayService>(*info, *tokenizer, *talker, *vocoder, limits, voices.get(),
+                                                        std::move(api_keys))};
+  };
+  // The OpenAI-compatible HTTP endpoint relays through the server's in-process channel.
+  auto on_listening = [&](grpc::Server* server, int) {
     if (!flags.Has("http-listen")) return true;
-    auto started = OpenAiHttpServer::Start(flags.Get("http-listen"), "127.0.0.1:" + std::to_string(grpc_port),
-                                           info->config.variant);
+    auto started = OpenAiHttpServer::Start(flags.Get("http-listen"), server->InProcessChannel(grpc::ChannelArguments()),
+                                           variant);
     if (!started.ok()) {
       std::fprintf(stderr, "qwen3-tts-gateway: %s\n", std::string(started.status().message()).c_str());
       return false;
@@ -46,5 +77,5 @@ int main(int argc, char** argv) {
     std::printf("qwen3-tts-gateway http on port %d\n", http->port());
     return true;
   };
-  return RunServer("qwen3-tts-gateway", flags.Get("listen", "0.0.0.0:50050"), {&service}, 10.0, on_listening);
+  return RunServer(StageServerOptions(flags, "qwen3-tts-gateway", "gateway"), load, on_listening);
 }

@@ -1,5 +1,7 @@
 #include "services/gateway/openai_http.h"
 
+#include "common/util/tcp_listen.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -129,16 +131,6 @@ struct OpenAiHttpServer::State {
 
 namespace {
 
-bool SendAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 const char* Reason(int status) {
   switch (status) {
     case 200: return "OK";
@@ -175,34 +167,16 @@ void HandleConnection(std::shared_ptr<OpenAiHttpServer::State> state, int fd);
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(const std::string& address,
-                                                                          const std::string& grpc_target,
+                                                                          std::shared_ptr<grpc::Channel> gateway,
                                                                           ModelVariant variant) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError("http listen address must be HOST:PORT");
-  std::string host = address.substr(0, colon);
-  int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError("http listen port must be 0-65535");
-  }
-  if (host.empty() || host == "0.0.0.0" || host == "*") host = "0.0.0.0";
+  absl::StatusOr<TcpListener> listener = ListenTcp(address, "http_listen");
+  if (!listener.ok()) return listener.status();
   std::unique_ptr<OpenAiHttpServer> server(new OpenAiHttpServer());
   auto state = std::make_shared<State>();
   state->variant = variant;
-  state->stub = v1::TextToSpeech::NewStub(grpc::CreateChannel(grpc_target, grpc::InsecureChannelCredentials()));
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (fd < 0 || ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1 ||
-      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, 64) != 0) {
-    if (fd >= 0) ::close(fd);
-    return absl::UnavailableError(absl::StrCat("http: cannot listen on ", address, ": ", std::strerror(errno)));
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  server->port_ = ntohs(addr.sin_port);
+  state->stub = v1::TextToSpeech::NewStub(std::move(gateway));
+  server->port_ = listener->port;
+  const int fd = listener->fd;
   state->listen_fd = fd;
   state->acceptor = std::thread([state] {
     while (!state->stopping) {
@@ -275,6 +249,11 @@ void HandleConnection(std::shared_ptr<OpenAiHttpServer::State> state, int fd) {
   if (!request.ok()) return SendError(fd, 400, std::string(request.status().message()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  const size_t auth = lower.find("\r\nauthorization:");
+  if (auth != std::string::npos) {
+    const size_t end = lower.find("\r\n", auth + 2);
+    context.AddMetadata("authorization", std::string(absl::StripAsciiWhitespace(head.substr(auth + 16, end - auth - 16))));
+  }
   auto reader = state->stub->Synthesize(&context, *request);
   v1::SynthesizeResponse response;
   bool started = false;

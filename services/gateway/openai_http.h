@@ -26,8 +26,11 @@ absl::StatusOr<v1::SynthesizeRequest> ParseOpenAiSpeechRequest(const std::string
 // Content-Length up to 1 MiB, chunked responses) for this one endpoint.
 class OpenAiHttpServer {
  public:
-  // Listens on `address` ("127.0.0.1:0" picks a free port) and relays to the gRPC gateway at `grpc_target`.
-  static absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> Start(const std::string& address, const std::string& grpc_target,
+  // Listens on `address` ("127.0.0.1:0" picks a free port) and relays to the gRPC gateway through
+  // `gateway` (its in-process channel, so TLS on the gRPC port does not matter). An
+  // `Authorization` header is passed on as gRPC metadata: API keys work the same on both paths.
+  static absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> Start(const std::string& address,
+                                                                 std::shared_ptr<grpc::Channel> gateway,
                                                                  ModelVariant variant);
   ~OpenAiHttpServer();
   int port() const { return port_; }

@@ -179,7 +179,7 @@ void Usage() {
   std::fprintf(stderr,
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
-               "  serve              --model-dir DIR [--listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n"
+               "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n"
                "                     [--voice-dir DIR] [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
                  {"model-dir", "text", "out", "speaker", "language", "instruct", "ref-audio", "ref-text", "seed",
                   "temperature", "top-k", "top-p", "max-frames", "dtype", "threads", "format"});
   } else if (command == "serve") {
-    args = Parse(argc, argv, 2, {}, {"model-dir", "listen", "dtype", "threads", "voice-dir", "http-listen"});
+    return ServeMain(argc - 1, argv + 1);
   } else if (command == "make-random-model") {
     args = Parse(argc, argv, 2, {}, {"out", "shape", "variant", "seed", "tokenizer-from"});
   } else {
@@ -219,15 +219,5 @@ int main(int argc, char** argv) {
   }
   if (command == "info") return Info(args);
   if (command == "synthesize") return Synthesize(args);
-  if (command == "serve") {
-    if (!args.Has("model-dir")) return Fail("serve: --model-dir is required");
-    int64_t threads = 0;
-    std::string error;
-    if (!ParseNumber(args, "threads", &threads, &error)) return Fail(error);
-    const std::string dtype = args.Get("dtype", "float32");
-    if (dtype != "float32" && dtype != "bfloat16") return Fail("--dtype must be float32 or bfloat16, got '" + dtype + "'");
-    return Serve(args.Get("model-dir"), args.Get("listen", "0.0.0.0:50050"), dtype, static_cast<int>(threads),
-                 args.Get("voice-dir", "voices"), args.Get("http-listen"));
-  }
   return MakeRandomModel(args);
 }

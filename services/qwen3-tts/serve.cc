@@ -1,10 +1,14 @@
 #include "services/qwen3-tts/serve.h"
 
 #include <ATen/Parallel.h>
+#include <atomic>
 #include <cstdio>
 
+#include "common/metrics/metrics.h"
 #include "common/rpc/grpc_util.h"
+#include "common/rpc/reactors.h"
 #include "common/util/file_util.h"
+#include "services/common/stage_flags.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/openai_http.h"
 #include "services/talker/talker_service.h"
@@ -13,96 +17,136 @@
 namespace qwen3tts {
 namespace {
 
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "qwen3-tts serve: %s\n", std::string(status.message()).c_str());
-  return 1;
-}
+// The gateway needs a channel to the very server it is registered on, which exists only once the
+// server is built: the forwarder is registered at start and pointed at the gateway when listening.
+struct Forwarder final : public v1::TextToSpeech::CallbackService {
+  std::unique_ptr<GatewayService> owned;
+  std::atomic<GatewayService*> gateway{nullptr};
+
+  static grpc::Status NotReady() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "starting up; retry shortly"); }
+  grpc::ServerUnaryReactor* Unready(grpc::CallbackServerContext* c) {
+    grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+    reactor->Finish(NotReady());
+    return reactor;
+  }
+
+  grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(grpc::CallbackServerContext* c,
+                                                               const v1::SynthesizeRequest* r) override {
+    if (GatewayService* g = gateway.load()) return g->Synthesize(c, r);
+    return new BlockingWriteReactor<v1::SynthesizeResponse>([](auto*) { return NotReady(); });
+  }
+  grpc::ServerBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>* StreamingSynthesize(
+      grpc::CallbackServerContext* c) override {
+    if (GatewayService* g = gateway.load()) return g->StreamingSynthesize(c);
+    return new BlockingBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>([](auto*) { return NotReady(); });
+  }
+  grpc::ServerReadReactor<v1::CreateVoiceRequest>* CreateVoice(grpc::CallbackServerContext* c, v1::Voice* o) override {
+    if (GatewayService* g = gateway.load()) return g->CreateVoice(c, o);
+    return new BlockingReadReactor<v1::CreateVoiceRequest>([](auto*) { return NotReady(); });
+  }
+  grpc::ServerUnaryReactor* ListVoices(grpc::CallbackServerContext* c, const v1::ListVoicesRequest* r,
+                                       v1::ListVoicesResponse* o) override {
+    GatewayService* g = gateway.load();
+    return g != nullptr ? g->ListVoices(c, r, o) : Unready(c);
+  }
+  grpc::ServerUnaryReactor* GetVoice(grpc::CallbackServerContext* c, const v1::GetVoiceRequest* r, v1::Voice* o) override {
+    GatewayService* g = gateway.load();
+    return g != nullptr ? g->GetVoice(c, r, o) : Unready(c);
+  }
+  grpc::ServerUnaryReactor* DeleteVoice(grpc::CallbackServerContext* c, const v1::DeleteVoiceRequest* r,
+                                        v1::DeleteVoiceResponse* o) override {
+    GatewayService* g = gateway.load();
+    return g != nullptr ? g->DeleteVoice(c, r, o) : Unready(c);
+  }
+  grpc::ServerUnaryReactor* ListSpeakers(grpc::CallbackServerContext* c, const v1::ListSpeakersRequest* r,
+                                         v1::ListSpeakersResponse* o) override {
+    GatewayService* g = gateway.load();
+    return g != nullptr ? g->ListSpeakers(c, r, o) : Unready(c);
+  }
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* c, const v1::GetModelInfoRequest* r,
+                                         v1::ModelInfo* o) override {
+    GatewayService* g = gateway.load();
+    return g != nullptr ? g->GetModelInfo(c, r, o) : Unready(c);
+  }
+};
 
 }  // namespace
 
-int Serve(const std::string& model_dir, const std::string& listen, const std::string& dtype, int threads,
-          const std::string& voice_dir, const std::string& http_listen) {
-  if (threads > 0) at::set_num_threads(threads);
-  auto info = LoadModelInfo(model_dir);
-  if (!info.ok()) return Fail(info.status());
-  auto tokenizer = TextTokenizer::LoadFromDir(model_dir);
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
+int ServeMain(int argc, char** argv) {
+  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
+  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16"}, "float32"), FlagSpec::String("voice-dir", "voices"),
+                     FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
+    specs.push_back(s);
+  }
+  Flags flags(argc, argv, specs);
+  if (!ParseOrUsage(flags, "qwen3-tts serve", specs)) return 2;
+  // One intra-op pool serves every stage: the stages share the cores instead of each sizing a
+  // pool to the whole machine.
+  const int threads = ApplyThreads(flags);
+  const std::string dtype = flags.Get("dtype");
+  SetBuildInfo("all", dtype, threads);
+  const std::string model_dir = flags.Get("model-dir");
+  const StreamLimits limits = StageStreamLimits(flags);
+  // Filled by `load`, used by the gateway once the server exists.
+  absl::StatusOr<ModelInfo> info = absl::UnknownError("not loaded");
+  std::shared_ptr<const TextTokenizer> tokenizer;
+  std::unique_ptr<VoiceStore> voices;
+  std::vector<std::string> api_keys;
+  auto forwarder = std::make_shared<Forwarder>();
+  std::unique_ptr<OpenAiHttpServer> http;
+  auto load = [&]() -> absl::StatusOr<ServiceList> {
+  info = LoadModelInfo(model_dir);
+  if (!info.ok()) return info.status();
+  auto loaded_tokenizer = TextTokenizer::LoadFromDir(model_dir);
+  if (!loaded_tokenizer.ok()) return loaded_tokenizer.status();
+  tokenizer = *loaded_tokenizer;
   auto ckpt = Checkpoint::Open(model_dir);
-  if (!ckpt.ok()) return Fail(ckpt.status());
+  if (!ckpt.ok()) return ckpt.status();
   auto talker = TalkerModel::Load(*ckpt, info->config, dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
-  if (!talker.ok()) return Fail(talker.status());
+  if (!talker.ok()) return talker.status();
   std::shared_ptr<const XVectorEncoder> xvector;
   std::shared_ptr<const SpeechEncoder> encoder;
   const std::string st_dir = JoinPath(model_dir, "speech_tokenizer");
   auto decoder = CodecDecoder::Load(st_dir);
-  if (!decoder.ok()) return Fail(decoder.status());
+  if (!decoder.ok()) return decoder.status();
   if (info->config.variant == ModelVariant::kBase) {
-    if (!info->config.speaker_encoder.has_value()) return Fail(absl::InvalidArgumentError("Base model without speaker_encoder_config"));
+    if (!info->config.speaker_encoder.has_value()) return absl::InvalidArgumentError("Base model without speaker_encoder_config");
     auto x = XVectorEncoder::Load(*ckpt, *info->config.speaker_encoder);
-    if (!x.ok()) return Fail(x.status());
+    if (!x.ok()) return x.status();
     xvector = *x;
     auto st_ckpt = Checkpoint::Open(st_dir);
-    if (!st_ckpt.ok()) return Fail(st_ckpt.status());
+    if (!st_ckpt.ok()) return st_ckpt.status();
     auto e = SpeechEncoder::Load(*st_ckpt, *info->speech_tokenizer);
-    if (!e.ok()) return Fail(e.status());
+    if (!e.ok()) return e.status();
     encoder = *e;
-  }
-  std::unique_ptr<VoiceStore> voices;
-  if (info->config.variant == ModelVariant::kBase) {
-    auto store = VoiceStore::Open(voice_dir);
-    if (!store.ok()) return Fail(store.status());
+    auto store = VoiceStore::Open(flags.Get("voice-dir"));
+    if (!store.ok()) return store.status();
     voices = std::move(*store);
   }
-  TalkerService talker_service(*info, *talker, xvector);
-  VocoderService vocoder_service(*decoder, encoder);
+  if (flags.Has("api-keys-file")) {
+    auto keys = LoadApiKeys(flags.Get("api-keys-file"));
+    if (!keys.ok()) return keys.status();
+    api_keys = std::move(*keys);
+  }
+    auto talker_service = std::make_shared<TalkerService>(*info, *talker, xvector, limits);
+    auto vocoder_service = std::make_shared<VocoderService>(*decoder, encoder, limits);
+    absl::Status warm = talker_service->WarmUp();
+    if (warm.ok()) warm = vocoder_service->WarmUp();
+    if (!warm.ok()) return warm;
+    return ServiceList{talker_service, vocoder_service, forwarder};
+  };
 
-  // The gateway needs a channel to the very server it is registered on, which exists only once
-  // the server is built: register a forwarder now and point it at the gateway when listening.
-  std::unique_ptr<GatewayService> gateway;
-  GatewayService* gateway_ptr = nullptr;
-  struct Forwarder final : public v1::TextToSpeech::CallbackService {
-    GatewayService** target;
-    grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(grpc::CallbackServerContext* c,
-                                                                 const v1::SynthesizeRequest* r) override {
-      return (*target)->Synthesize(c, r);
-    }
-    grpc::ServerBidiReactor<v1::StreamingSynthesizeRequest, v1::SynthesizeResponse>* StreamingSynthesize(
-        grpc::CallbackServerContext* c) override {
-      return (*target)->StreamingSynthesize(c);
-    }
-    grpc::ServerReadReactor<v1::CreateVoiceRequest>* CreateVoice(grpc::CallbackServerContext* c, v1::Voice* o) override {
-      return (*target)->CreateVoice(c, o);
-    }
-    grpc::ServerUnaryReactor* ListVoices(grpc::CallbackServerContext* c, const v1::ListVoicesRequest* r,
-                                         v1::ListVoicesResponse* o) override {
-      return (*target)->ListVoices(c, r, o);
-    }
-    grpc::ServerUnaryReactor* GetVoice(grpc::CallbackServerContext* c, const v1::GetVoiceRequest* r, v1::Voice* o) override {
-      return (*target)->GetVoice(c, r, o);
-    }
-    grpc::ServerUnaryReactor* DeleteVoice(grpc::CallbackServerContext* c, const v1::DeleteVoiceRequest* r,
-                                          v1::DeleteVoiceResponse* o) override {
-      return (*target)->DeleteVoice(c, r, o);
-    }
-    grpc::ServerUnaryReactor* ListSpeakers(grpc::CallbackServerContext* c, const v1::ListSpeakersRequest* r,
-                                           v1::ListSpeakersResponse* o) override {
-      return (*target)->ListSpeakers(c, r, o);
-    }
-    grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* c, const v1::GetModelInfoRequest* r,
-                                           v1::ModelInfo* o) override {
-      return (*target)->GetModelInfo(c, r, o);
-    }
-  } forwarder;
-  forwarder.target = &gateway_ptr;
-  std::unique_ptr<OpenAiHttpServer> http;
-  auto on_listening = [&](grpc::Server* server, int port) {
+  auto on_listening = [&](grpc::Server* server, int) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     std::shared_ptr<grpc::Channel> local = server->InProcessChannel(args);
-    gateway = std::make_unique<GatewayService>(*info, *tokenizer, local, local, GatewayLimits{}, voices.get());
-    gateway_ptr = gateway.get();
-    if (!http_listen.empty()) {
-      auto started = OpenAiHttpServer::Start(http_listen, "127.0.0.1:" + std::to_string(port), info->config.variant);
+    GatewayLimits gateway_limits;
+    gateway_limits.streams = limits;
+    forwarder->owned = std::make_unique<GatewayService>(*info, tokenizer, local, local, gateway_limits, voices.get(),
+                                                        api_keys);
+    forwarder->gateway.store(forwarder->owned.get());
+    if (flags.Has("http-listen")) {
+      auto started = OpenAiHttpServer::Start(flags.Get("http-listen"), local, info->config.variant);
       if (!started.ok()) {
         std::fprintf(stderr, "qwen3-tts serve: %s\n", std::string(started.status().message()).c_str());
         return false;
@@ -113,7 +157,7 @@ int Serve(const std::string& model_dir, const std::string& listen, const std::st
     std::printf("qwen3-tts: %s %s\n", info->config.SizeLabel().c_str(), ModelVariantName(info->config.variant));
     return true;
   };
-  return RunServer("qwen3-tts", listen, {&talker_service, &vocoder_service, &forwarder}, 10.0, on_listening);
+  return RunServer(StageServerOptions(flags, "qwen3-tts", "all"), load, on_listening);
 }
 
 }  // namespace qwen3tts

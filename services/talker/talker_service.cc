@@ -8,18 +8,79 @@
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
 #include "common/rpc/reactors.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/request_log.h"
 #include "services/common/proto_convert.h"
 
 namespace qwen3tts {
 
+namespace {
+
+constexpr double kFrameSeconds = 0.08;  // one 12.5 Hz codec frame
+
+std::string RequestIdOf(grpc::ServerContextBase* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("x-request-id");
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
 TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model,
-                             std::shared_ptr<const XVectorEncoder> xvector)
-    : info_(std::move(info)), model_(std::move(model)), xvector_(std::move(xvector)) {}
+                             std::shared_ptr<const XVectorEncoder> xvector, StreamLimits limits)
+    : info_(std::move(info)),
+      model_(std::move(model)),
+      xvector_(std::move(xvector)),
+      metrics_(StageMetrics::For("talker")),
+      admission_(limits.max_streams, limits.max_queue, &metrics_) {}
+
+absl::Status TalkerService::WarmUp() const {
+  const ModelConfig& config = info_.config;
+  TalkerRequest request;
+  // <|im_start|> stands in for every token: any in-vocabulary ids exercise the same kernels.
+  request.input_ids.assign(3 + 1 + 5, config.im_start_token_id);
+  if (config.variant == ModelVariant::kCustomVoice && !config.talker.spk_id.empty()) {
+    request.speaker = config.talker.spk_id.begin()->first;
+  }
+  if (config.variant == ModelVariant::kBase) request.speaker_embedding = at::zeros({config.talker.hidden_size});
+  request.options = DefaultGenerationOptions(info_.generation);
+  request.options.talker.do_sample = request.options.code_predictor.do_sample = false;
+  request.options.max_new_tokens = 3;
+  request.options.min_new_tokens = 3;
+  absl::StatusOr<at::Tensor> codes = GenerateCodes(model_, request);
+  if (!codes.ok()) return absl::Status(codes.status().code(), absl::StrCat("warm-up: ", codes.status().message()));
+  if (xvector_ != nullptr) {
+    absl::StatusOr<at::Tensor> e = xvector_->EmbedAudio(at::zeros({xvector_->config().sample_rate}));
+    if (!e.ok()) return absl::Status(e.status().code(), absl::StrCat("warm-up: ", e.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+void TalkerService::Finish(grpc::ServerContextBase* context, const char* method, const TalkerSequence* sequence,
+                           std::chrono::steady_clock::time_point start, double first_frame_seconds,
+                           const grpc::Status& status) const {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t frames = sequence == nullptr ? 0 : sequence->frames_produced();
+  const double rtf = frames > 0 ? seconds / (frames * kFrameSeconds) : 0.0;
+  if (frames > 0) metrics_.real_time_factor.Observe(rtf);
+  LogRequest({{"stage", "talker"},
+              {"method", method},
+              {"request_id", RequestIdOf(context)},
+              {"frames", frames},
+              {"eos", sequence != nullptr && sequence->eos_hit()},
+              {"ttff_seconds", first_frame_seconds},
+              {"seconds", seconds},
+              {"rtf", rtf},
+              {"status", status.ok() ? "OK" : std::to_string(static_cast<int>(status.error_code()))},
+              {"message", status.error_message()}});
+}
 
 template <typename Writer>
 grpc::Status TalkerService::StreamFrames(grpc::ServerContextBase* context, TalkerSequence* sequence, Writer* writer,
-                                         std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done) {
+                                         std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done,
+                                         std::chrono::steady_clock::time_point start, double* first_frame_seconds) {
   std::unique_lock<std::mutex> lock(*mu);
+  TalkerSequence::Timings seen = sequence->timings();
   while (true) {
     // A cancelled or expired client stops generation within one frame.
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
@@ -33,6 +94,17 @@ grpc::Status TalkerService::StreamFrames(grpc::ServerContextBase* context, Talke
     absl::StatusOr<std::optional<std::vector<int64_t>>> frame = sequence->Step();
     if (!frame.ok()) return ToGrpcStatus(frame.status());
     if (!frame->has_value()) continue;
+    // Without cross-request batching every step advances exactly one sequence.
+    metrics_.batch_size.Observe(1);
+    metrics_.frames_total.Increment();
+    const TalkerSequence::Timings& now = sequence->timings();
+    metrics_.talker_frame_seconds.Observe(now.talker_seconds - seen.talker_seconds);
+    metrics_.code_predictor_frame_seconds.Observe(now.code_predictor_seconds - seen.code_predictor_seconds);
+    seen = now;
+    if (*first_frame_seconds < 0) {
+      *first_frame_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      metrics_.time_to_first_audio_seconds.Observe(*first_frame_seconds);
+    }
     v1::GenerateResponse response;
     AppendFrame(**frame, response.add_frames());
     lock.unlock();
@@ -58,16 +130,26 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* TalkerService::Generate(grpc::Ca
 template <typename Writer>
 grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v1::GenerateRequest* request,
                                        Writer* writer) {
-  const bool base = info_.config.variant == ModelVariant::kBase;
-  absl::StatusOr<TalkerRequest> talker_request =
-      ToTalkerRequest(*request, DefaultGenerationOptions(info_.generation), /*default_non_streaming_mode=*/!base);
-  if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
-  absl::StatusOr<std::unique_ptr<TalkerSequence>> sequence = TalkerSequence::Start(model_, *talker_request);
-  if (!sequence.ok()) return ToGrpcStatus(sequence.status());
-  std::mutex mu;
-  std::condition_variable unused;
-  const bool done = true;
-  return StreamFrames(context, sequence->get(), writer, &mu, &unused, &done);
+  const auto start = std::chrono::steady_clock::now();
+  double first_frame_seconds = -1;
+  std::unique_ptr<TalkerSequence> sequence;
+  grpc::Status status = [&]() -> grpc::Status {
+    const bool base = info_.config.variant == ModelVariant::kBase;
+    absl::StatusOr<TalkerRequest> talker_request =
+        ToTalkerRequest(*request, DefaultGenerationOptions(info_.generation), /*default_non_streaming_mode=*/!base);
+    if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
+    absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
+    if (!slot.ok()) return ToGrpcStatus(slot.status());
+    absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
+    if (!started.ok()) return ToGrpcStatus(started.status());
+    sequence = std::move(*started);
+    std::mutex mu;
+    std::condition_variable unused;
+    const bool done = true;
+    return StreamFrames(context, sequence.get(), writer, &mu, &unused, &done, start, &first_frame_seconds);
+  }();
+  Finish(context, "Generate", sequence.get(), start, first_frame_seconds, status);
+  return status;
 }
 
 grpc::ServerBidiReactor<v1::GenerateStreamingTextRequest, v1::GenerateResponse>* TalkerService::GenerateStreamingText(
@@ -78,6 +160,18 @@ grpc::ServerBidiReactor<v1::GenerateStreamingTextRequest, v1::GenerateResponse>*
 
 template <typename Stream>
 grpc::Status TalkerService::DoGenerateStreamingText(grpc::ServerContextBase* context, Stream* stream) {
+  const auto start = std::chrono::steady_clock::now();
+  double first_frame_seconds = -1;
+  std::unique_ptr<TalkerSequence> sequence;
+  grpc::Status status = RunStreamingText(context, stream, start, &first_frame_seconds, &sequence);
+  Finish(context, "GenerateStreamingText", sequence.get(), start, first_frame_seconds, status);
+  return status;
+}
+
+template <typename Stream>
+grpc::Status TalkerService::RunStreamingText(grpc::ServerContextBase* context, Stream* stream,
+                                             std::chrono::steady_clock::time_point start, double* first_frame_seconds,
+                                             std::unique_ptr<TalkerSequence>* sequence_out) {
   v1::GenerateStreamingTextRequest first;
   if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message");
   if (!first.has_request()) {
@@ -89,9 +183,12 @@ grpc::Status TalkerService::DoGenerateStreamingText(grpc::ServerContextBase* con
   absl::StatusOr<TalkerRequest> talker_request = ToTalkerRequest(request, DefaultGenerationOptions(info_.generation), false);
   if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
   talker_request->text_input_open = true;
+  absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
   if (!started.ok()) return ToGrpcStatus(started.status());
-  TalkerSequence* sequence = started->get();
+  *sequence_out = std::move(*started);
+  TalkerSequence* sequence = sequence_out->get();
   std::mutex mu;
   std::condition_variable text_arrived;
   bool reader_done = false;
@@ -117,7 +214,8 @@ grpc::Status TalkerService::DoGenerateStreamingText(grpc::ServerContextBase* con
     reader_done = true;
     text_arrived.notify_all();
   });
-  grpc::Status status = StreamFrames(context, sequence, stream, &mu, &text_arrived, &reader_done);
+  grpc::Status status =
+      StreamFrames(context, sequence, stream, &mu, &text_arrived, &reader_done, start, first_frame_seconds);
   if (!status.ok()) context->TryCancel();  // unblocks the reader
   reader.join();
   if (!reader_status.ok()) return ToGrpcStatus(reader_status);

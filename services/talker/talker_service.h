@@ -2,10 +2,13 @@
 #pragma once
 
 #include <condition_variable>
+#include <chrono>
 #include <memory>
 #include <mutex>
 
 #include "common/codec/xvector_encoder.h"
+#include "common/metrics/metrics.h"
+#include "common/rpc/admission.h"
 #include "common/talker/talker_generator.h"
 #include "qwen3tts/v1/talker.grpc.pb.h"
 
@@ -13,7 +16,12 @@ namespace qwen3tts {
 
 class TalkerService final : public v1::Talker::CallbackService {
  public:
-  TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model, std::shared_ptr<const XVectorEncoder> xvector);
+  TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model, std::shared_ptr<const XVectorEncoder> xvector,
+                StreamLimits limits = {});
+
+  // Runs a tiny generation (and an x-vector on a second of silence for Base models) so that the
+  // first real request does not pay for lazy initialisation; start-up calls it before SERVING.
+  absl::Status WarmUp() const;
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
                                                            const v1::GenerateRequest* request) override;
@@ -30,17 +38,29 @@ class TalkerService final : public v1::Talker::CallbackService {
   grpc::Status DoGenerate(grpc::ServerContextBase* context, const v1::GenerateRequest* request, Writer* writer);
   template <typename Stream>
   grpc::Status DoGenerateStreamingText(grpc::ServerContextBase* context, Stream* stream);
+  template <typename Stream>
+  grpc::Status RunStreamingText(grpc::ServerContextBase* context, Stream* stream,
+                                std::chrono::steady_clock::time_point start, double* first_frame_seconds,
+                                std::unique_ptr<TalkerSequence>* sequence_out);
   grpc::Status DoEmbedSpeaker(const v1::EmbedSpeakerRequest* request, v1::EmbedSpeakerResponse* response);
 
   // Runs a started sequence to the end, writing each frame; `lock` guards the sequence when text
   // is appended from another thread (null: no concurrency).
+  // Per-frame metrics are recorded here; `first_frame_seconds` gets the time to the first frame.
   template <typename Writer>
   grpc::Status StreamFrames(grpc::ServerContextBase* context, TalkerSequence* sequence, Writer* writer,
-                            std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done);
+                            std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done,
+                            std::chrono::steady_clock::time_point start, double* first_frame_seconds);
+  // Per-request metrics and the structured log line.
+  void Finish(grpc::ServerContextBase* context, const char* method, const TalkerSequence* sequence,
+              std::chrono::steady_clock::time_point start, double first_frame_seconds,
+              const grpc::Status& status) const;
 
   ModelInfo info_;
   std::shared_ptr<const TalkerModel> model_;
   std::shared_ptr<const XVectorEncoder> xvector_;  // Base models only
+  StageMetrics& metrics_;
+  mutable AdmissionControl admission_;
 };
 
 }  // namespace qwen3tts

@@ -2,6 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
 #include "common/audio/audio_file.h"
 #include "common/rpc/grpc_util.h"
 #include "common/rpc/reactors.h"
@@ -9,8 +13,23 @@
 
 namespace qwen3tts {
 
-VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder)
-    : decoder_(std::move(decoder)), encoder_(std::move(encoder)) {}
+VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
+                               StreamLimits limits)
+    : decoder_(std::move(decoder)),
+      encoder_(std::move(encoder)),
+      metrics_(StageMetrics::For("vocoder")),
+      admission_(limits.max_streams, limits.max_queue, &metrics_) {}
+
+absl::Status VocoderService::WarmUp() const {
+  DecoderSession session(decoder_);
+  absl::StatusOr<at::Tensor> audio = session.Push(at::zeros({2, decoder_->num_quantizers()}, at::kLong));
+  if (!audio.ok()) return absl::Status(audio.status().code(), absl::StrCat("warm-up: ", audio.status().message()));
+  if (encoder_ != nullptr) {
+    absl::StatusOr<at::Tensor> codes = encoder_->Encode(at::zeros({decoder_->sample_rate() / 4}));
+    if (!codes.ok()) return absl::Status(codes.status().code(), absl::StrCat("warm-up: ", codes.status().message()));
+  }
+  return absl::OkStatus();
+}
 
 grpc::ServerBidiReactor<v1::DecodeRequest, v1::DecodeResponse>* VocoderService::Decode(grpc::CallbackServerContext* context) {
   return new BlockingBidiReactor<v1::DecodeRequest, v1::DecodeResponse>(
@@ -19,6 +38,8 @@ grpc::ServerBidiReactor<v1::DecodeRequest, v1::DecodeResponse>* VocoderService::
 
 template <typename Stream>
 grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* stream) {
+  absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   DecoderSession session(decoder_);
   v1::DecodeRequest request;
   bool decoded_any = false;
@@ -36,8 +57,12 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
     if (request.frames_size() == 0) continue;
     absl::StatusOr<at::Tensor> codes = FramesToTensor(request.frames(), "frames");
     if (!codes.ok()) return ToGrpcStatus(codes.status());
+    const auto decode_start = std::chrono::steady_clock::now();
     absl::StatusOr<at::Tensor> audio = session.Push(*codes);
     if (!audio.ok()) return ToGrpcStatus(audio.status());
+    metrics_.decode_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());
+    metrics_.frames_total.Increment(static_cast<double>(codes->size(0)));
     decoded_any = true;
     at::Tensor pcm = audio->contiguous();
     v1::DecodeResponse response;

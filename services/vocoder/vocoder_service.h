@@ -5,13 +5,19 @@
 
 #include "common/codec/decoder.h"
 #include "common/codec/speech_encoder.h"
+#include "common/metrics/metrics.h"
+#include "common/rpc/admission.h"
 #include "qwen3tts/v1/codec.grpc.pb.h"
 
 namespace qwen3tts {
 
 class VocoderService final : public v1::Codec::CallbackService {
  public:
-  VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder);
+  VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
+                 StreamLimits limits = {});
+
+  // Decodes (and encodes, when there is an encoder) a few frames before the stage reports SERVING.
+  absl::Status WarmUp() const;
 
   grpc::ServerBidiReactor<v1::DecodeRequest, v1::DecodeResponse>* Decode(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Encode(grpc::CallbackServerContext* context, const v1::EncodeRequest* request,
@@ -24,6 +30,8 @@ class VocoderService final : public v1::Codec::CallbackService {
 
   std::shared_ptr<const CodecDecoder> decoder_;
   std::shared_ptr<const SpeechEncoder> encoder_;  // absent when the checkpoint has no encoder weights
+  StageMetrics& metrics_;
+  mutable AdmissionControl admission_;
 };
 
 }  // namespace qwen3tts

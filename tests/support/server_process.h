@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ class ServerProcess {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
       close(out[1]);
+      // Every test server gets its own free metrics port unless the test chose one.
+      setenv("QWEN3TTS_METRICS_LISTEN", "127.0.0.1:0", 0);
       std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
       for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
@@ -35,6 +38,11 @@ class ServerProcess {
     while (f != nullptr && fgets(line, sizeof(line), f) != nullptr) {
       std::string s(line);
       startup_output_ += s;
+      auto metrics = s.find(" metrics on ");
+      if (metrics != std::string::npos) {
+        metrics_address_ = s.substr(metrics + 12);
+        metrics_address_ = metrics_address_.substr(0, metrics_address_.find_first_of(" \r\n"));
+      }
       auto at = s.find("listening on ");
       if (at != std::string::npos) {
         address_ = s.substr(at + 13);
@@ -45,6 +53,24 @@ class ServerProcess {
     stdout_ = f;
   }
   ~ServerProcess() { Stop(); }
+  pid_t pid() const { return pid_; }
+  void Signal(int signal) const {
+    if (pid_ > 0) kill(pid_, signal);
+  }
+  // Waits for the process to exit; its exit code, 128 + signal when killed, -1 if not running.
+  int Wait() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  // The next line the server prints after start-up ("" at end of output).
+  std::string ReadLine() {
+    char line[512];
+    if (stdout_ == nullptr || fgets(line, sizeof(line), stdout_) == nullptr) return "";
+    return line;
+  }
   void Stop() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
@@ -58,6 +84,8 @@ class ServerProcess {
     }
   }
   const std::string& address() const { return address_; }
+  // HOST:PORT of its /metrics endpoint ("" if it has none).
+  const std::string& metrics_address() const { return metrics_address_; }
   // Everything the server printed up to its "listening on" line.
   const std::string& startup_output() const { return startup_output_; }
 
@@ -65,6 +93,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   FILE* stdout_ = nullptr;
   std::string address_;
+  std::string metrics_address_;
   std::string startup_output_;
 };
 

@@ -1,0 +1,54 @@
+#include "services/common/stage_flags.h"
+
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+
+namespace qwen3tts {
+
+std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const std::string& default_metrics_listen,
+                                     int default_max_streams) {
+  return {
+      FlagSpec::Required("model-dir"),
+      FlagSpec::String("listen", default_listen),
+      FlagSpec::String("metrics-listen", default_metrics_listen),
+      FlagSpec::Double("drain-seconds", 30.0, 0.0, 3600.0),
+      FlagSpec::Int("threads", 0, 0, 1024),
+      FlagSpec::Int("max-streams", default_max_streams, 0, 100000),
+      FlagSpec::Int("max-queue", 2 * default_max_streams, 0, 100000),
+      FlagSpec::String("tls-cert-file"),
+      FlagSpec::String("tls-key-file"),
+      FlagSpec::String("tls-client-ca-file"),
+  };
+}
+
+ServerOptions StageServerOptions(const Flags& flags, const std::string& name, const std::string& stage) {
+  ServerOptions options;
+  options.name = name;
+  options.stage = stage;
+  options.listen = flags.Get("listen");
+  options.metrics_listen = flags.Get("metrics-listen");
+  options.drain_seconds = flags.GetDouble("drain-seconds");
+  options.tls.cert_file = flags.Get("tls-cert-file");
+  options.tls.key_file = flags.Get("tls-key-file");
+  options.tls.client_ca_file = flags.Get("tls-client-ca-file");
+  return options;
+}
+
+StreamLimits StageStreamLimits(const Flags& flags) {
+  return StreamLimits{static_cast<int>(flags.GetInt("max-streams")), static_cast<int>(flags.GetInt("max-queue"))};
+}
+
+int ApplyThreads(const Flags& flags) {
+  const int64_t threads = flags.GetInt("threads");
+  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  return at::get_num_threads();
+}
+
+bool ParseOrUsage(const Flags& flags, const std::string& program, const std::vector<FlagSpec>& specs) {
+  if (flags.ok()) return true;
+  std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), flags.error().c_str(), Flags::Usage(program, specs).c_str());
+  return false;
+}
+
+}  // namespace qwen3tts

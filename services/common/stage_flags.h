@@ -1,0 +1,28 @@
+// The configuration keys every stage shares (listen address, metrics, drain, threads, limits, TLS)
+// and their translation into server options. Each key is documented in deploy/config/*.yaml.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/rpc/admission.h"
+#include "common/rpc/grpc_util.h"
+#include "services/common/flags.h"
+
+namespace qwen3tts {
+
+// model-dir (required), listen, metrics-listen, drain-seconds, threads, max-streams, max-queue,
+// tls-cert-file, tls-key-file, tls-client-ca-file.
+std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const std::string& default_metrics_listen,
+                                     int default_max_streams);
+
+ServerOptions StageServerOptions(const Flags& flags, const std::string& name, const std::string& stage);
+StreamLimits StageStreamLimits(const Flags& flags);
+
+// Applies `threads` (0 = libtorch's default) to libtorch's intra-op pool; returns the count in use.
+int ApplyThreads(const Flags& flags);
+
+// Parses the flags or prints the error and usage; returns false when the program should exit 2.
+bool ParseOrUsage(const Flags& flags, const std::string& program, const std::vector<FlagSpec>& specs);
+
+}  // namespace qwen3tts
