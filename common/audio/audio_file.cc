@@ -89,20 +89,28 @@ absl::StatusOr<MonoAudio> DecodeAudio(const std::string& bytes, int64_t target_r
   if (seconds > limits.max_seconds) {
     return absl::OutOfRangeError(absl::StrCat("audio is ", seconds, " s long; the limit is ", limits.max_seconds, " s"));
   }
-  std::vector<float> interleaved(static_cast<size_t>(info.frames) * info.channels);
-  sf_count_t got = sf_readf_float(file, interleaved.data(), info.frames);
-  if (got <= 0) return absl::InvalidArgumentError("audio data is truncated or corrupt (no frames decoded)");
+  // Decoded in blocks: memory follows the data actually decoded, not the header's frame count
+  // (a 200-byte FLAC can claim 10 minutes of 8-channel audio).
+  constexpr sf_count_t kBlockFrames = 16384;
+  std::vector<float> interleaved(static_cast<size_t>(kBlockFrames) * info.channels);
   MonoAudio out;
   out.sample_rate = info.samplerate;
-  out.samples.resize(static_cast<size_t>(got));
-  for (sf_count_t i = 0; i < got; ++i) {
-    double sum = 0;
-    for (int c = 0; c < info.channels; ++c) sum += interleaved[static_cast<size_t>(i) * info.channels + c];
-    float v = static_cast<float>(sum / info.channels);
-    out.samples[static_cast<size_t>(i)] = std::isfinite(v) ? v : 0.0f;
+  sf_count_t total = 0, got = 0;
+  while (total < info.frames &&
+         (got = sf_readf_float(file, interleaved.data(), std::min(kBlockFrames, info.frames - total))) > 0) {
+    for (sf_count_t i = 0; i < got; ++i) {
+      double sum = 0;
+      for (int c = 0; c < info.channels; ++c) sum += interleaved[static_cast<size_t>(i) * info.channels + c];
+      float v = static_cast<float>(sum / info.channels);
+      out.samples.push_back(std::isfinite(v) ? v : 0.0f);
+    }
+    total += got;
   }
+  if (total <= 0) return absl::InvalidArgumentError("audio data is truncated or corrupt (no frames decoded)");
   if (target_rate > 0 && target_rate != out.sample_rate) {
     ASSIGN_OR_RETURN(out.samples, Resample(out.samples, out.sample_rate, target_rate));
+    // Huge (finite) float-WAV values can overflow the filter.
+    for (float& s : out.samples) s = std::isfinite(s) ? s : 0.0f;
     out.sample_rate = target_rate;
   }
   return out;

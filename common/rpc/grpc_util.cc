@@ -157,6 +157,7 @@ int RunServer(const ServerOptions& options, const std::function<absl::StatusOr<S
       return 1;
     }
     server->GetHealthCheckService()->SetServingStatus(true);
+    server->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
     std::printf("%s listening on %s:%d\n", name, HostOf(options.listen).c_str(), port);
     std::fflush(stdout);
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -22,6 +22,39 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
   };
 }
 
+std::vector<FlagSpec> TalkerFlagSpecs() {
+  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
+  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16"}, "float32"));
+  return specs;
+}
+
+std::vector<FlagSpec> VocoderFlagSpecs() {
+  return StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
+}
+
+std::vector<FlagSpec> GatewayFlagSpecs() {
+  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/16);
+  for (FlagSpec s : {FlagSpec::Required("talker"), FlagSpec::Required("vocoder"), FlagSpec::String("voice-dir", "voices"),
+                     FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file"), FlagSpec::String("stage-ca-file"),
+                     FlagSpec::String("stage-cert-file"), FlagSpec::String("stage-key-file"),
+                     FlagSpec::Int("max-text-chars", 5000, 1, 1000000),
+                     FlagSpec::Double("max-duration-seconds", 600.0, 1.0, 86400.0),
+                     FlagSpec::Double("max-reference-seconds", 60.0, 1.0, 3600.0),
+                     FlagSpec::Int("max-upload-bytes", 32ll << 20, 1024, 1ll << 30)}) {
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+std::vector<FlagSpec> ServeFlagSpecs() {
+  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
+  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16"}, "float32"), FlagSpec::String("voice-dir", "voices"),
+                     FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
+    specs.push_back(s);
+  }
+  return specs;
+}
+
 ServerOptions StageServerOptions(const Flags& flags, const std::string& name, const std::string& stage) {
   ServerOptions options;
   options.name = name;

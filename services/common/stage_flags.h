@@ -16,6 +16,12 @@ namespace qwen3tts {
 std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const std::string& default_metrics_listen,
                                      int default_max_streams);
 
+// The complete key sets of each binary (deploy/config/<stage>.yaml documents them).
+std::vector<FlagSpec> TalkerFlagSpecs();
+std::vector<FlagSpec> VocoderFlagSpecs();
+std::vector<FlagSpec> GatewayFlagSpecs();
+std::vector<FlagSpec> ServeFlagSpecs();  // `qwen3-tts serve`: all stages in one process
+
 ServerOptions StageServerOptions(const Flags& flags, const std::string& name, const std::string& stage);
 StreamLimits StageStreamLimits(const Flags& flags);
 

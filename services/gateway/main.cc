@@ -14,16 +14,7 @@
 
 int main(int argc, char** argv) {
   using namespace qwen3tts;
-  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/16);
-  for (FlagSpec s : {FlagSpec::Required("talker"), FlagSpec::Required("vocoder"), FlagSpec::String("voice-dir", "voices"),
-                     FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file"), FlagSpec::String("stage-ca-file"),
-                     FlagSpec::String("stage-cert-file"), FlagSpec::String("stage-key-file"),
-                     FlagSpec::Int("max-text-chars", 5000, 1, 1000000),
-                     FlagSpec::Double("max-duration-seconds", 600.0, 1.0, 86400.0),
-                     FlagSpec::Double("max-reference-seconds", 60.0, 1.0, 3600.0),
-                     FlagSpec::Int("max-upload-bytes", 32ll << 20, 1024, 1ll << 30)}) {
-    specs.push_back(s);
-  }
+  const std::vector<FlagSpec> specs = GatewayFlagSpecs();
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts-gateway", specs)) return 2;
   SetBuildInfo("gateway", "none", ApplyThreads(flags));

@@ -73,11 +73,7 @@ struct Forwarder final : public v1::TextToSpeech::CallbackService {
 }  // namespace
 
 int ServeMain(int argc, char** argv) {
-  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
-  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16"}, "float32"), FlagSpec::String("voice-dir", "voices"),
-                     FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
-    specs.push_back(s);
-  }
+  const std::vector<FlagSpec> specs = ServeFlagSpecs();
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts serve", specs)) return 2;
   // One intra-op pool serves every stage: the stages share the cores instead of each sizing a

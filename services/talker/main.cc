@@ -10,8 +10,7 @@
 
 int main(int argc, char** argv) {
   using namespace qwen3tts;
-  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
-  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16"}, "float32"));
+  const std::vector<FlagSpec> specs = TalkerFlagSpecs();
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts-talker", specs)) return 2;
   const int threads = ApplyThreads(flags);

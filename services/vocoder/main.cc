@@ -12,7 +12,7 @@
 
 int main(int argc, char** argv) {
   using namespace qwen3tts;
-  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
+  const std::vector<FlagSpec> specs = VocoderFlagSpecs();
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts-vocoder", specs)) return 2;
   SetBuildInfo("vocoder", "float32", ApplyThreads(flags));

@@ -1,0 +1,534 @@
+// Operations, tested against real processes on loopback: a real Prometheus server scrapes all three
+// stages; health (readiness and liveness); SIGTERM drain; client-side round-robin over two talker
+// processes; admission limits; API keys; TLS on the gateway and mutual TLS to the stages.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qwen3tts/v1/talker.grpc.pb.h"
+#include "qwen3tts/v1/tts.grpc.pb.h"
+#include "tests/support/golden.h"
+#include "tests/support/server_process.h"
+
+namespace qwen3tts {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string Model() { return testing::GoldenPath("models/tiny-customvoice"); }
+
+std::string TempDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("qwen3tts_ops_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), p)) > 0) out.append(buffer, n);
+  ::pclose(p);
+  return out;
+}
+
+std::string HttpGet(const std::string& url) { return RunCommand("curl -s --max-time 5 '" + url + "'"); }
+
+// A port that was free a moment ago (for programs that cannot report the port they bound).
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A unary call with raw request bytes (no generated stub needed).
+grpc::Status GenericUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request_bytes, std::string* response_bytes) {
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::Status status;
+  bool done = false;
+  std::mutex mu;
+  std::condition_variable cv;
+  generic.UnaryCall(&context, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = s;
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  if (status.ok() && response_bytes != nullptr) {
+    std::vector<grpc::Slice> slices;
+    response.Dump(&slices);
+    response_bytes->clear();
+    for (const grpc::Slice& sl : slices) response_bytes->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  return status;
+}
+
+// grpc.health.v1.Health/Check, encoded by hand (HealthCheckRequest.service is field 1; the
+// response's status is field 1 as a varint: 1 = SERVING, 2 = NOT_SERVING). -1 on error.
+int HealthStatus(const std::string& address, const std::string& service) {
+  std::string request;
+  if (!service.empty()) request = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+  std::string response;
+  grpc::Status s = GenericUnary(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()),
+                                "/grpc.health.v1.Health/Check", request, &response);
+  if (!s.ok()) return -1;
+  return response.size() >= 2 && response[0] == 0x08 ? response[1] : 0;
+}
+
+// A helper program that does not announce readiness on stdout: killed on destruction.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Background() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::unique_ptr<testing::ServerProcess> StartTalker(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--model-dir", Model(), "--listen", "127.0.0.1:0", "--threads", "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<testing::ServerProcess>(QWEN3TTS_TALKER_BIN, args);
+}
+
+std::unique_ptr<testing::ServerProcess> StartVocoder(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--model-dir", Model(), "--listen", "127.0.0.1:0", "--threads", "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<testing::ServerProcess>(QWEN3TTS_VOCODER_BIN, args);
+}
+
+std::unique_ptr<testing::ServerProcess> StartGateway(const std::string& talker, const std::string& vocoder,
+                                                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--model-dir", Model(), "--talker", talker, "--vocoder", vocoder,
+                                   "--listen", "127.0.0.1:0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<testing::ServerProcess>(QWEN3TTS_GATEWAY_BIN, args);
+}
+
+v1::SynthesizeRequest Request(const std::string& text, float max_seconds = 2.0f) {
+  v1::SynthesizeRequest r;
+  r.set_text(text);
+  r.mutable_config()->mutable_voice()->set_speaker("ryan");
+  r.mutable_config()->set_language("english");
+  r.mutable_config()->mutable_audio()->set_encoding(v1::PCM_F32LE);
+  r.mutable_config()->mutable_sampling()->set_greedy(true);
+  r.mutable_config()->set_max_duration_seconds(max_seconds);
+  return r;
+}
+
+struct Result {
+  grpc::Status status;
+  int64_t frames = 0;
+  size_t audio_bytes = 0;
+};
+
+Result Synthesize(v1::TextToSpeech::Stub* stub, const v1::SynthesizeRequest& request,
+                  const std::string& api_key = "") {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  if (!api_key.empty()) context.AddMetadata("authorization", "Bearer " + api_key);
+  auto reader = stub->Synthesize(&context, request);
+  v1::SynthesizeResponse response;
+  Result r;
+  while (reader->Read(&response)) {
+    if (response.has_audio()) r.audio_bytes += response.audio().data().size();
+    if (response.has_summary()) r.frames = response.summary().frames();
+  }
+  r.status = reader->Finish();
+  return r;
+}
+
+std::unique_ptr<v1::TextToSpeech::Stub> Stub(const std::string& address) {
+  return v1::TextToSpeech::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+// Sum of a counter's samples in a stage's /metrics text whose line starts with `series`.
+double MetricValue(const std::string& metrics_address, const std::string& series) {
+  const std::string text = HttpGet("http://" + metrics_address + "/metrics");
+  double total = 0;
+  size_t at = 0;
+  while ((at = text.find(series, at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') {
+      const size_t space = text.find(' ', at);
+      const size_t end = text.find('\n', space);
+      total += std::stod(text.substr(space + 1, end - space - 1));
+    }
+    at += series.size();
+  }
+  return total;
+}
+
+TEST(OperationsTest, PrometheusScrapesEveryStageAndSeesASynthesis) {
+  auto talker = StartTalker();
+  auto vocoder = StartVocoder();
+  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
+  auto gateway = StartGateway(talker->address(), vocoder->address());
+  ASSERT_FALSE(gateway->address().empty());
+  ASSERT_FALSE(gateway->metrics_address().empty()) << gateway->startup_output();
+
+  const std::string dir = TempDir("prometheus");
+  const int port = FreePort();
+  {
+    std::ofstream config(dir + "/prometheus.yml");
+    config << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+           << "  - job_name: qwen3tts\n    static_configs:\n      - targets: ['" << talker->metrics_address() << "', '"
+           << vocoder->metrics_address() << "', '" << gateway->metrics_address() << "']\n";
+  }
+  Background prometheus({"prometheus", "--config.file=" + dir + "/prometheus.yml", "--storage.tsdb.path=" + dir + "/data",
+                         "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"});
+  const std::string api = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/query";
+  auto query = [&](const std::string& q) {
+    return RunCommand("curl -s --max-time 5 -G --data-urlencode 'query=" + q + "' " + api);
+  };
+
+  auto stub = Stub(gateway->address());
+  Result result = Synthesize(stub.get(), Request("Metrics should move after this sentence."));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_GT(result.frames, 0);
+
+  // Each query must return a positive value once Prometheus has scraped after the synthesis.
+  const std::vector<std::string> queries = {
+      "sum(qwen3tts_grpc_requests_total{method=\"/qwen3tts.v1.TextToSpeech/Synthesize\",code=\"OK\"})",
+      "sum(qwen3tts_grpc_requests_total{method=\"/qwen3tts.v1.Talker/Generate\",code=\"OK\"})",
+      "sum(qwen3tts_grpc_requests_total{method=\"/qwen3tts.v1.Codec/Decode\",code=\"OK\"})",
+      "sum(qwen3tts_frames_total{stage=\"talker\"})",
+      "sum(qwen3tts_frames_total{stage=\"vocoder\"})",
+      "sum(qwen3tts_frames_total{stage=\"gateway\"})",
+      "sum(qwen3tts_time_to_first_audio_seconds_count{stage=\"gateway\"})",
+      "sum(qwen3tts_time_to_first_audio_seconds_count{stage=\"talker\"})",
+      "sum(qwen3tts_real_time_factor_count{stage=\"gateway\"})",
+      "sum(qwen3tts_talker_frame_seconds_count)",
+      "sum(qwen3tts_code_predictor_frame_seconds_count)",
+      "sum(qwen3tts_vocoder_decode_seconds_count)",
+      "sum(qwen3tts_batch_size_count{stage=\"talker\"})",
+      "sum(qwen3tts_queue_wait_seconds_count{stage=\"talker\"})",
+      "count(qwen3tts_build_info)",
+      "count(qwen3tts_model_load_seconds)",
+  };
+  std::vector<std::string> pending = queries;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  std::string last;
+  while (!pending.empty() && Clock::now() < deadline) {
+    std::vector<std::string> still;
+    for (const std::string& q : pending) {
+      last = query(q);
+      nlohmann::json j = nlohmann::json::parse(last, nullptr, false);
+      bool positive = false;
+      if (!j.is_discarded() && j.value("status", "") == "success" && !j["data"]["result"].empty()) {
+        positive = std::stod(j["data"]["result"][0]["value"][1].get<std::string>()) > 0;
+      }
+      if (!positive) still.push_back(q);
+    }
+    pending = still;
+    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_TRUE(pending.empty()) << pending.size() << " queries never moved, first: " << pending.front()
+                               << "\nlast answer: " << last;
+  // The build_info series carries the three stages.
+  const std::string info = query("count by (stage) (qwen3tts_build_info)");
+  for (const char* stage : {"talker", "vocoder", "gateway"}) {
+    EXPECT_NE(info.find(std::string("\"stage\":\"") + stage + "\""), std::string::npos) << info;
+  }
+}
+
+TEST(OperationsTest, MetricLabelsStayBounded) {
+  auto talker = StartTalker();
+  ASSERT_FALSE(talker->address().empty());
+  // A made-up method must not create its own label value.
+  grpc::Status status = GenericUnary(grpc::CreateChannel(talker->address(), grpc::InsecureChannelCredentials()),
+                                     "/made.up.Service/Method12345", "", nullptr);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  const std::string text = HttpGet("http://" + talker->metrics_address() + "/metrics");
+  EXPECT_EQ(text.find("Method12345"), std::string::npos);
+  EXPECT_NE(text.find("qwen3tts_grpc_requests_total{code=\"UNIMPLEMENTED\",method=\"unknown\"}"), std::string::npos)
+      << text.substr(0, 2000);
+}
+
+TEST(OperationsTest, HealthReportsReadinessAndLiveness) {
+  auto talker = StartTalker();
+  ASSERT_FALSE(talker->address().empty());
+  EXPECT_NE(talker->startup_output().find("loading on"), std::string::npos) << talker->startup_output();
+  for (const char* service : {"", "liveness"}) {
+    EXPECT_EQ(HealthStatus(talker->address(), service), 1) << "service '" << service << "' is not SERVING";
+  }
+  // A service name nobody registered is NOT_FOUND, not SERVING.
+  EXPECT_EQ(HealthStatus(talker->address(), "no.such.Service"), -1);
+}
+
+// SIGTERM while a stream is in flight: new calls are refused at once, the stream in flight
+// finishes with all its audio, and the process exits 0.
+TEST(OperationsTest, SigtermDrainsStreamsInFlightThenExitsZero) {
+  auto talker = StartTalker();
+  auto vocoder = StartVocoder();
+  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
+  auto gateway = StartGateway(talker->address(), vocoder->address(), {"--drain-seconds", "30"});
+  ASSERT_FALSE(gateway->address().empty());
+  auto stub = Stub(gateway->address());
+
+  // A streaming-text call stays in flight for as long as we hold its input open.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub->StreamingSynthesize(&context);
+  v1::StreamingSynthesizeRequest config;
+  *config.mutable_config() = Request("unused").config();
+  config.mutable_config()->set_max_duration_seconds(3.0f);
+  ASSERT_TRUE(stream->Write(config));
+  v1::StreamingSynthesizeRequest piece;
+  piece.set_text("The first half arrives before the signal, ");
+  ASSERT_TRUE(stream->Write(piece));
+  v1::SynthesizeResponse response;
+  int audio_chunks = 0;
+  while (audio_chunks == 0 && stream->Read(&response)) {
+    if (response.has_audio()) ++audio_chunks;
+  }
+  ASSERT_GT(audio_chunks, 0);
+
+  gateway->Signal(SIGTERM);
+  EXPECT_NE(gateway->ReadLine().find("draining"), std::string::npos);
+  // A new call is refused while the old stream drains.
+  const auto refused_at = Clock::now();
+  Result refused = Synthesize(Stub(gateway->address()).get(), Request("Too late."));
+  EXPECT_FALSE(refused.status.ok());
+  EXPECT_LT(Clock::now() - refused_at, std::chrono::seconds(10));
+
+  // The stream in flight still gets the rest of its text and all of its audio.
+  piece.set_text("and the second half after it.");
+  ASSERT_TRUE(stream->Write(piece));
+  stream->WritesDone();
+  int64_t frames = 0;
+  while (stream->Read(&response)) {
+    if (response.has_audio()) ++audio_chunks;
+    if (response.has_summary()) frames = response.summary().frames();
+  }
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GT(frames, 0);
+  EXPECT_EQ(gateway->Wait(), 0);
+}
+
+TEST(OperationsTest, DrainDeadlineCancelsWhatIsLeftAndStillExitsZero) {
+  auto talker = StartTalker({"--drain-seconds", "1"});
+  ASSERT_FALSE(talker->address().empty());
+  auto stub = v1::Talker::NewStub(grpc::CreateChannel(talker->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->GenerateStreamingText(&context);
+  v1::GenerateStreamingTextRequest first;
+  // <|im_start|>assistant\n + one text token; the sequence then waits for more text.
+  for (int i = 0; i < 4; ++i) first.mutable_request()->add_input_ids(151644);
+  first.mutable_request()->set_speaker("ryan");
+  ASSERT_TRUE(stream->Write(first));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = Clock::now();
+  talker->Signal(SIGTERM);
+  EXPECT_EQ(talker->Wait(), 0);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  v1::GenerateResponse response;
+  while (stream->Read(&response)) {
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
+// Two talker processes behind one target: the gateway's round_robin policy spreads calls.
+TEST(OperationsTest, GatewaySpreadsCallsOverEveryTalkerAddress) {
+  auto talker_a = StartTalker();
+  auto talker_b = StartTalker();
+  auto vocoder = StartVocoder();
+  ASSERT_FALSE(talker_a->address().empty() || talker_b->address().empty() || vocoder->address().empty());
+  const std::string both = "ipv4:" + talker_a->address() + "," + talker_b->address();
+  auto gateway = StartGateway(both, vocoder->address());
+  ASSERT_FALSE(gateway->address().empty());
+  auto stub = Stub(gateway->address());
+  for (int i = 0; i < 6; ++i) {
+    Result r = Synthesize(stub.get(), Request("Call number " + std::to_string(i) + ".", 0.5f));
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  }
+  const std::string series = "qwen3tts_grpc_requests_total{code=\"OK\",method=\"/qwen3tts.v1.Talker/Generate\"}";
+  const double a = MetricValue(talker_a->metrics_address(), series);
+  const double b = MetricValue(talker_b->metrics_address(), series);
+  EXPECT_EQ(a + b, 6);
+  EXPECT_GE(a, 2) << "talker A served " << a << ", B " << b;
+  EXPECT_GE(b, 2) << "talker A served " << a << ", B " << b;
+}
+
+// Beyond max_streams + max_queue a call is refused at once with RESOURCE_EXHAUSTED.
+TEST(OperationsTest, StreamLimitsRefuseExcessCallsAtOnce) {
+  auto talker = StartTalker({"--max-streams", "1", "--max-queue", "0"});
+  ASSERT_FALSE(talker->address().empty());
+  auto stub = v1::Talker::NewStub(grpc::CreateChannel(talker->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext holder_context;
+  auto holder = stub->GenerateStreamingText(&holder_context);
+  v1::GenerateStreamingTextRequest first;
+  for (int i = 0; i < 4; ++i) first.mutable_request()->add_input_ids(151644);
+  first.mutable_request()->set_speaker("ryan");
+  ASSERT_TRUE(holder->Write(first));
+  // Wait until the holder runs (it owns the only slot).
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  while (MetricValue(talker->metrics_address(), "qwen3tts_active_streams{stage=\"talker\"}") < 1 && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::GenerateRequest request = first.request();
+  request.add_input_ids(151645);
+  for (int i = 0; i < 4; ++i) request.add_input_ids(151644);
+  auto reader = stub->Generate(&context, request);
+  v1::GenerateResponse response;
+  const auto asked = Clock::now();
+  while (reader->Read(&response)) {
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("max_streams 1"), std::string::npos) << status.error_message();
+  EXPECT_LT(Clock::now() - asked, std::chrono::seconds(5));
+  EXPECT_GE(MetricValue(talker->metrics_address(), "qwen3tts_rejected_streams_total{stage=\"talker\"}"), 1);
+  holder_context.TryCancel();
+}
+
+TEST(OperationsTest, ApiKeysGuardThePublicApi) {
+  auto talker = StartTalker();
+  auto vocoder = StartVocoder();
+  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
+  const std::string dir = TempDir("keys");
+  std::ofstream(dir + "/keys") << "# team keys\nkey-one-0123456789\n\nkey-two-abcdefghij\n";
+  auto gateway = StartGateway(talker->address(), vocoder->address(), {"--api-keys-file", dir + "/keys"});
+  ASSERT_FALSE(gateway->address().empty());
+  auto stub = Stub(gateway->address());
+  Result missing = Synthesize(stub.get(), Request("No key."));
+  EXPECT_EQ(missing.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(missing.status.error_message().find("authorization: Bearer"), std::string::npos);
+  Result wrong = Synthesize(stub.get(), Request("Wrong key."), "key-one-012345678X");
+  EXPECT_EQ(wrong.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  Result prefix = Synthesize(stub.get(), Request("Prefix of a key."), "key-one");
+  EXPECT_EQ(prefix.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  Result right = Synthesize(stub.get(), Request("Second key.", 0.5f), "key-two-abcdefghij");
+  EXPECT_TRUE(right.status.ok()) << right.status.error_message();
+  EXPECT_GT(right.frames, 0);
+  // Health stays open for probes.
+  EXPECT_EQ(HealthStatus(gateway->address(), ""), 1);
+  // A missing key file stops start-up with the key named.
+  auto broken = StartGateway(talker->address(), vocoder->address(), {"--api-keys-file", dir + "/nope"});
+  EXPECT_TRUE(broken->address().empty());
+  EXPECT_NE(broken->Wait(), 0);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Certificates made with openssl: a CA, a server certificate for 127.0.0.1 and a client one.
+void MakeCertificates(const std::string& dir) {
+  const std::string ext = dir + "/san.ext";
+  std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  const std::string q = " >/dev/null 2>&1";
+  std::system(("cd " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.crt" + q).c_str());
+  for (const char* who : {"server", "client", "stranger"}) {
+    const std::string w = who;
+    std::system(("cd " + dir + " && openssl req -newkey rsa:2048 -nodes -subj /CN=" + w + " -keyout " + w + ".key -out " + w + ".csr" + q).c_str());
+    // The stranger's certificate is self-signed: not from the CA the stages trust.
+    const std::string signer = w == "stranger" ? "-signkey stranger.key" : "-CA ca.crt -CAkey ca.key -CAcreateserial";
+    std::system(("cd " + dir + " && openssl x509 -req -days 2 -in " + w + ".csr " + signer + " -extfile san.ext -out " + w + ".crt" + q).c_str());
+  }
+}
+
+TEST(OperationsTest, TlsGatewayAndMutualTlsToTheStages) {
+  const std::string dir = TempDir("tls");
+  MakeCertificates(dir);
+  ASSERT_NE(ReadAll(dir + "/server.crt").find("BEGIN CERTIFICATE"), std::string::npos) << "openssl failed";
+  const std::vector<std::string> server_tls = {"--tls-cert-file", dir + "/server.crt", "--tls-key-file", dir + "/server.key",
+                                               "--tls-client-ca-file", dir + "/ca.crt"};
+  auto talker = StartTalker(server_tls);
+  auto vocoder = StartVocoder(server_tls);
+  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
+  auto gateway = StartGateway(talker->address(), vocoder->address(),
+                              {"--tls-cert-file", dir + "/server.crt", "--tls-key-file", dir + "/server.key",
+                               "--stage-ca-file", dir + "/ca.crt", "--stage-cert-file", dir + "/client.crt",
+                               "--stage-key-file", dir + "/client.key"});
+  ASSERT_FALSE(gateway->address().empty());
+
+  grpc::SslCredentialsOptions client;
+  client.pem_root_certs = ReadAll(dir + "/ca.crt");
+  auto secure = v1::TextToSpeech::NewStub(grpc::CreateChannel(gateway->address(), grpc::SslCredentials(client)));
+  Result ok = Synthesize(secure.get(), Request("Encrypted all the way.", 0.5f));
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_GT(ok.frames, 0);
+
+  // Plaintext to a TLS port fails.
+  Result plain = Synthesize(Stub(gateway->address()).get(), Request("Plaintext."));
+  EXPECT_FALSE(plain.status.ok());
+
+  // A stage refuses a client without a certificate, and one whose certificate the CA did not sign.
+  auto talker_stub_for = [&](const std::string& who) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = ReadAll(dir + "/ca.crt");
+    if (!who.empty()) {
+      o.pem_cert_chain = ReadAll(dir + "/" + who + ".crt");
+      o.pem_private_key = ReadAll(dir + "/" + who + ".key");
+    }
+    return v1::Talker::NewStub(grpc::CreateChannel(talker->address(), grpc::SslCredentials(o)));
+  };
+  for (const std::string who : {"", "stranger", "client"}) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::TalkerInfo info;
+    grpc::Status s = talker_stub_for(who)->GetTalkerInfo(&context, v1::GetTalkerInfoRequest(), &info);
+    if (who == "client") {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    } else {
+      EXPECT_FALSE(s.ok()) << "a client " << (who.empty() ? "without a certificate" : "with a stranger's certificate")
+                           << " got through";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qwen3tts
