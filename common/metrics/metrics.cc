@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -70,6 +71,9 @@ struct Families {
       .Name("qwen3tts_model_load_seconds").Help("Model loading and warm-up time at start-up.").Register(MetricsRegistry());
   prometheus::Family<prometheus::Gauge>& build_info = prometheus::BuildGauge()
       .Name("qwen3tts_build_info").Help("Build and runtime settings of this stage (value 1).").Register(MetricsRegistry());
+  prometheus::Family<prometheus::Gauge>& resident = prometheus::BuildGauge()
+      .Name("qwen3tts_process_resident_memory_bytes").Help("Resident set size of this process (read at scrape time).")
+      .Register(MetricsRegistry());
   prometheus::Family<prometheus::Counter>& grpc_requests = prometheus::BuildCounter()
       .Name("qwen3tts_grpc_requests_total").Help("Finished gRPC calls by method and status code.").Register(MetricsRegistry());
   prometheus::Family<prometheus::Gauge>& grpc_active = prometheus::BuildGauge()
@@ -116,6 +120,16 @@ std::string BoundedMethodLabel(const char* path) {
   if (slash == std::string::npos) return "unknown";
   full[slash] = '.';
   return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr ? method : "unknown";
+}
+
+// From /proc/self/statm (pages); 0 where it cannot be read.
+int64_t ResidentBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * ::sysconf(_SC_PAGESIZE) : 0;
 }
 
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
@@ -225,6 +239,7 @@ void MetricsEndpoint::Serve() {
     const std::string line = request.substr(0, request.find("\r\n"));
     std::string response;
     if (line.rfind("GET /metrics ", 0) == 0 || line == "GET /metrics") {
+      F().resident.Add({}).Set(static_cast<double>(ResidentBytes()));
       const std::string body = prometheus::TextSerializer().Serialize(MetricsRegistry().Collect());
       response = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
                               "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
