@@ -180,6 +180,18 @@ grpc::Status GatewayService::EmbedReference(grpc::ServerContextBase* context, co
   return grpc::Status::OK;
 }
 
+std::string GatewayService::VoiceKindsFor(ModelVariant variant) const {
+  switch (variant) {
+    case ModelVariant::kCustomVoice:
+      return absl::StrCat("use config.voice.speaker: ", Names(info_.config.talker.spk_id));
+    case ModelVariant::kVoiceDesign:
+      return "use config.voice.design with a description of the voice";
+    case ModelVariant::kBase:
+      return "use config.voice.voice_id (see ListVoices) or config.voice.reference";
+  }
+  return "";
+}
+
 grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContextBase* context, const v1::SynthesizeRequest& request,
                                                 v1::GenerateRequest* out) {
   const v1::SynthesisConfig& config = request.config();
@@ -205,7 +217,7 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContextBase* context
     case v1::VoiceSelection::kSpeaker:
       if (variant != ModelVariant::kCustomVoice) {
         return Invalid(absl::StrCat("config.voice.speaker: preset speakers need a CustomVoice model; this gateway serves a ",
-                                    variant_name, " model"));
+                                    variant_name, " model (", VoiceKindsFor(variant), ")"));
       }
       if (info_.config.talker.spk_id.count(absl::AsciiStrToLower(voice.speaker())) == 0) {
         return Invalid(absl::StrCat("config.voice.speaker: unknown speaker '", voice.speaker(), "' (available: ",
@@ -216,7 +228,7 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContextBase* context
     case v1::VoiceSelection::kDesign:
       if (variant != ModelVariant::kVoiceDesign) {
         return Invalid(absl::StrCat("config.voice.design: designed voices need a VoiceDesign model; this gateway serves a ",
-                                    variant_name, " model"));
+                                    variant_name, " model (", VoiceKindsFor(variant), ")"));
       }
       instruct = voice.design();
       break;
@@ -225,7 +237,8 @@ grpc::Status GatewayService::BuildTalkerRequest(grpc::ServerContextBase* context
       const bool stored = voice.voice_case() == v1::VoiceSelection::kVoiceId;
       const char* field = stored ? "config.voice.voice_id" : "config.voice.reference";
       if (variant != ModelVariant::kBase) {
-        return Invalid(absl::StrCat(field, ": voice cloning needs a Base model; this gateway serves a ", variant_name, " model"));
+        return Invalid(absl::StrCat(field, ": voice cloning needs a Base model; this gateway serves a ", variant_name,
+                                    " model (", VoiceKindsFor(variant), ")"));
       }
       StoredVoice clone;
       if (stored) {

@@ -79,6 +79,8 @@ class GatewayService final : public v1::TextToSpeech::CallbackService {
   grpc::Status EmbedReference(grpc::ServerContextBase* context, const std::string& audio_file, bool x_vector_only,
                               const std::string& field, StoredVoice* out);
   grpc::Status CheckVoices() const;
+  // "use config.voice.speaker: aiden, ..." — the voice kinds this model takes, for error messages.
+  std::string VoiceKindsFor(ModelVariant variant) const;
   // UNAUTHENTICATED unless API keys are off or the call carries `authorization: Bearer <key>`
   // with a configured key (compared in constant time).
   grpc::Status Authorize(grpc::ServerContextBase* context) const;

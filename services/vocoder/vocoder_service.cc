@@ -13,6 +13,14 @@
 
 namespace qwen3tts {
 
+namespace {
+
+absl::Status WithField(const std::string& field, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(field, ": ", status.message()));
+}
+
+}  // namespace
+
 VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
                                StreamLimits limits)
     : decoder_(std::move(decoder)),
@@ -52,14 +60,14 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
       absl::StatusOr<at::Tensor> prime = FramesToTensor(request.prime_frames(), "prime_frames");
       if (!prime.ok()) return ToGrpcStatus(prime.status());
       absl::StatusOr<at::Tensor> discarded = session.Push(*prime);
-      if (!discarded.ok()) return ToGrpcStatus(discarded.status());
+      if (!discarded.ok()) return ToGrpcStatus(WithField("prime_frames", discarded.status()));
     }
     if (request.frames_size() == 0) continue;
     absl::StatusOr<at::Tensor> codes = FramesToTensor(request.frames(), "frames");
     if (!codes.ok()) return ToGrpcStatus(codes.status());
     const auto decode_start = std::chrono::steady_clock::now();
     absl::StatusOr<at::Tensor> audio = session.Push(*codes);
-    if (!audio.ok()) return ToGrpcStatus(audio.status());
+    if (!audio.ok()) return ToGrpcStatus(WithField("frames", audio.status()));
     metrics_.decode_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());
     metrics_.frames_total.Increment(static_cast<double>(codes->size(0)));
