@@ -47,6 +47,28 @@ std::string HostOf(const std::string& address) { return address.substr(0, addres
 
 }  // namespace
 
+bool IsLoopbackAddress(const std::string& host_port) {
+  std::string rest = host_port;
+  for (const char* scheme : {"dns:///", "dns:", "ipv4:", "ipv6:"}) {
+    if (rest.rfind(scheme, 0) == 0) {
+      rest = rest.substr(std::string(scheme).size());
+      break;
+    }
+  }
+  if (rest.empty()) return false;
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t comma = rest.find(',', start);
+    if (comma == std::string::npos) comma = rest.size();
+    std::string one = rest.substr(start, comma - start);
+    std::string host = one.rfind(':') == std::string::npos ? one : one.substr(0, one.rfind(':'));
+    const bool loopback = host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
+    if (!loopback) return false;
+    start = comma + 1;
+  }
+  return true;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const ServerTlsFiles& tls) {
   if (!tls.enabled()) {
     if (!tls.client_ca_file.empty()) {
@@ -101,6 +123,11 @@ int RunServer(const ServerOptions& options, const std::function<absl::StatusOr<S
     std::fprintf(stderr, "%s: %s\n", name, std::string(status.message()).c_str());
     return 1;
   };
+  if (!options.tls.enabled() && !options.allow_plaintext && !IsLoopbackAddress(options.listen)) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "listen: ", options.listen, " is not a loopback address and no TLS is configured; set tls_cert_file and ",
+        "tls_key_file, or plaintext: true to serve without encryption")));
+  }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options.tls);
   if (!credentials.ok()) return fail(credentials.status());
   std::unique_ptr<MetricsEndpoint> metrics;

@@ -41,7 +41,14 @@ struct ServerOptions {
   std::string metrics_listen;   // HOST:PORT of GET /metrics; empty: no metrics endpoint
   double drain_seconds = 30.0;  // SIGTERM: how long streams in flight may take to finish
   ServerTlsFiles tls;
+  // Without TLS files a server refuses to start on a non-loopback address unless plaintext was
+  // asked for explicitly: an unencrypted public port must be a decision, not an accident.
+  bool allow_plaintext = false;
 };
+
+// True for 127.0.0.0/8, ::1 and localhost; `host_port` is "HOST:PORT", "[::1]:PORT" or a gRPC target
+// ("dns:///host:port", "ipv4:a:p,b:p"), in which case every address must be loopback.
+bool IsLoopbackAddress(const std::string& host_port);
 
 using ServiceList = std::vector<std::shared_ptr<grpc::Service>>;
 

@@ -19,6 +19,7 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
       FlagSpec::String("tls-cert-file"),
       FlagSpec::String("tls-key-file"),
       FlagSpec::String("tls-client-ca-file"),
+      FlagSpec::Bool("plaintext", false),
   };
 }
 
@@ -47,7 +48,8 @@ std::vector<FlagSpec> GatewayFlagSpecs() {
 }
 
 std::vector<FlagSpec> ServeFlagSpecs() {
-  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
+  // Loopback by default: the quick start serves this machine only.
+  std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
   for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16"}, "float32"), FlagSpec::String("voice-dir", "voices"),
                      FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
     specs.push_back(s);
@@ -65,6 +67,7 @@ ServerOptions StageServerOptions(const Flags& flags, const std::string& name, co
   options.tls.cert_file = flags.Get("tls-cert-file");
   options.tls.key_file = flags.Get("tls-key-file");
   options.tls.client_ca_file = flags.Get("tls-client-ca-file");
+  options.allow_plaintext = flags.GetBool("plaintext");
   return options;
 }
 

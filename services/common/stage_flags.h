@@ -12,7 +12,7 @@
 namespace qwen3tts {
 
 // model-dir (required), listen, metrics-listen, drain-seconds, threads, max-streams, max-queue,
-// tls-cert-file, tls-key-file, tls-client-ca-file.
+// tls-cert-file, tls-key-file, tls-client-ca-file, plaintext.
 std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const std::string& default_metrics_listen,
                                      int default_max_streams);
 

@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
       api_keys = std::move(*loaded);
     }
     const ChannelTlsFiles tls{flags.Get("stage-ca-file"), flags.Get("stage-cert-file"), flags.Get("stage-key-file")};
+    if (!tls.enabled() && !flags.GetBool("plaintext") &&
+        !(IsLoopbackAddress(flags.Get("talker")) && IsLoopbackAddress(flags.Get("vocoder")))) {
+      return absl::FailedPreconditionError(
+          "talker/vocoder: the stages are not on loopback and no stage TLS is configured; set stage_ca_file "
+          "(and stage_cert_file/stage_key_file for mutual TLS), or plaintext: true");
+    }
     auto talker = MakeStageChannel(flags.Get("talker"), tls);
     if (!talker.ok()) return talker.status();
     auto vocoder = MakeStageChannel(flags.Get("vocoder"), tls);

@@ -358,5 +358,25 @@ TEST(OperationsTest, TlsGatewayAndMutualTlsToTheStages) {
   }
 }
 
+// Plaintext beyond loopback only when asked for: a server (and the gateway's stage channels)
+// refuse to start unencrypted on a public address unless `plaintext: true`.
+TEST(OperationsTest, PlaintextOffLoopbackMustBeExplicit) {
+  const std::string talker_bin = QWEN3TTS_TALKER_BIN;
+  const std::string refused =
+      RunCommand("timeout 60 " + talker_bin + " --model-dir " + Model() + " --listen 0.0.0.0:0 2>&1; echo exit=$?");
+  EXPECT_NE(refused.find("no TLS is configured"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("plaintext: true"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("exit=1"), std::string::npos) << refused;
+  auto allowed = StartTalker({"--listen", "0.0.0.0:0", "--plaintext", "true"});
+  EXPECT_FALSE(allowed->address().empty()) << allowed->startup_output();
+
+  const std::string gateway_bin = QWEN3TTS_GATEWAY_BIN;
+  const std::string gateway = RunCommand("timeout 60 " + gateway_bin + " --model-dir " + Model() +
+                                         " --talker dns:///talker.example:50051 --vocoder 127.0.0.1:1 "
+                                         "--listen 127.0.0.1:0 2>&1; echo exit=$?");
+  EXPECT_NE(gateway.find("no stage TLS is configured"), std::string::npos) << gateway;
+  EXPECT_NE(gateway.find("exit=1"), std::string::npos) << gateway;
+}
+
 }  // namespace
 }  // namespace qwen3tts

@@ -132,6 +132,12 @@ derived from other values; the stage's `config` values add the tunables.
 {{- $_ := set $cfg "tls_key_file" "/etc/qwen3-tts/tls/tls.key" -}}
 {{- $_ := set $cfg "tls_client_ca_file" "/etc/qwen3-tts/tls/ca.crt" -}}
 {{- end -}}
+{{- /* The binaries refuse unencrypted non-loopback traffic unless told: say so where TLS is off. */ -}}
+{{- if eq .stage "gateway" -}}
+{{- $_ := set $cfg "plaintext" (not (and $root.Values.tls.gateway.secretName $root.Values.tls.internal.secretName)) -}}
+{{- else -}}
+{{- $_ := set $cfg "plaintext" (empty $root.Values.tls.internal.secretName) -}}
+{{- end -}}
 {{- toYaml (merge $cfg (deepCopy $v.config)) -}}
 {{- end -}}
 
