@@ -14,6 +14,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "common/util/secrets.h"
 #include "common/util/tcp_listen.h"
 
 #ifndef QWEN3TTS_VERSION
@@ -122,6 +124,16 @@ std::string BoundedMethodLabel(const char* path) {
   return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr ? method : "unknown";
 }
 
+// The value of an HTTP header (case-insensitive name) in a raw request head; "" when absent.
+std::string HeaderValue(const std::string& head, const std::string& name) {
+  const std::string lower = absl::AsciiStrToLower(head);
+  const size_t at = lower.find("\r\n" + name + ":");
+  if (at == std::string::npos) return "";
+  const size_t start = at + 3 + name.size();
+  const size_t end = head.find("\r\n", start);
+  return std::string(absl::StripAsciiWhitespace(head.substr(start, end == std::string::npos ? end : end - start)));
+}
+
 // From /proc/self/statm (pages); 0 where it cannot be read.
 int64_t ResidentBytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
@@ -212,10 +224,12 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMe
   return std::make_unique<RpcMetricsInterceptorFactory>();
 }
 
-absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& address) {
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const std::string& address,
+                                                                        std::vector<std::string> bearer_keys) {
   absl::StatusOr<TcpListener> listener = ListenTcp(address, "metrics_listen");
   if (!listener.ok()) return listener.status();
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
+  endpoint->bearer_keys_ = std::move(bearer_keys);
   endpoint->listen_fd_ = listener->fd;
   endpoint->port_ = listener->port;
   endpoint->thread_ = std::thread([e = endpoint.get()] { e->Serve(); });
@@ -238,7 +252,11 @@ void MetricsEndpoint::Serve() {
     }
     const std::string line = request.substr(0, request.find("\r\n"));
     std::string response;
-    if (line.rfind("GET /metrics ", 0) == 0 || line == "GET /metrics") {
+    if (!bearer_keys_.empty() && !BearerMatchesAnyKey(HeaderValue(request, "authorization"), bearer_keys_)) {
+      const std::string body = "missing or invalid bearer token\n";
+      response = absl::StrCat("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain\r\n",
+                              "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+    } else if (line.rfind("GET /metrics ", 0) == 0 || line == "GET /metrics") {
       F().resident.Add({}).Set(static_cast<double>(ResidentBytes()));
       const std::string body = prometheus::TextSerializer().Serialize(MetricsRegistry().Collect());
       response = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n",

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <thread>
+#include <vector>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -55,13 +56,17 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMe
 // keeps civetweb (prometheus-cpp's pull library) out of the process.
 class MetricsEndpoint {
  public:
-  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& address);
+  // With `bearer_keys`, a scrape must send `Authorization: Bearer <key>` (Prometheus:
+  // `authorization: {credentials_file: ...}`); empty: open.
+  static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& address,
+                                                                std::vector<std::string> bearer_keys = {});
   ~MetricsEndpoint();
   int port() const { return port_; }
 
  private:
   MetricsEndpoint() = default;
   void Serve();
+  std::vector<std::string> bearer_keys_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

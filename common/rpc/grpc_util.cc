@@ -132,7 +132,7 @@ int RunServer(const ServerOptions& options, const std::function<absl::StatusOr<S
   if (!credentials.ok()) return fail(credentials.status());
   std::unique_ptr<MetricsEndpoint> metrics;
   if (!options.metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started = MetricsEndpoint::Start(options.metrics_listen);
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> started = MetricsEndpoint::Start(options.metrics_listen, options.metrics_bearer_keys);
     if (!started.ok()) return fail(started.status());
     metrics = std::move(*started);
     std::printf("%s metrics on %s:%d\n", name, HostOf(options.metrics_listen).c_str(), metrics->port());

@@ -39,6 +39,7 @@ struct ServerOptions {
   std::string stage;            // metrics label: "talker", "vocoder", "gateway" or "all"
   std::string listen;           // HOST:PORT; port 0 picks a free port
   std::string metrics_listen;   // HOST:PORT of GET /metrics; empty: no metrics endpoint
+  std::vector<std::string> metrics_bearer_keys;  // non-empty: /metrics needs one of them
   double drain_seconds = 30.0;  // SIGTERM: how long streams in flight may take to finish
   ServerTlsFiles tls;
   // Without TLS files a server refuses to start on a non-loopback address unless plaintext was

@@ -41,7 +41,8 @@ std::vector<FlagSpec> GatewayFlagSpecs() {
                      FlagSpec::Int("max-text-chars", 5000, 1, 1000000),
                      FlagSpec::Double("max-duration-seconds", 600.0, 1.0, 86400.0),
                      FlagSpec::Double("max-reference-seconds", 60.0, 1.0, 3600.0),
-                     FlagSpec::Int("max-upload-bytes", 32ll << 20, 1024, 1ll << 30)}) {
+                     FlagSpec::Int("max-upload-bytes", 32ll << 20, 1024, 1ll << 30),
+                     FlagSpec::Bool("metrics-require-api-key", false)}) {
     specs.push_back(s);
   }
   return specs;

@@ -18,6 +18,7 @@
 #include "common/rpc/reactors.h"
 #include "common/text/chat_template.h"
 #include "common/util/request_log.h"
+#include "common/util/secrets.h"
 #include "services/common/proto_convert.h"
 
 namespace qwen3tts {
@@ -42,14 +43,6 @@ const char* VoiceKind(const v1::VoiceSelection& voice) {
     case v1::VoiceSelection::kReference: return "inline_clone";
     default: return "none";
   }
-}
-
-// Equal-time comparison: the time taken does not depend on where the strings differ.
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const size_t n = b.size();
-  for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(b[i] ^ (a.empty() ? 0 : a[i % a.size()]));
-  return diff == 0;
 }
 
 template <typename Map>
@@ -80,13 +73,7 @@ grpc::Status GatewayService::Authorize(grpc::ServerContextBase* context) const {
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("authorization");
   const std::string value = it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
-  const std::string prefix = "Bearer ";
-  bool match = false;
-  if (value.size() > prefix.size() && absl::AsciiStrToLower(value.substr(0, prefix.size())) == "bearer ") {
-    const std::string token = value.substr(prefix.size());
-    for (const std::string& key : api_keys_) match |= ConstantTimeEquals(token, key);  // no early exit
-  }
-  if (match) return grpc::Status::OK;
+  if (BearerMatchesAnyKey(value, api_keys_)) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       it == metadata.end() ? "missing API key: send `authorization: Bearer <key>` metadata"
                                            : "invalid API key in `authorization` metadata");

@@ -18,6 +18,20 @@ int main(int argc, char** argv) {
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts-gateway", specs)) return 2;
   SetBuildInfo("gateway", "none", ApplyThreads(flags));
+  std::vector<std::string> api_keys;
+  if (!flags.Get("api-keys-file").empty()) {
+    auto loaded = LoadApiKeys(flags.Get("api-keys-file"));
+    if (!loaded.ok()) return std::fprintf(stderr, "qwen3-tts-gateway: %s\n", std::string(loaded.status().message()).c_str()), 1;
+    api_keys = std::move(*loaded);
+  }
+  ServerOptions options = StageServerOptions(flags, "qwen3-tts-gateway", "gateway");
+  if (flags.GetBool("metrics-require-api-key")) {
+    if (api_keys.empty()) {
+      std::fprintf(stderr, "qwen3-tts-gateway: metrics_require_api_key needs api_keys_file\n");
+      return 2;
+    }
+    options.metrics_bearer_keys = api_keys;
+  }
   std::unique_ptr<VoiceStore> voices;
   ModelVariant variant = ModelVariant::kCustomVoice;
   std::unique_ptr<OpenAiHttpServer> http;
@@ -32,12 +46,6 @@ int main(int argc, char** argv) {
       auto store = VoiceStore::Open(flags.Get("voice-dir"));
       if (!store.ok()) return store.status();
       voices = std::move(*store);
-    }
-    std::vector<std::string> api_keys;
-    if (flags.Has("api-keys-file")) {
-      auto loaded = LoadApiKeys(flags.Get("api-keys-file"));
-      if (!loaded.ok()) return loaded.status();
-      api_keys = std::move(*loaded);
     }
     const ChannelTlsFiles tls{flags.Get("stage-ca-file"), flags.Get("stage-cert-file"), flags.Get("stage-key-file")};
     if (!tls.enabled() && !flags.GetBool("plaintext") &&
@@ -59,11 +67,11 @@ int main(int argc, char** argv) {
     // Warm-up: the tokenizer's caches and ICU.
     if (auto ids = (*tokenizer)->Encode("Warm-up, 预热.", false); !ids.ok()) return ids.status();
     return ServiceList{std::make_shared<GatewayService>(*info, *tokenizer, *talker, *vocoder, limits, voices.get(),
-                                                        std::move(api_keys))};
+                                                        api_keys)};
   };
   // The OpenAI-compatible HTTP endpoint relays through the server's in-process channel.
   auto on_listening = [&](grpc::Server* server, int) {
-    if (!flags.Has("http-listen")) return true;
+    if (flags.Get("http-listen").empty()) return true;
     auto started = OpenAiHttpServer::Start(flags.Get("http-listen"), server->InProcessChannel(grpc::ChannelArguments()),
                                            variant);
     if (!started.ok()) {
@@ -74,5 +82,5 @@ int main(int argc, char** argv) {
     std::printf("qwen3-tts-gateway http on port %d\n", http->port());
     return true;
   };
-  return RunServer(StageServerOptions(flags, "qwen3-tts-gateway", "gateway"), load, on_listening);
+  return RunServer(options, load, on_listening);
 }

@@ -119,7 +119,7 @@ int ServeMain(int argc, char** argv) {
     if (!store.ok()) return store.status();
     voices = std::move(*store);
   }
-  if (flags.Has("api-keys-file")) {
+  if (!flags.Get("api-keys-file").empty()) {
     auto keys = LoadApiKeys(flags.Get("api-keys-file"));
     if (!keys.ok()) return keys.status();
     api_keys = std::move(*keys);
@@ -141,7 +141,7 @@ int ServeMain(int argc, char** argv) {
     forwarder->owned = std::make_unique<GatewayService>(*info, tokenizer, local, local, gateway_limits, voices.get(),
                                                         api_keys);
     forwarder->gateway.store(forwarder->owned.get());
-    if (flags.Has("http-listen")) {
+    if (!flags.Get("http-listen").empty()) {
       auto started = OpenAiHttpServer::Start(flags.Get("http-listen"), local, info->config.variant);
       if (!started.ok()) {
         std::fprintf(stderr, "qwen3-tts serve: %s\n", std::string(started.status().message()).c_str());

@@ -5,4 +5,5 @@ add_dependencies(operations_integration_tests qwen3-tts-talker qwen3-tts-vocoder
 target_compile_definitions(operations_integration_tests PRIVATE
   QWEN3TTS_TALKER_BIN="$<TARGET_FILE:qwen3-tts-talker>"
   QWEN3TTS_VOCODER_BIN="$<TARGET_FILE:qwen3-tts-vocoder>"
-  QWEN3TTS_GATEWAY_BIN="$<TARGET_FILE:qwen3-tts-gateway>")
+  QWEN3TTS_GATEWAY_BIN="$<TARGET_FILE:qwen3-tts-gateway>"
+  QWEN3TTS_DEPLOY_CONFIG_DIR="${CMAKE_SOURCE_DIR}/deploy/config")

@@ -282,6 +282,16 @@ TEST(OperationsTest, ApiKeysGuardThePublicApi) {
   EXPECT_GT(right.frames, 0);
   // Health stays open for probes.
   EXPECT_EQ(HealthStatus(gateway->address(), ""), 1);
+  // Scrapes of a gateway with metrics_require_api_key need the bearer token too.
+  auto guarded = StartGateway(talker->address(), vocoder->address(),
+                              {"--api-keys-file", dir + "/keys", "--metrics-require-api-key", "true"});
+  ASSERT_FALSE(guarded->metrics_address().empty());
+  const std::string url = "http://" + guarded->metrics_address() + "/metrics";
+  EXPECT_EQ(RunCommand("curl -s -o /dev/null -w '%{http_code}' " + url), "401");
+  EXPECT_EQ(RunCommand("curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer key-one-0123456789' " + url),
+            "200");
+  EXPECT_NE(HttpGet("http://" + gateway->metrics_address() + "/metrics").find("qwen3tts_build_info"), std::string::npos)
+      << "metrics are open by default";
   // A missing key file stops start-up with the key named.
   auto broken = StartGateway(talker->address(), vocoder->address(), {"--api-keys-file", dir + "/nope"});
   EXPECT_TRUE(broken->address().empty());
@@ -356,6 +366,28 @@ TEST(OperationsTest, TlsGatewayAndMutualTlsToTheStages) {
                            << " got through";
     }
   }
+}
+
+// The documented example configs start real stages (only addresses and paths overridden).
+TEST(OperationsTest, ExampleConfigsStartTheStages) {
+  const std::string config_dir = QWEN3TTS_DEPLOY_CONFIG_DIR;
+  const std::vector<std::string> local = {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+  auto with = [&](const std::string& stage, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--config", config_dir + "/" + stage + ".yaml", "--model-dir", Model()};
+    args.insert(args.end(), local.begin(), local.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  auto talker = std::make_unique<ServerProcess>(QWEN3TTS_TALKER_BIN, with("talker", {}));
+  auto vocoder = std::make_unique<ServerProcess>(QWEN3TTS_VOCODER_BIN, with("vocoder", {}));
+  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
+  auto gateway = std::make_unique<ServerProcess>(
+      QWEN3TTS_GATEWAY_BIN, with("gateway", {"--talker", talker->address(), "--vocoder", vocoder->address(),
+                                             "--http-listen", "127.0.0.1:0", "--voice-dir", TempDir("example_voices")}));
+  ASSERT_FALSE(gateway->address().empty()) << gateway->startup_output();
+  Result r = Synthesize(Stub(gateway->address()).get(), Request("Configured from the examples.", 0.5f));
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_GT(r.frames, 0);
 }
 
 // Plaintext beyond loopback only when asked for: a server (and the gateway's stage channels)
