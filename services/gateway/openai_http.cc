@@ -48,7 +48,10 @@ int HttpStatusFor(grpc::StatusCode code) {
 absl::StatusOr<v1::SynthesizeRequest> ParseOpenAiSpeechRequest(const std::string& body, ModelVariant variant,
                                                                std::string* format) {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("body: expected a JSON object");
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError("body: not valid JSON (a UTF-8 JSON object is expected; check `input` for invalid UTF-8)");
+  }
+  if (!j.is_object()) return absl::InvalidArgumentError("body: expected a JSON object");
   auto str = [&](const char* key, std::string* out) -> absl::Status {
     if (!j.contains(key) || j[key].is_null()) return absl::OkStatus();
     if (!j[key].is_string()) return BadParam(key, "expected a string");

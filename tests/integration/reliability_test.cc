@@ -265,6 +265,9 @@ TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
     // At most one frame was in progress when the cancel arrived, plus those already queued in flight.
     EXPECT_LE(after - at_cancel, 3) << "talker kept generating after the cancel";
     EXPECT_EQ(MetricValue(talker->metrics_address(), "qwen3tts_active_streams{stage=\"talker\"}"), 0);
+    // The vocoder's stream for this request closed as well.
+    EXPECT_EQ(MetricValue(vocoder->metrics_address(), "qwen3tts_active_streams{stage=\"vocoder\"}"), 0);
+    EXPECT_EQ(MetricValue(vocoder->metrics_address(), "qwen3tts_grpc_active_calls{method=\"/qwen3tts.v1.Codec/Decode\"}"), 0);
   }
   // A deadline behaves the same.
   {
