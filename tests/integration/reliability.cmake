@@ -1,8 +1,4 @@
 qwen3tts_add_test(NAME reliability_integration_tests LABEL integration
   SOURCES integration/reliability_test.cc
   LIBS qwen3tts_proto qwen3tts_rpc qwen3tts_audio)
-add_dependencies(reliability_integration_tests qwen3-tts-talker qwen3-tts-vocoder qwen3-tts-gateway)
-target_compile_definitions(reliability_integration_tests PRIVATE
-  QWEN3TTS_TALKER_BIN="$<TARGET_FILE:qwen3-tts-talker>"
-  QWEN3TTS_VOCODER_BIN="$<TARGET_FILE:qwen3-tts-vocoder>"
-  QWEN3TTS_GATEWAY_BIN="$<TARGET_FILE:qwen3-tts-gateway>")
+qwen3tts_uses_stage_binaries(reliability_integration_tests)

@@ -233,18 +233,22 @@ double SettledFrames(const ServerProcess& talker) {
   return last;
 }
 
-TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
-  auto talker = StartTalker();
-  auto vocoder = StartVocoder();
-  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
-  auto gateway = StartGateway(talker->address(), vocoder->address());
-  ASSERT_FALSE(gateway->address().empty());
-  auto stub = Stub(gateway->address());
-  // Long requests: 60 s of audio allowed, so only the cancel can end them early. Repetition
-  // penalty 1 and sampling with a seed keep the random tiny model from stopping at EOS quickly.
+// A request allowed 60 s of audio, so that only a cancel, a deadline or a failure ends it early;
+// sampling with a seed keeps the random tiny model from stopping at EOS quickly.
+v1::SynthesizeRequest LongRequest(uint64_t seed) {
   v1::SynthesizeRequest request = Request("A long story that the client will not wait for to finish, at all.", 60.0f);
   request.mutable_config()->mutable_sampling()->set_greedy(false);
-  request.mutable_config()->mutable_sampling()->set_seed(7);
+  request.mutable_config()->mutable_sampling()->set_seed(seed);
+  return request;
+}
+
+TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
+  Stack stack = StartStack();
+  ASSERT_TRUE(stack.ok());
+  ServerProcess* talker = stack.talker.get();
+  ServerProcess* vocoder = stack.vocoder.get();
+  v1::TextToSpeech::Stub* stub = stack.stub.get();
+  const v1::SynthesizeRequest request = LongRequest(7);
 
   // Cancel after a few chunks of audio.
   {
@@ -274,7 +278,6 @@ TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1500));
     const double before = SettledFrames(*talker);
-    Result timed_out;
     auto reader = stub->Synthesize(&context, request);
     v1::SynthesizeResponse response;
     while (reader->Read(&response)) {
@@ -286,23 +289,18 @@ TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
     EXPECT_EQ(MetricValue(talker->metrics_address(), "qwen3tts_active_streams{stage=\"talker\"}"), 0);
   }
   // The slots were freed: a normal request still runs.
-  Result ok = Synthesize(stub.get(), Request("Still here.", 0.4f));
+  Result ok = Synthesize(stub, Request("Still here.", 0.4f));
   EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
 }
 
 TEST(ReliabilityTest, AStageKilledMidStreamIsUnavailablePromptlyAndUsedAgainWhenBack) {
-  auto talker = StartTalker();
-  auto vocoder = StartVocoder();
-  ASSERT_FALSE(talker->address().empty() || vocoder->address().empty());
-  auto gateway = StartGateway(talker->address(), vocoder->address());
-  ASSERT_FALSE(gateway->address().empty());
-  auto stub = Stub(gateway->address());
-  v1::SynthesizeRequest request = Request("Killed in the middle of a sentence that goes on and on.", 60.0f);
-  request.mutable_config()->mutable_sampling()->set_greedy(false);
-  request.mutable_config()->mutable_sampling()->set_seed(11);
+  Stack stack = StartStack();
+  ASSERT_TRUE(stack.ok());
+  v1::TextToSpeech::Stub* stub = stack.stub.get();
+  const v1::SynthesizeRequest request = LongRequest(11);
 
   for (const std::string stage : {"vocoder", "talker"}) {
-    std::unique_ptr<ServerProcess>& victim = stage == "vocoder" ? vocoder : talker;
+    std::unique_ptr<ServerProcess>& victim = stage == "vocoder" ? stack.vocoder : stack.talker;
     const std::string address = victim->address();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -323,7 +321,7 @@ TEST(ReliabilityTest, AStageKilledMidStreamIsUnavailablePromptlyAndUsedAgainWhen
     EXPECT_LT(Clock::now() - killed_at, std::chrono::seconds(10)) << stage << ": the gateway hung";
     // While it is down, new calls fail fast too.
     const auto asked = Clock::now();
-    EXPECT_EQ(Synthesize(stub.get(), Request("Anyone there?", 0.4f)).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(Synthesize(stub, Request("Anyone there?", 0.4f)).status.error_code(), grpc::StatusCode::UNAVAILABLE);
     EXPECT_LT(Clock::now() - asked, std::chrono::seconds(15)) << stage;
 
     // Back on the same address: the gateway reconnects (backoff capped at a few seconds).
@@ -332,7 +330,7 @@ TEST(ReliabilityTest, AStageKilledMidStreamIsUnavailablePromptlyAndUsedAgainWhen
     grpc::Status again;
     const auto until = Clock::now() + std::chrono::seconds(30);
     do {
-      again = Synthesize(stub.get(), Request("Back again.", 0.4f)).status;
+      again = Synthesize(stub, Request("Back again.", 0.4f)).status;
       if (!again.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     } while (!again.ok() && Clock::now() < until);
     EXPECT_TRUE(again.ok()) << stage << " never came back: " << again.error_message();

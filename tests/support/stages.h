@@ -149,6 +149,23 @@ inline std::unique_ptr<ServerProcess> StartGateway(const std::string& talker, co
   return std::make_unique<ServerProcess>(QWEN3TTS_GATEWAY_BIN, args);
 }
 
+// Talker, vocoder and gateway on one model, and a stub for the gateway.
+struct Stack {
+  std::unique_ptr<ServerProcess> talker, vocoder, gateway;
+  std::unique_ptr<v1::TextToSpeech::Stub> stub;
+  bool ok() const { return gateway != nullptr && !gateway->address().empty(); }
+};
+
+inline Stack StartStack(const std::string& model = Model(), std::vector<std::string> gateway_extra = {}) {
+  Stack s;
+  s.talker = StartTalker({}, model);
+  s.vocoder = StartVocoder({}, model);
+  if (s.talker->address().empty() || s.vocoder->address().empty()) return s;
+  s.gateway = StartGateway(s.talker->address(), s.vocoder->address(), std::move(gateway_extra), model);
+  s.stub = v1::TextToSpeech::NewStub(grpc::CreateChannel(s.gateway->address(), grpc::InsecureChannelCredentials()));
+  return s;
+}
+
 inline v1::SynthesizeRequest Request(const std::string& text, float max_seconds = 2.0f) {
   v1::SynthesizeRequest r;
   r.set_text(text);
