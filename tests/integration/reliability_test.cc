@@ -242,13 +242,35 @@ v1::SynthesizeRequest LongRequest(uint64_t seed) {
   return request;
 }
 
+// The random model stops at EOS after a seed-dependent number of frames: a seed whose request runs
+// at least `min_frames`, with that request's frames and wall time.
+struct LongRun {
+  v1::SynthesizeRequest request;
+  int64_t frames = 0;
+  double seconds = 0;
+};
+LongRun FindLongRun(v1::TextToSpeech::Stub* stub, int64_t min_frames = 30) {
+  LongRun run;
+  for (uint64_t seed = 7; seed < 40; ++seed) {
+    run.request = LongRequest(seed);
+    const auto start = Clock::now();
+    Result whole = Synthesize(stub, run.request);
+    run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    run.frames = whole.status.ok() ? whole.frames : 0;
+    if (run.frames >= min_frames) break;
+  }
+  return run;
+}
+
 TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
   Stack stack = StartStack();
   ASSERT_TRUE(stack.ok());
   ServerProcess* talker = stack.talker.get();
   ServerProcess* vocoder = stack.vocoder.get();
   v1::TextToSpeech::Stub* stub = stack.stub.get();
-  const v1::SynthesizeRequest request = LongRequest(7);
+  const LongRun long_run = FindLongRun(stub);
+  ASSERT_GE(long_run.frames, 30) << "no seed gave a long enough request";
+  const v1::SynthesizeRequest& request = long_run.request;
 
   // Cancel after a few chunks of audio.
   {
@@ -273,10 +295,11 @@ TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
     EXPECT_EQ(MetricValue(vocoder->metrics_address(), "qwen3tts_active_streams{stage=\"vocoder\"}"), 0);
     EXPECT_EQ(MetricValue(vocoder->metrics_address(), "qwen3tts_grpc_active_calls{method=\"/qwen3tts.v1.Codec/Decode\"}"), 0);
   }
-  // A deadline behaves the same.
+  // A deadline behaves the same: a third of the time the whole request took.
   {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1500));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::microseconds(static_cast<int64_t>(long_run.seconds / 3 * 1e6)));
     const double before = SettledFrames(*talker);
     auto reader = stub->Synthesize(&context, request);
     v1::SynthesizeResponse response;
@@ -284,8 +307,7 @@ TEST(ReliabilityTest, ClientCancelAndDeadlineStopGenerationWithinAFrame) {
     }
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
     const double after = SettledFrames(*talker);
-    // 60 s of audio would be 750 frames; the deadline cut it far short.
-    EXPECT_LT(after - before, 700);
+    EXPECT_LT(after - before, long_run.frames) << "the deadline did not cut generation short";
     EXPECT_EQ(MetricValue(talker->metrics_address(), "qwen3tts_active_streams{stage=\"talker\"}"), 0);
   }
   // The slots were freed: a normal request still runs.
@@ -297,7 +319,9 @@ TEST(ReliabilityTest, AStageKilledMidStreamIsUnavailablePromptlyAndUsedAgainWhen
   Stack stack = StartStack();
   ASSERT_TRUE(stack.ok());
   v1::TextToSpeech::Stub* stub = stack.stub.get();
-  const v1::SynthesizeRequest request = LongRequest(11);
+  const LongRun long_run = FindLongRun(stub);
+  ASSERT_GE(long_run.frames, 30) << "no seed gave a long enough request";
+  const v1::SynthesizeRequest& request = long_run.request;
 
   for (const std::string stage : {"vocoder", "talker"}) {
     std::unique_ptr<ServerProcess>& victim = stage == "vocoder" ? stack.vocoder : stack.talker;
