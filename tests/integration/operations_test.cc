@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,6 +131,34 @@ TEST(OperationsTest, HealthReportsReadinessAndLiveness) {
   }
   // A service name nobody registered is NOT_FOUND, not SERVING.
   EXPECT_EQ(HealthStatus(talker->address(), "no.such.Service"), -1);
+}
+
+// Readiness stays NOT_SERVING while the models load: the talker's generation_config.json is a FIFO
+// here, so loading blocks until the test writes it.
+TEST(OperationsTest, HealthIsNotServingWhileTheModelLoads) {
+  const std::string dir = TempDir("slow_model");
+  for (const auto& entry : fs::directory_iterator(Model())) {
+    const fs::path target = fs::path(dir) / entry.path().filename();
+    if (entry.path().filename() == "generation_config.json") {
+      ASSERT_EQ(::mkfifo(target.c_str(), 0600), 0);
+    } else {
+      fs::create_symlink(entry.path(), target);
+    }
+  }
+  ServerProcess talker(QWEN3TTS_TALKER_BIN, {"--model-dir", dir, "--listen", "127.0.0.1:0", "--threads", "1"},
+                       "loading on ");
+  ASSERT_FALSE(talker.address().empty()) << talker.startup_output();
+  EXPECT_EQ(HealthStatus(talker.address(), ""), 2) << "readiness must be NOT_SERVING while loading";
+  EXPECT_EQ(HealthStatus(talker.address(), "liveness"), 1);
+  {
+    std::ofstream fifo(dir + "/generation_config.json");  // unblocks the loader
+    fifo << RunCommand("cat " + Model() + "/generation_config.json");
+  }
+  std::string line;
+  for (int i = 0; i < 20 && line.find("listening on") == std::string::npos; ++i) line = talker.ReadLine();
+  ASSERT_NE(line.find("listening on"), std::string::npos);
+  EXPECT_EQ(HealthStatus(talker.address(), ""), 1);
+  EXPECT_EQ(HealthStatus(talker.address(), "liveness"), 1);
 }
 
 // SIGTERM while a stream is in flight: new calls are refused at once, the stream in flight

@@ -15,7 +15,10 @@ namespace qwen3tts::testing {
 // A child process whose stdout is scanned for "listening on HOST:PORT"; SIGTERM on destruction.
 class ServerProcess {
  public:
-  ServerProcess(const std::string& binary, const std::vector<std::string>& args) {
+  // Returns once the server printed `ready_marker` followed by its address ("loading on " to
+  // catch a server while it still loads its models).
+  ServerProcess(const std::string& binary, const std::vector<std::string>& args,
+                const std::string& ready_marker = "listening on ") {
     int out[2];
     if (pipe(out) != 0) return;
     pid_ = fork();
@@ -43,9 +46,9 @@ class ServerProcess {
         metrics_address_ = s.substr(metrics + 12);
         metrics_address_ = metrics_address_.substr(0, metrics_address_.find_first_of(" \r\n"));
       }
-      auto at = s.find("listening on ");
+      auto at = s.find(ready_marker);
       if (at != std::string::npos) {
-        address_ = s.substr(at + 13);
+        address_ = s.substr(at + ready_marker.size());
         address_ = address_.substr(0, address_.find_first_of(" \r\n"));
         break;
       }
