@@ -56,6 +56,8 @@ class TtsEngine {
   // generation_config.json defaults.
   GenerationOptions DefaultOptions() const { return DefaultGenerationOptions(info_.generation); }
   int64_t sample_rate() const { return decoder_->sample_rate(); }
+  // The talker model, for tools that need codes rather than audio (benchmarks, comparisons).
+  std::shared_ptr<const TalkerModel> talker() const { return talker_; }
 
   // Validates and tokenizes a request into a talker request (clone inputs are encoded here).
   absl::StatusOr<TalkerRequest> PrepareTalkerRequest(const SynthesisRequest& request) const;

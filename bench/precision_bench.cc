@@ -1,0 +1,135 @@
+// Accuracy cost of lower-precision talker weights, measured on the golden generation cases:
+// for each case the talker runs in float32 and in bfloat16 (the case's own sampling settings,
+// greedy in the golden sets), and the table shows
+//   - float32 codes vs the reference implementation's codes (should be 100 %),
+//   - bfloat16 codes vs float32 codes: all 16 codebooks, and the first (semantic) codebook,
+//   - the SNR of the bfloat16 waveform against the float32 waveform.
+// Codes are compared position by position over the shorter run; a different length (EOS moved)
+// is shown. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
+// ../shared/golden).
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/tensor/safetensors.h"
+#include "common/tts/tts_engine.h"
+
+namespace qwen3tts {
+namespace {
+
+struct Run {
+  std::vector<float> audio;  // 24 kHz
+};
+
+absl::StatusOr<Run> Generate(const TtsEngine& engine, const SynthesisRequest& request) {
+  Run run;
+  absl::StatusOr<SynthesisSummary> summary = engine.Synthesize(request, [&](const std::vector<float>& chunk) {
+    run.audio.insert(run.audio.end(), chunk.begin(), chunk.end());
+    return true;
+  });
+  if (!summary.ok()) return summary.status();
+  return run;
+}
+
+// Fraction of equal entries over the first min(frames) rows (columns [0, columns)).
+double Agreement(const at::Tensor& a, const at::Tensor& b, int64_t columns) {
+  const int64_t n = std::min(a.size(0), b.size(0));
+  if (n == 0) return a.size(0) == b.size(0) ? 1.0 : 0.0;
+  at::Tensor x = a.narrow(0, 0, n).narrow(1, 0, columns).to(at::kLong);
+  at::Tensor y = b.narrow(0, 0, n).narrow(1, 0, columns).to(at::kLong);
+  return x.eq(y).to(at::kDouble).mean().item<double>();
+}
+
+double SnrDb(const std::vector<float>& reference, const std::vector<float>& test) {
+  const size_t n = std::min(reference.size(), test.size());
+  double signal = 0, noise = 0;
+  for (size_t i = 0; i < n; ++i) {
+    signal += static_cast<double>(reference[i]) * reference[i];
+    const double d = static_cast<double>(reference[i]) - test[i];
+    noise += d * d;
+  }
+  if (noise == 0) return INFINITY;
+  return 10 * std::log10(signal / noise);
+}
+
+int Main(int argc, char** argv) {
+  std::string dir = argc > 1 ? argv[1] : "";
+  if (dir.empty() && std::getenv("QWEN3TTS_GOLDEN_DIR") != nullptr) dir = std::getenv("QWEN3TTS_GOLDEN_DIR");
+  if (dir.empty()) dir = "../shared/golden";
+  std::ifstream in(dir + "/manifest.json");
+  nlohmann::json manifest = nlohmann::json::parse(in, nullptr, false);
+  if (manifest.is_discarded()) return std::fprintf(stderr, "cannot read %s/manifest.json\n", dir.c_str()), 2;
+
+  std::printf("%-28s %7s %7s | %9s | %9s %9s | %8s\n", "case", "frames", "bf16", "f32=ref", "bf16=f32", "cb0", "SNR dB");
+  std::printf("%-28s %7s %7s | %9s | %9s %9s | %8s\n", "", "f32", "", "(16 cb)", "(16 cb)", "", "bf16/f32");
+  double worst_snr = INFINITY, sum_agree = 0;
+  int cases = 0;
+  for (const nlohmann::json& c : manifest["cases"]) {
+    const std::string mode = c.value("mode", "");
+    if (mode != "custom_voice" && mode != "voice_design" && mode != "voice_clone") continue;
+    auto file = SafetensorsFile::Open(dir + "/" + c.value("file", ""));
+    if (!file.ok()) return std::fprintf(stderr, "%s\n", std::string(file.status().message()).c_str()), 1;
+    SynthesisRequest request;
+    request.text = c.value("text", "");
+    request.language = c.value("language", "auto");
+    request.speaker = c.value("speaker", "");
+    request.instruct = c.value("instruct", "");
+    if (c.contains("non_streaming_mode")) request.non_streaming_mode = c["non_streaming_mode"].get<bool>();
+    if ((*file)->Has("ref_wav")) {
+      at::Tensor wav = (*file)->Load("ref_wav", at::kFloat)->contiguous();
+      request.ref_audio.assign(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
+      request.ref_text = c.value("ref_text", "");
+      request.x_vector_only = c.value("x_vector_only", false);
+    }
+    Run runs[2];
+    int64_t frames[2] = {0, 0};
+    at::Tensor codes[2];
+    for (int p = 0; p < 2; ++p) {
+      EngineOptions options;
+      options.talker_dtype = p == 0 ? at::kFloat : at::kBFloat16;
+      auto engine = TtsEngine::Load(dir + "/" + c.value("model_dir", ""), options);
+      if (!engine.ok()) return std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str()), 1;
+      SynthesisRequest r = request;
+      r.options = (*engine)->DefaultOptions();
+      r.options.talker.do_sample = !c.value("greedy", true);
+      r.options.code_predictor.do_sample = !c.value("subtalker_greedy", true);
+      r.options.repetition_penalty = c.value("repetition_penalty", 1.05);
+      r.options.min_new_tokens = c.value("min_new_tokens", 2);
+      r.options.max_new_tokens = c.value("max_new_tokens", 4096);
+      auto talker_request = (*engine)->PrepareTalkerRequest(r);
+      if (!talker_request.ok()) return std::fprintf(stderr, "%s\n", std::string(talker_request.status().message()).c_str()), 1;
+      auto generated = GenerateCodes((*engine)->talker(), *talker_request);
+      if (!generated.ok()) return std::fprintf(stderr, "%s\n", std::string(generated.status().message()).c_str()), 1;
+      codes[p] = *generated;
+      frames[p] = generated->size(0);
+      auto run = Generate(**engine, r);
+      if (!run.ok()) return std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str()), 1;
+      runs[p] = std::move(*run);
+    }
+    const double ref_agree = (*file)->Has("codes") ? Agreement(codes[0], (*file)->Load("codes")->view({-1, 16}), 16) : NAN;
+    const double agree = Agreement(codes[1], codes[0], 16);
+    const double agree0 = Agreement(codes[1], codes[0], 1);
+    const double snr = SnrDb(runs[0].audio, runs[1].audio);
+    worst_snr = std::min(worst_snr, snr);
+    sum_agree += agree;
+    ++cases;
+    std::printf("%-28s %7lld %7lld | %8.1f%% | %8.1f%% %8.1f%% | %8.1f\n", c.value("id", "?").c_str(),
+                static_cast<long long>(frames[0]), static_cast<long long>(frames[1]), 100 * ref_agree, 100 * agree,
+                100 * agree0, snr);
+  }
+  std::printf("\n%d cases: mean bf16/f32 code agreement %.1f %%, worst waveform SNR %.1f dB\n", cases,
+              cases > 0 ? 100 * sum_agree / cases : 0.0, worst_snr);
+  return 0;
+}
+
+}  // namespace
+}  // namespace qwen3tts
+
+int main(int argc, char** argv) { return qwen3tts::Main(argc, argv); }
