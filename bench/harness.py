@@ -1,0 +1,638 @@
+#!/usr/bin/python3
+"""Benchmark harness for qwen3-tts-serving (driven by bench/run.sh, which builds the tools first).
+
+Measures, per model shape and talker precision:
+  * per-frame milliseconds of the talker, the code predictor (qwen3tts-bench-talker; EOS suppressed, so
+    every run generates exactly --frames frames) and the speech-tokenizer decoder (qwen3tts-bench-codec-
+    decoder, streaming one frame per call on one thread, as the vocoder stage runs);
+  * frames/s, real-time factor (one frame = 80 ms of audio) and peak RSS of the talker bench;
+  * the memory-bandwidth bound: weight bytes streamed per frame (talker layers, final norm and codec head
+    in that precision, plus the code predictor counted once, as if it stayed in the last-level cache),
+    read from the checkpoint header, divided by the bandwidth measured by qwen3tts-bench-bandwidth;
+  * time to first audio through `qwen3-tts serve` (all stages in one process, in-process channel) and
+    through the split deployment (talker, vocoder and gateway processes over loopback gRPC);
+and a concurrency sweep through the gateway with qwen3-tts-load. The gRPC API cannot suppress EOS, so
+serving runs use a fixed max_duration and report the frames actually generated per request.
+
+Writes OUT/results.json, OUT/concurrency.png (python3-matplotlib) and OUT/summary.md, prints tables.
+Only the Python standard library and matplotlib are used.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+FRAME_SECONDS = 0.08  # 12.5 frames per second of audio
+SERVER_PIDS_FILE = os.environ.get("QWEN3TTS_BENCH_PIDS", "")
+
+
+def log(message):
+    print("[harness %s] %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
+
+
+class Failure(Exception):
+    pass
+
+
+def _terminate(signum, _frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+# ------------------------------------------------------------------------------------------------
+# Processes
+
+
+def run_tool(cmd, timeout, rss=False):
+    """Runs a tool to completion; returns (stdout, peak RSS in bytes or None). Raises Failure."""
+    rss_file = None
+    if rss:
+        fd, rss_file = tempfile.mkstemp(prefix="qwen3tts-bench-time-")
+        os.close(fd)
+        cmd = ["/usr/bin/time", "-v", "-o", rss_file] + cmd
+    log("run: " + " ".join(cmd))
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure("timed out after %d s: %s" % (timeout, " ".join(cmd)))
+    peak = None
+    if rss_file:
+        with open(rss_file) as f:
+            m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", f.read())
+        os.unlink(rss_file)
+        peak = int(m.group(1)) * 1024 if m else None
+    if proc.returncode != 0:
+        raise Failure("exit %d: %s\n%s" % (proc.returncode, " ".join(cmd), proc.stderr[-2000:]))
+    return proc.stdout, peak
+
+
+class Server:
+    """A stage process in its own session; stop() sends SIGTERM, then SIGKILL after a grace period."""
+
+    def __init__(self, name, cmd, log_dir):
+        self.name = name
+        self.log_path = os.path.join(log_dir, name + ".log")
+        self.log_file = open(self.log_path, "w")
+        log("start %s: %s" % (name, " ".join(cmd)))
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        if SERVER_PIDS_FILE:  # run.sh's trap kills these pids if the harness itself dies
+            with open(SERVER_PIDS_FILE, "a") as f:
+                f.write("%d\n" % self.proc.pid)
+
+    def wait_for(self, pattern, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(self.log_path) as f:
+                m = re.search(pattern, f.read())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise Failure("%s exited with %d; log %s" % (self.name, self.proc.returncode, self.log_path))
+            time.sleep(0.2)
+        raise Failure("%s: no '%s' within %d s; log %s" % (self.name, pattern, timeout, self.log_path))
+
+    def addresses(self, timeout):
+        """Waits until the server is ready; returns (grpc address, metrics URL)."""
+        listen = self.wait_for(r"listening on (\S+)", timeout).group(1)
+        metrics = re.search(r"metrics on (\S+)", open(self.log_path).read())
+        return listen, ("http://%s/metrics" % metrics.group(1)) if metrics else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+
+class Stack:
+    """Servers started together and stopped together (in reverse order)."""
+
+    def __init__(self):
+        self.servers = []
+
+    def start(self, name, cmd, log_dir):
+        s = Server(name, cmd, log_dir)
+        self.servers.append(s)
+        return s
+
+    def stop(self):
+        for s in reversed(self.servers):
+            s.stop()
+        self.servers = []
+
+
+# ------------------------------------------------------------------------------------------------
+# Models and checkpoints
+
+
+def ensure_model(args, shape):
+    """Creates (once) a random custom_voice model of `shape` in the cache directory; returns its path."""
+    path = os.path.join(args.models_dir, "%s-custom_voice" % shape)
+    needed = ["config.json", "model.safetensors", os.path.join("speech_tokenizer", "model.safetensors")]
+    if all(os.path.exists(os.path.join(path, n)) for n in needed):
+        log("reusing model %s" % path)
+        return path
+    os.makedirs(args.models_dir, exist_ok=True)
+    partial = path + ".partial-%d" % os.getpid()
+    start = time.time()
+    run_tool([args.qwen3_tts, "make-random-model", "--out", partial, "--shape", shape, "--variant", "custom_voice"],
+             timeout=1800)
+    if os.path.exists(path):  # an incomplete earlier attempt
+        subprocess.run(["rm", "-rf", path], check=True)
+    os.rename(partial, path)
+    log("wrote %s model in %.0f s" % (shape, time.time() - start))
+    return path
+
+
+def safetensors_entries(model_dir):
+    """{name: (dtype, shape)} over model.safetensors or its shards (header only, no weights read)."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    entries = {}
+    for name in files:
+        with open(os.path.join(model_dir, name), "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        for key, value in header.items():
+            if key != "__metadata__":
+                entries[key] = (value["dtype"], value["shape"])
+    return entries
+
+
+def streamed_parameters(model_dir):
+    """Parameter counts read per frame: the talker stack (+ final norm and codec head), the code
+    predictor's transformer layers, and the rest of the code predictor (norm, projection, the 15 heads,
+    each used once per frame). Embedding tables only contribute the rows gathered, and the text
+    projection runs on the prompt, so neither is counted."""
+    talker = predictor_layers = predictor_other = 0
+    for name, (_dtype, shape) in safetensors_entries(model_dir).items():
+        n = 1
+        for d in shape:
+            n *= d
+        if name.startswith("talker.model.layers.") or name in ("talker.model.norm.weight", "talker.codec_head.weight"):
+            talker += n
+        elif name.startswith("talker.code_predictor.model.layers."):
+            predictor_layers += n
+        elif name.startswith("talker.code_predictor.") and ".codec_embedding." not in name:
+            predictor_other += n
+    with open(os.path.join(model_dir, "config.json")) as f:
+        groups = json.load(f)["talker_config"]["num_code_groups"]
+    return {"talker": talker, "code_predictor_layers": predictor_layers, "code_predictor_other": predictor_other,
+            "code_predictor_steps": groups - 1}
+
+
+# ------------------------------------------------------------------------------------------------
+# Measurements
+
+
+def measure_bandwidth(args):
+    # 1 GiB: four times this machine's 260 MiB last-level cache, so the passes stream from memory.
+    out, _ = run_tool([args.tool("qwen3tts-bench-bandwidth"), "--mib", "1024", "--threads", str(args.threads),
+                       "--passes", "5", "--json"], timeout=300)
+    result = json.loads(out.strip().splitlines()[-1])
+    log("bandwidth: best %.2f GB/s (median %.2f) with %d threads" %
+        (result["best_gb_per_s"], result["median_gb_per_s"], args.threads))
+    return result
+
+
+def measure_talker(args, model_dir, dtype):
+    out, peak = run_tool([args.tool("qwen3tts-bench-talker"), "--model-dir", model_dir, "--frames", str(args.frames),
+                          "--threads", str(args.threads), "--dtype", dtype], timeout=1800, rss=True)
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 8 and f[1] == dtype:
+            return {"frames": int(f[2]), "talker_ms": float(f[3]), "code_predictor_ms": float(f[4]),
+                    "talker_total_ms": float(f[5]), "bench_gb_per_frame": float(f[7]), "peak_rss_bytes": peak}
+    raise Failure("no %s row in the talker bench output:\n%s" % (dtype, out))
+
+
+def measure_decoder(args, model_dir):
+    out, _ = run_tool([args.tool("qwen3tts-bench-codec-decoder"), "--model-dir", model_dir, "--frames",
+                       str(args.decoder_frames), "--threads", "1", "--json"], timeout=1800)
+    rows = json.loads([l for l in out.splitlines() if l.startswith("[")][-1])
+    streaming = [r for r in rows if r["mode"].startswith("streaming")][0]
+    batched = [r for r in rows if r["mode"].startswith("offline")]
+    return {"threads": 1, "frames": streaming["frames"], "ms_per_frame": streaming["ms_per_frame"],
+            "max_ms_per_call": streaming["max_ms_per_call"], "x_realtime": 1.0 / streaming["rtf"],
+            "offline_ms_per_frame": batched[0]["ms_per_frame"] if batched else None}
+
+
+def load_run(args, target, streams, duration, max_seconds, metrics_urls=(), tag="load"):
+    """One qwen3-tts-load run; returns its JSON report (raises on failed requests)."""
+    out_json = os.path.join(args.log_dir, "%s-%d.json" % (tag, int(time.time() * 1000)))
+    cmd = [args.tool("qwen3-tts-load"), "--target", target, "--streams", str(streams), "--duration", str(duration),
+           "--max-seconds", str(max_seconds), "--deadline", "600", "--warmup", "0", "--sample-interval", "1",
+           "--json", out_json]
+    for url in metrics_urls:
+        if url:
+            cmd += ["--metrics", url]
+    run_tool(cmd, timeout=int(duration + 900))
+    with open(out_json) as f:
+        return json.load(f)
+
+
+def summarize_load(report):
+    ok = report["requests"]["ok"]
+    rss = {}
+    for stage in report.get("rss", []):
+        if stage.get("valid"):
+            rss[stage["stage"]] = stage["max_bytes"]
+    return {"requests": ok, "frames": report["frames"], "frames_per_request": report["frames"] / ok if ok else 0,
+            "wall_seconds": report["wall_seconds"], "frames_per_second": report["frames_per_second"],
+            "ttfa_p50_ms": 1e3 * report["ttfa_seconds"]["p50"], "ttfa_p95_ms": 1e3 * report["ttfa_seconds"]["p95"],
+            "ttfa_max_ms": 1e3 * report["ttfa_seconds"]["max"], "latency_p50_ms": 1e3 * report["latency_seconds"]["p50"],
+            "peak_rss_bytes_by_stage": rss}
+
+
+def warm_up(args, target):
+    load_run(args, target, 1, 0.01, args.ttfa_max_seconds, tag="warmup")
+
+
+def start_serve(args, stack, model_dir, dtype):
+    s = stack.start("serve-%s" % dtype,
+                    [args.qwen3_tts, "serve", "--model-dir", model_dir, "--listen", "127.0.0.1:0",
+                     "--metrics-listen", "127.0.0.1:0", "--http-listen", "", "--threads", str(args.threads),
+                     "--dtype", dtype, "--drain-seconds", "0", "--max-streams", "8", "--max-queue", "16"],
+                    args.log_dir)
+    return s.addresses(args.start_timeout)
+
+
+def start_split(args, stack, model_dir, dtype):
+    """talker (--max-streams 8), vocoder (one thread) and gateway processes; returns (target, metrics URLs)."""
+    common = ["--model-dir", model_dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+              "--drain-seconds", "0"]
+    talker = stack.start("talker-%s" % dtype, [args.tool("qwen3-tts-talker")] + common +
+                         ["--threads", str(args.threads), "--dtype", dtype, "--max-streams", "8", "--max-queue", "16"],
+                         args.log_dir)
+    vocoder = stack.start("vocoder", [args.tool("qwen3-tts-vocoder")] + common +
+                          ["--threads", "1", "--max-streams", "8", "--max-queue", "16"], args.log_dir)
+    t_addr, t_metrics = talker.addresses(args.start_timeout)
+    v_addr, v_metrics = vocoder.addresses(args.start_timeout)
+    gateway = stack.start("gateway", [args.tool("qwen3-tts-gateway")] + common +
+                          ["--talker", t_addr, "--vocoder", v_addr, "--http-listen", "", "--threads", "1",
+                           "--max-streams", "16", "--max-queue", "32"], args.log_dir)
+    g_addr, g_metrics = gateway.addresses(args.start_timeout)
+    return g_addr, [g_metrics, t_metrics, v_metrics]
+
+
+def measure_ttfa(args, target, metrics, tag):
+    warm_up(args, target)
+    report = load_run(args, target, 1, args.ttfa_seconds, args.ttfa_max_seconds, metrics, tag=tag)
+    s = summarize_load(report)
+    log("%s: TTFA p50 %.0f ms over %d requests, %.2f frames/s" % (tag, s["ttfa_p50_ms"], s["requests"],
+                                                                  s["frames_per_second"]))
+    return s
+
+
+def sweep(args, target, metrics):
+    levels = []
+    for streams in args.streams:
+        report = load_run(args, target, streams, args.sweep_seconds, args.sweep_max_seconds, metrics,
+                          tag="sweep-%d" % streams)
+        s = summarize_load(report)
+        s["streams"] = streams
+        levels.append(s)
+        log("sweep %d streams: %.2f frames/s, TTFA p50 %.0f p95 %.0f ms, %d requests, %.1f frames/request" %
+            (streams, s["frames_per_second"], s["ttfa_p50_ms"], s["ttfa_p95_ms"], s["requests"],
+             s["frames_per_request"]))
+    return levels
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+
+
+def mib(b):
+    return b / 1048576.0 if b else float("nan")
+
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def targets(args, results):
+    """The issue's targets, evaluated on the first shape (the 0.6B one in a full run)."""
+    rows = [r for r in results["rows"] if r["shape"] == args.shapes[0][0]]
+    out = []
+    if not rows:
+        return out
+    best = min(rows, key=lambda r: r["rtf"])
+    value = "%.2f (%s)" % (best["rtf"], best["dtype"])
+    levels = {l["streams"]: l for l in results.get("concurrency", {}).get("levels", [])}
+    if 1 in levels and levels[1]["frames_per_second"] > 0:
+        # Closed loop: includes each request's prompt and the gap between requests, so pessimistic.
+        value += "; through the gateway, 1 stream: %.2f (%s)" % (
+            12.5 / levels[1]["frames_per_second"], results["concurrency"]["dtype"])
+    out.append({"target": "single-stream RTF <= 1.0 (best precision, in-process talker + code predictor + decoder)",
+                "value": value, "met": best["rtf"] <= 1.0})
+    f32 = [r for r in rows if r["dtype"] == "float32"]
+    if f32:
+        r = f32[0]
+        out.append({"target": "float32 talker + code predictor within 1.3x of the bandwidth bound",
+                    "value": "%.2fx (%.1f ms vs bound %.1f ms)" % (r["achieved_over_bound"], r["talker_total_ms"],
+                                                                  r["bound_ms"]),
+                    "met": r["achieved_over_bound"] <= 1.3})
+        goal = 2.5 * args.python_baseline_fps
+        out.append({"target": "float32 >= 2.5x the Python implementation (%.2f frames/s) = %.2f frames/s"
+                              % (args.python_baseline_fps, goal),
+                    "value": "%.2f frames/s end to end (%.2f talker + code predictor only) = %.2fx" %
+                             (r["frames_per_second"], r["talker_frames_per_second"],
+                              r["frames_per_second"] / args.python_baseline_fps),
+                    "met": r["frames_per_second"] >= goal})
+    gw = [r for r in rows if r.get("ttfa_gateway")]
+    if gw:
+        b = min(gw, key=lambda r: r["ttfa_gateway"]["ttfa_p50_ms"])
+        out.append({"target": "TTFA through the gateway <= 300 ms (one sentence, p50)",
+                    "value": "%.0f ms (%s)" % (b["ttfa_gateway"]["ttfa_p50_ms"], b["dtype"]),
+                    "met": b["ttfa_gateway"]["ttfa_p50_ms"] <= 300})
+    if 1 in levels and 8 in levels:
+        ratio = levels[8]["frames_per_second"] / levels[1]["frames_per_second"]
+        out.append({"target": "aggregate throughput at 8 streams >= 4x single stream",
+                    "value": "%.2fx (%.2f vs %.2f frames/s)" % (ratio, levels[8]["frames_per_second"],
+                                                               levels[1]["frames_per_second"]),
+                    "met": ratio >= 4})
+    dec = rows[0]["decoder"]
+    out.append({"target": "vocoder >= 20x real time on one core",
+                "value": "%.1fx (%.1f ms per 80 ms frame)" % (dec["x_realtime"], dec["ms_per_frame"]),
+                "met": dec["x_realtime"] >= 20})
+    return out
+
+
+def markdown(results):
+    lines = []
+    bw = results["bandwidth"]
+    lines.append("Read bandwidth: best %.2f GB/s, median %.2f GB/s (%d threads, %.0f MiB array)." %
+                 (bw["best_gb_per_s"], bw["median_gb_per_s"], bw["threads"], bw["bytes"] / 1048576.0))
+    lines.append("")
+    lines.append("| shape | dtype | talker ms | predictor ms | decoder ms | total ms/frame | frames/s | RTF | "
+                 "peak RSS MiB | weights MB/frame | bound ms | achieved/bound | bound ms, predictor x15 | "
+                 "TTFA serve ms | TTFA gateway ms |")
+    lines.append("|" + "---|" * 15)
+    for r in results["rows"]:
+        serve = r.get("ttfa_serve")
+        gw = r.get("ttfa_gateway")
+        lines.append("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f | %.0f | %.1f | %.2f | %.1f | %s | %s |" % (
+            r["shape"], r["dtype"], r["talker_ms"], r["code_predictor_ms"], r["decoder"]["ms_per_frame"],
+            r["total_ms"], r["frames_per_second"], r["rtf"], mib(r["peak_rss_bytes"]), r["bytes_per_frame"] / 1e6,
+            r["bound_ms"], r["achieved_over_bound"], r["bound_predictor_streamed_ms"], fmt(serve and serve["ttfa_p50_ms"], ".0f"),
+            fmt(gw and gw["ttfa_p50_ms"], ".0f")))
+    conc = results.get("concurrency")
+    if conc:
+        lines.append("")
+        lines.append("Concurrency through the gateway (%s %s, talker --max-streams 8, %g s per level, "
+                     "max_duration %g s):" % (conc["shape"], conc["dtype"], conc["seconds_per_level"],
+                                              conc["max_seconds"]))
+        lines.append("")
+        lines.append("| streams | requests | frames/request | aggregate frames/s | x single | TTFA p50 ms | "
+                     "TTFA p95 ms | latency p50 ms |")
+        lines.append("|" + "---|" * 8)
+        base = conc["levels"][0]["frames_per_second"] if conc["levels"] else 0
+        for l in conc["levels"]:
+            lines.append("| %d | %d | %.1f | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
+                l["streams"], l["requests"], l["frames_per_request"], l["frames_per_second"],
+                l["frames_per_second"] / base if base else 0, l["ttfa_p50_ms"], l["ttfa_p95_ms"],
+                l["latency_p50_ms"]))
+        peak = {}
+        for l in conc["levels"]:
+            for stage, b in l["peak_rss_bytes_by_stage"].items():
+                peak[stage] = max(peak.get(stage, 0), b)
+        if peak:
+            lines.append("")
+            lines.append("Peak RSS during the sweep: " + ", ".join("%s %.0f MiB" % (k, mib(v)) for k, v in
+                                                                 sorted(peak.items())) + ".")
+    if results.get("targets"):
+        lines.append("")
+        lines.append("| target | measured | met |")
+        lines.append("|---|---|---|")
+        for t in results["targets"]:
+            lines.append("| %s | %s | %s |" % (t["target"], t["value"], "yes" if t["met"] else "**no**"))
+    return "\n".join(lines) + "\n"
+
+
+def plot(results, path):
+    conc = results.get("concurrency")
+    if not conc or not conc["levels"]:
+        return False
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib missing (apt-get install python3-matplotlib): no plot")
+        return False
+    streams = [l["streams"] for l in conc["levels"]]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(streams, [l["frames_per_second"] for l in conc["levels"]], "o-", label="measured")
+    base = conc["levels"][0]["frames_per_second"] / conc["levels"][0]["streams"]
+    ax1.plot(streams, [base * s for s in streams], "--", color="gray", label="linear scaling")
+    ax1.axhline(12.5, color="red", linestyle=":", label="real time (12.5 frames/s)")
+    if 8 in streams:
+        ax1.plot([8], [4 * conc["levels"][0]["frames_per_second"]], "r*", markersize=12, label="target: 4x single")
+    ax1.set_xlabel("simultaneous streams")
+    ax1.set_ylabel("aggregate frames/s")
+    ax1.set_xscale("log", base=2)
+    ax1.set_xticks(streams)
+    ax1.set_xticklabels([str(s) for s in streams])
+    ax1.legend()
+    ax1.set_title("throughput")
+    ax2.plot(streams, [l["ttfa_p50_ms"] for l in conc["levels"]], "o-", label="p50")
+    ax2.plot(streams, [l["ttfa_p95_ms"] for l in conc["levels"]], "s-", label="p95")
+    ax2.axhline(300, color="red", linestyle=":", label="300 ms target")
+    ax2.set_xlabel("simultaneous streams")
+    ax2.set_ylabel("time to first audio (ms)")
+    ax2.set_xscale("log", base=2)
+    ax2.set_xticks(streams)
+    ax2.set_xticklabels([str(s) for s in streams])
+    ax2.legend()
+    ax2.set_title("time to first audio")
+    fig.suptitle("qwen3-tts gateway, %s %s, %d talker threads" % (conc["shape"], conc["dtype"],
+                                                                   results["config"]["threads"]))
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", required=True)
+    p.add_argument("--quick", action="store_true", help="tiny models and short runs (< 2 minutes)")
+    p.add_argument("--shapes", help="comma-separated shapes; SHAPE:dtype+dtype limits a shape's precisions "
+                                    "(default 0.6b,1.7b; tiny with --quick)")
+    p.add_argument("--precisions", default="float32,bfloat16")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="bench/results")
+    p.add_argument("--models-dir", default="/tmp/qwen3tts-bench-models")
+    p.add_argument("--frames", type=int, help="frames per talker measurement (default 25; 20 with --quick)")
+    p.add_argument("--decoder-frames", type=int, help="frames per decoder measurement (default 25)")
+    p.add_argument("--serving-shapes", help="shapes measured through the servers (default: the first shape)")
+    p.add_argument("--ttfa-seconds", type=float, help="seconds of back-to-back requests per TTFA measurement")
+    p.add_argument("--ttfa-max-seconds", type=float, help="max_duration of a TTFA request")
+    p.add_argument("--streams", default="1,2,4,8", help="concurrency levels")
+    p.add_argument("--sweep-seconds", type=float, help="seconds per concurrency level (default 20; 3 with --quick)")
+    p.add_argument("--sweep-max-seconds", type=float, help="max_duration of a sweep request")
+    p.add_argument("--sweep-precision", default="auto", help="precision of the sweep; auto: the fastest measured")
+    p.add_argument("--no-sweep", action="store_true")
+    p.add_argument("--python-baseline-fps", type=float, default=1.65,
+                   help="frames/s of the official Python implementation on this machine (0.6B, 2 threads)")
+    p.add_argument("--start-timeout", type=float, default=600)
+    a = p.parse_args(argv)
+    shapes = a.shapes or ("tiny" if a.quick else "0.6b,1.7b")
+    precisions = a.precisions.split(",")
+    a.shapes = []
+    for spec in shapes.split(","):
+        name, _, only = spec.partition(":")
+        a.shapes.append((name, only.split("+") if only else precisions))
+    for _, ps in a.shapes:
+        for prec in ps:
+            if prec not in ("float32", "bfloat16"):
+                p.error("unknown precision %s" % prec)
+    a.serving_shapes = a.serving_shapes.split(",") if a.serving_shapes else [a.shapes[0][0]]
+    a.streams = [int(s) for s in a.streams.split(",")]
+    q = a.quick
+    a.frames = a.frames or (20 if q else 25)
+    a.decoder_frames = a.decoder_frames or (20 if q else 25)
+    a.ttfa_seconds = a.ttfa_seconds or (2 if q else 8)
+    a.ttfa_max_seconds = a.ttfa_max_seconds or (0.5 if q else 0.4)
+    a.sweep_seconds = a.sweep_seconds or (3 if q else 20)
+    a.sweep_max_seconds = a.sweep_max_seconds or (1.0 if q else 1.0)
+    a.qwen3_tts = os.path.join(a.build_dir, "services", "qwen3-tts", "qwen3-tts")
+    locations = {"qwen3tts-bench-talker": "bench", "qwen3tts-bench-codec-decoder": "bench",
+                 "qwen3tts-bench-bandwidth": "bench", "qwen3-tts-load": "clients/cpp",
+                 "qwen3-tts-talker": "services/talker", "qwen3-tts-vocoder": "services/vocoder",
+                 "qwen3-tts-gateway": "services/gateway"}
+    a.tool = lambda name: os.path.join(a.build_dir, locations[name], name)
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    os.makedirs(args.out, exist_ok=True)
+    args.log_dir = tempfile.mkdtemp(prefix="qwen3tts-bench-logs-")
+    log("logs in %s" % args.log_dir)
+    started = time.time()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    results = {"config": {"command": os.environ.get("QWEN3TTS_BENCH_COMMAND") or " ".join(sys.argv),
+                          "git_commit": commit, "quick": args.quick, "threads": args.threads,
+                          "shapes": [{"shape": s, "precisions": p} for s, p in args.shapes],
+                          "frames": args.frames, "decoder_frames": args.decoder_frames,
+                          "ttfa_seconds": args.ttfa_seconds, "ttfa_max_seconds": args.ttfa_max_seconds,
+                          "sweep_seconds": args.sweep_seconds, "sweep_max_seconds": args.sweep_max_seconds,
+                          "python_baseline_fps": args.python_baseline_fps},
+               "machine": {"cpus": os.cpu_count(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                           "loadavg_start": os.getloadavg()},
+               "rows": []}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            results["machine"]["cpu"] = m.group(1) if m else "?"
+    except OSError:
+        pass
+    stack = Stack()
+    try:
+        models = {shape: ensure_model(args, shape) for shape, _ in args.shapes}
+        results["bandwidth"] = measure_bandwidth(args)
+        bw = results["bandwidth"]["best_gb_per_s"] * 1e9
+        for shape, precisions in args.shapes:
+            model_dir = models[shape]
+            params = streamed_parameters(model_dir)
+            decoder = measure_decoder(args, model_dir)
+            log("%s decoder: %.2f ms/frame on one thread (%.1fx real time)" %
+                (shape, decoder["ms_per_frame"], decoder["x_realtime"]))
+            for dtype in precisions:
+                t = measure_talker(args, model_dir, dtype)
+                elem = 4 if dtype == "float32" else 2
+                row = dict(t)
+                row.update({"shape": shape, "dtype": dtype, "decoder": decoder, "streamed_parameters": params})
+                row["total_ms"] = t["talker_total_ms"] + decoder["ms_per_frame"]
+                row["frames_per_second"] = 1000.0 / row["total_ms"]
+                row["talker_frames_per_second"] = 1000.0 / t["talker_total_ms"]
+                row["rtf"] = row["total_ms"] / (1000 * FRAME_SECONDS)
+                predictor = params["code_predictor_layers"] + params["code_predictor_other"]
+                # The bound of the issue: the code predictor read once per frame (it stays in cache).
+                row["bytes_per_frame"] = (params["talker"] + predictor) * elem
+                row["bound_ms"] = 1000.0 * row["bytes_per_frame"] / bw
+                row["code_predictor_bytes"] = predictor * elem
+                # If the code predictor does not fit in the last-level cache, its layers are read at each of
+                # its 15 steps: a second, looser bound.
+                row["bytes_per_frame_predictor_streamed"] = elem * (
+                    params["talker"] + params["code_predictor_layers"] * params["code_predictor_steps"] +
+                    params["code_predictor_other"])
+                row["bound_predictor_streamed_ms"] = 1000.0 * row["bytes_per_frame_predictor_streamed"] / bw
+                row["achieved_over_bound"] = t["talker_total_ms"] / row["bound_ms"]
+                log("%s %s: talker %.1f + predictor %.1f + decoder %.1f ms/frame, bound %.1f ms (%.2fx)" %
+                    (shape, dtype, t["talker_ms"], t["code_predictor_ms"], decoder["ms_per_frame"], row["bound_ms"],
+                     row["achieved_over_bound"]))
+                results["rows"].append(row)
+
+        sweep_dtype = None
+        if not args.no_sweep:
+            first = [r for r in results["rows"] if r["shape"] == args.shapes[0][0]]
+            sweep_dtype = (min(first, key=lambda r: r["talker_total_ms"])["dtype"]
+                           if args.sweep_precision == "auto" else args.sweep_precision)
+        for shape, precisions in args.shapes:
+            if shape not in args.serving_shapes:
+                continue
+            for dtype in precisions:
+                row = [r for r in results["rows"] if r["shape"] == shape and r["dtype"] == dtype][0]
+                try:
+                    target, metrics = start_serve(args, stack, models[shape], dtype)
+                    row["ttfa_serve"] = measure_ttfa(args, target, [metrics], "serve-%s-%s" % (shape, dtype))
+                finally:
+                    stack.stop()
+                try:
+                    target, metrics = start_split(args, stack, models[shape], dtype)
+                    row["ttfa_gateway"] = measure_ttfa(args, target, metrics, "gateway-%s-%s" % (shape, dtype))
+                    if shape == args.shapes[0][0] and dtype == sweep_dtype:
+                        results["concurrency"] = {"shape": shape, "dtype": dtype, "threads": args.threads,
+                                                  "seconds_per_level": args.sweep_seconds,
+                                                  "max_seconds": args.sweep_max_seconds,
+                                                  "levels": sweep(args, target, metrics)}
+                finally:
+                    stack.stop()
+    except (Failure, KeyboardInterrupt) as e:
+        log("stopped: %s" % e)
+        results["error"] = str(e)
+    finally:
+        stack.stop()
+    results["targets"] = targets(args, results) if results.get("bandwidth") else []
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    results["elapsed_seconds"] = round(time.time() - started, 1)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    text = markdown(results) if results.get("bandwidth") else ""
+    with open(os.path.join(args.out, "summary.md"), "w") as f:
+        f.write(text)
+    if plot(results, os.path.join(args.out, "concurrency.png")):
+        log("wrote %s" % os.path.join(args.out, "concurrency.png"))
+    print(text)
+    log("wrote %s in %.0f s" % (os.path.join(args.out, "results.json"), results["elapsed_seconds"]))
+    return 1 if "error" in results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
