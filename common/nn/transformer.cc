@@ -144,11 +144,16 @@ at::Tensor TransformerBlock::Mlp(const at::Tensor& x) const {
 
 at::Tensor TransformerBlock::Attention(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                        KvCache* cache) const {
+  return o_proj_(AttendSegment(q_proj_(x), k_proj_(x), v_proj_(x), cos, sin, cache));
+}
+
+at::Tensor TransformerBlock::AttendSegment(const at::Tensor& q_rows, const at::Tensor& k_rows, const at::Tensor& v_rows,
+                                           const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const {
   const BlockConfig& c = config_;
-  const int64_t T = x.size(0), d = c.head_dim, kvh = c.num_kv_heads, groups = c.num_heads / c.num_kv_heads;
-  at::Tensor q = q_proj_(x).view({T, c.num_heads, d});
-  at::Tensor k = k_proj_(x).view({T, kvh, d});
-  at::Tensor v = v_proj_(x).view({T, kvh, d});
+  const int64_t T = q_rows.size(0), d = c.head_dim, kvh = c.num_kv_heads, groups = c.num_heads / c.num_kv_heads;
+  at::Tensor q = q_rows.view({T, c.num_heads, d});
+  at::Tensor k = k_rows.view({T, kvh, d});
+  at::Tensor v = v_rows.view({T, kvh, d});
   if (c.qk_norm) {
     q = RmsNorm(q, q_norm_w_, c.norm_eps);
     k = RmsNorm(k, k_norm_w_, c.norm_eps);
@@ -180,7 +185,7 @@ at::Tensor TransformerBlock::Attention(const at::Tensor& x, const at::Tensor& co
       at::Tensor kpos = at::arange(0, start + T, at::kLong).unsqueeze(0);
       at::Tensor allowed = kpos <= qpos;
       if (c.sliding_window.has_value()) allowed = allowed & (kpos > qpos - *c.sliding_window);
-      mask = at::zeros({T, start + T}, x.options()).masked_fill(allowed.logical_not(), -INFINITY);
+      mask = at::zeros({T, start + T}, q.options()).masked_fill(allowed.logical_not(), -INFINITY);
     } else if (c.sliding_window.has_value() && start + 1 > *c.sliding_window) {
       int64_t first = start + 1 - *c.sliding_window;
       keys = keys.narrow(1, first, start + 1 - first);
@@ -200,7 +205,7 @@ at::Tensor TransformerBlock::Attention(const at::Tensor& x, const at::Tensor& co
     at::Tensor qpos = at::arange(start, start + T, at::kLong).unsqueeze(1);
     at::Tensor kpos = at::arange(start - kept, start + T, at::kLong).unsqueeze(0);
     at::Tensor allowed = (kpos <= qpos) & (kpos > qpos - W);
-    mask = at::zeros({T, kept + T}, x.options()).masked_fill(allowed.logical_not(), -INFINITY);
+    mask = at::zeros({T, kept + T}, q.options()).masked_fill(allowed.logical_not(), -INFINITY);
     // Store the newest W of the chunk into the ring.
     const int64_t store = std::min(T, W);
     at::Tensor slots = at::arange(start + T - store, start + T, at::kLong) % W;
@@ -216,13 +221,33 @@ at::Tensor TransformerBlock::Attention(const at::Tensor& x, const at::Tensor& co
   if (mask.defined()) scores = (scores.view({kvh, groups, T, L}) + mask).view({kvh, groups * T, L});
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
   at::Tensor out = at::matmul(probs, values);  // [kvh, groups*T, d]
-  out = out.view({kvh, groups, T, d}).permute({2, 0, 1, 3}).reshape({T, c.num_heads * d});
-  return o_proj_(out);
+  return out.view({kvh, groups, T, d}).permute({2, 0, 1, 3}).reshape({T, c.num_heads * d});
 }
 
 at::Tensor TransformerBlock::Forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                      KvCache* cache) const {
   at::Tensor h = Attention(Norm(x, input_norm_w_, input_norm_b_), cos, sin, cache);
+  if (config_.layer_scale) h = h * attn_scale_;
+  at::Tensor residual = x + h;
+  at::Tensor m = Mlp(Norm(residual, post_norm_w_, post_norm_b_));
+  if (config_.layer_scale) m = m * mlp_scale_;
+  return residual + m;
+}
+
+at::Tensor TransformerBlock::ForwardSegments(const at::Tensor& x, const std::vector<Segment>& segments) const {
+  // Projections and MLP see every row at once (one pass over the weights for the whole batch);
+  // attention runs per sequence against its own cache.
+  const at::Tensor normed = Norm(x, input_norm_w_, input_norm_b_);
+  const at::Tensor q = q_proj_(normed), k = k_proj_(normed), v = v_proj_(normed);
+  std::vector<at::Tensor> outs;
+  outs.reserve(segments.size());
+  int64_t row = 0;
+  for (const Segment& s : segments) {
+    outs.push_back(AttendSegment(q.narrow(0, row, s.rows), k.narrow(0, row, s.rows), v.narrow(0, row, s.rows), s.cos,
+                                 s.sin, s.cache));
+    row += s.rows;
+  }
+  at::Tensor h = o_proj_(outs.size() == 1 ? outs[0] : at::cat(outs, 0));
   if (config_.layer_scale) h = h * attn_scale_;
   at::Tensor residual = x + h;
   at::Tensor m = Mlp(Norm(residual, post_norm_w_, post_norm_b_));
@@ -269,6 +294,24 @@ at::Tensor TransformerStack::Forward(const at::Tensor& x, std::vector<KvCache>* 
   auto [cos, sin] = rope_.Slice(start, x.size(0), dtype_);
   at::Tensor h = x;
   for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i].Forward(h, cos, sin, &(*caches)[i]);
+  if (!final_norm_w_.defined()) return h;
+  if (config_.norm == NormKind::kRms) return RmsNorm(h, final_norm_w_, config_.norm_eps);
+  return at::layer_norm(h, {config_.hidden_size}, final_norm_w_, final_norm_b_, config_.norm_eps);
+}
+
+at::Tensor TransformerStack::ForwardBatch(const at::Tensor& x, const std::vector<int64_t>& rows,
+                                          const std::vector<std::vector<KvCache>*>& caches) const {
+  std::vector<std::pair<at::Tensor, at::Tensor>> rope;
+  rope.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) rope.push_back(rope_.Slice(caches[i]->front().length(), rows[i], dtype_));
+  std::vector<TransformerBlock::Segment> segments(rows.size());
+  at::Tensor h = x;
+  for (size_t layer = 0; layer < blocks_.size(); ++layer) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      segments[i] = {rows[i], rope[i].first, rope[i].second, &(*caches[i])[layer]};
+    }
+    h = blocks_[layer].ForwardSegments(h, segments);
+  }
   if (!final_norm_w_.defined()) return h;
   if (config_.norm == NormKind::kRms) return RmsNorm(h, final_norm_w_, config_.norm_eps);
   return at::layer_norm(h, {config_.hidden_size}, final_norm_w_, final_norm_b_, config_.norm_eps);

@@ -1,8 +1,9 @@
 // Shared transformer building blocks: one decoder block implementation serves the talker, the
 // code predictor and the speech-tokenizer transformers.
 //
-// Everything works on ONE sequence at a time ([T, hidden] activations, no batch dimension): the
-// engines batch independent sequences at a higher level, each with its own cache and position.
+// Activations are [T, hidden] rows without a batch dimension. Forward runs one sequence;
+// ForwardBatch runs several independent sequences (each with its own cache and position) with
+// their rows stacked, so that the weights are streamed once per step for the whole batch.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -109,11 +110,25 @@ class TransformerBlock {
                                                const BlockConfig& config, c10::ScalarType dtype);
   // x: [T, hidden] at positions cache->length() .. +T; cos/sin: [T, head_dim]. Appends to the cache.
   at::Tensor Forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
+
+  // Several independent sequences in one call: x holds their rows back to back; each segment names
+  // its row count, RoPE rows and cache. Linear layers run once over all rows (the weights are read
+  // once for the whole batch), attention per segment.
+  struct Segment {
+    int64_t rows = 0;
+    at::Tensor cos, sin;
+    KvCache* cache = nullptr;
+  };
+  at::Tensor ForwardSegments(const at::Tensor& x, const std::vector<Segment>& segments) const;
   const BlockConfig& config() const { return config_; }
 
  private:
   at::Tensor Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
   at::Tensor Attention(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
+  // Attention of one sequence's projected rows ([T, heads*head_dim] q, [T, kv_heads*head_dim] k/v)
+  // against its cache; returns [T, heads*head_dim] before o_proj.
+  at::Tensor AttendSegment(const at::Tensor& q_rows, const at::Tensor& k_rows, const at::Tensor& v_rows,
+                           const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
   at::Tensor Mlp(const at::Tensor& x) const;
 
   BlockConfig config_;
@@ -135,6 +150,10 @@ class TransformerStack {
   std::vector<KvCache> NewCache(int64_t capacity) const;
   // x: [T, hidden]; positions continue from caches[0].length(). Returns the final-norm output.
   at::Tensor Forward(const at::Tensor& x, std::vector<KvCache>* caches) const;
+  // Independent sequences batched: rows[i] rows of x belong to the sequence with caches[i]
+  // (positions continue from each one's own cache).
+  at::Tensor ForwardBatch(const at::Tensor& x, const std::vector<int64_t>& rows,
+                          const std::vector<std::vector<KvCache>*>& caches) const;
   int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
   c10::ScalarType dtype() const { return dtype_; }
 

@@ -349,22 +349,105 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerSequence::Step() {
   if (trace_ != nullptr) trace_->hidden_states.push_back(hidden.view({-1}).to(at::kFloat));
   int64_t token = SelectTalkerToken(m.CodecHead(hidden).view({-1}), /*record_step0=*/false);
   timings_.talker_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+  FinishStep(token);
+  return std::optional<std::vector<int64_t>>(std::move(codes));
+}
+
+void TalkerSequence::FinishStep(int64_t token) {
   tokens_.push_back(token);
   ++generation_step_;
   ++frames_;
-  if (token == m.talker_config().codec_eos_token_id) {
+  if (token == model_->talker_config().codec_eos_token_id) {
     eos_hit_ = true;
     finished_ = true;
   }
   if (static_cast<int64_t>(tokens_.size()) >= options_.max_new_tokens) finished_ = true;
-  return std::optional<std::vector<int64_t>>(std::move(codes));
 }
 
 absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
                        const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame) {
+  std::vector<size_t> running;
+  bool traced = false;
   for (size_t i = 0; i < sequences.size(); ++i) {
-    ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> frame, sequences[i]->Step());
-    if (frame.has_value()) on_frame(i, *frame);
+    if (sequences[i]->state() != TalkerSequence::State::kRunning) continue;
+    running.push_back(i);
+    traced |= sequences[i]->trace_ != nullptr;
+  }
+  // One sequence (or a trace to record) takes the plain path: exactly what Step() computes.
+  if (running.size() <= 1 || traced) {
+    for (size_t i : running) {
+      ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> frame, sequences[i]->Step());
+      if (frame.has_value()) on_frame(i, *frame);
+    }
+    return absl::OkStatus();
+  }
+  const TalkerModel& m = *sequences[running[0]]->model_;
+  for (size_t i : running) {
+    if (sequences[i]->model_.get() != &m) return absl::InvalidArgumentError("StepBatch: sequences of different models");
+  }
+  const int64_t B = static_cast<int64_t>(running.size());
+  const int64_t groups = m.num_code_groups();
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+
+  // Code predictor for every sequence at once: [past hidden, semantic code embedding] per
+  // sequence, then one row per sequence for each residual group.
+  std::vector<std::vector<int64_t>> codes(B, std::vector<int64_t>(groups));
+  std::vector<std::vector<nn::KvCache>*> cp_caches(B), talker_caches(B);
+  std::vector<at::Tensor> prefix;
+  std::vector<int64_t> semantic(B);
+  for (int64_t b = 0; b < B; ++b) {
+    TalkerSequence* s = sequences[running[b]];
+    for (nn::KvCache& c : s->cp_cache_) c.Reset();
+    cp_caches[b] = &s->cp_cache_;
+    talker_caches[b] = &s->talker_cache_;
+    codes[b][0] = semantic[b] = s->tokens_.back();
+    prefix.push_back(s->past_hidden_);
+  }
+  at::Tensor semantic_embeds = m.EmbedCodec(Ids(semantic));  // [B, H]
+  std::vector<at::Tensor> cp_rows;
+  for (int64_t b = 0; b < B; ++b) {
+    cp_rows.push_back(prefix[b]);
+    cp_rows.push_back(semantic_embeds.narrow(0, b, 1));
+  }
+  at::Tensor h = m.RunCodePredictorBatch(at::cat(cp_rows, 0), std::vector<int64_t>(B, 2), cp_caches);
+  h = h.view({B, 2, -1}).select(1, 1);  // the last row of each sequence
+  const std::vector<int64_t> one_row(B, 1);
+  for (int64_t g = 1; g < groups; ++g) {
+    if (g > 1) {
+      std::vector<int64_t> previous(B);
+      for (int64_t b = 0; b < B; ++b) previous[b] = codes[b][g - 1];
+      h = m.RunCodePredictorBatch(m.EmbedResidual(g - 1, Ids(previous)), one_row, cp_caches);
+    }
+    at::Tensor logits = m.ResidualHead(g, h).to(at::kFloat);  // [B, V]
+    for (int64_t b = 0; b < B; ++b) {
+      TalkerSequence* s = sequences[running[b]];
+      codes[b][g] = SelectToken(logits[b], s->options_.code_predictor, s->generator_);
+    }
+  }
+  const auto t1 = Clock::now();
+
+  // One talker step for every sequence: 16 code embeddings + its own next text embedding.
+  std::vector<int64_t> flat;
+  std::vector<at::Tensor> text_rows;
+  for (int64_t b = 0; b < B; ++b) {
+    TalkerSequence* s = sequences[running[b]];
+    flat.insert(flat.end(), codes[b].begin(), codes[b].end());
+    text_rows.push_back(s->generation_step_ < s->trailing_.size(0) ? s->trailing_.narrow(0, s->generation_step_, 1)
+                                                                      : s->tts_pad_);
+  }
+  at::Tensor input = m.EmbedFrames(Ids(flat).view({B, groups})) + at::cat(text_rows, 0);
+  at::Tensor hidden = m.RunTalkerBatch(input, one_row, talker_caches);  // [B, H]
+  at::Tensor head = m.CodecHead(hidden);                                 // [B, vocab]
+  const auto t2 = Clock::now();
+  for (int64_t b = 0; b < B; ++b) {
+    TalkerSequence* s = sequences[running[b]];
+    s->past_hidden_ = hidden.narrow(0, b, 1);
+    const int64_t token = s->SelectTalkerToken(head[b], /*record_step0=*/false);
+    s->timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
+    s->timings_.talker_seconds += std::chrono::duration<double>(t2 - t1).count();
+    s->FinishStep(token);
+    on_frame(running[b], codes[b]);
   }
   return absl::OkStatus();
 }

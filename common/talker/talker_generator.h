@@ -104,6 +104,10 @@ class TalkerSequence {
   TalkerSequence() = default;
   absl::Status Prefill(const at::Tensor& embeds);
   int64_t SelectTalkerToken(const at::Tensor& logits, bool record_step0);
+  // Records the talker token a step produced (frame count, EOS, length limit).
+  void FinishStep(int64_t token);
+  friend absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
+                                const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame);
 
   std::shared_ptr<const TalkerModel> model_;
   GenerationOptions options_;
@@ -125,6 +129,10 @@ class TalkerSequence {
 };
 
 // Advances every running sequence by one frame; `on_frame(index, codes)` gets each produced frame.
+// Running sequences of one model are batched: the code predictor's 16 passes and the talker step
+// run once for all of them (each keeps its own caches, position, sampling parameters, RNG and
+// text), so the weights are read once per frame for the whole batch. Sequences waiting for text or
+// finished are skipped. A single running sequence (or one recording a trace) takes Step()'s path.
 absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
                        const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame);
 

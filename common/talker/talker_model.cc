@@ -115,4 +115,15 @@ at::Tensor TalkerModel::RunCodePredictor(const at::Tensor& embeds, std::vector<n
   return code_predictor_.Forward(x, caches);
 }
 
+at::Tensor TalkerModel::RunTalkerBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
+                                       const std::vector<std::vector<nn::KvCache>*>& caches) const {
+  return talker_.ForwardBatch(embeds, rows, caches);
+}
+
+at::Tensor TalkerModel::RunCodePredictorBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
+                                              const std::vector<std::vector<nn::KvCache>*>& caches) const {
+  at::Tensor x = has_projection_ ? small_to_mtp_(embeds) : embeds;
+  return code_predictor_.ForwardBatch(x, rows, caches);
+}
+
 }  // namespace qwen3tts

@@ -45,6 +45,11 @@ class TalkerModel {
 
   // Code predictor: embeds in the talker's width [T, hidden] (projected inside) -> hidden [T, cp_hidden].
   at::Tensor RunCodePredictor(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const;
+  // Batched variants: rows[i] rows of `embeds` belong to the sequence with caches[i].
+  at::Tensor RunTalkerBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
+                            const std::vector<std::vector<nn::KvCache>*>& caches) const;
+  at::Tensor RunCodePredictorBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
+                                   const std::vector<std::vector<nn::KvCache>*>& caches) const;
   // Logits of residual codebook `group` (1..15) from code-predictor hidden states.
   at::Tensor ResidualHead(int64_t group, const at::Tensor& hidden) const { return lm_heads_[group - 1](hidden); }
   std::vector<nn::KvCache> NewCodePredictorCache() const { return code_predictor_.NewCache(num_code_groups() + 1); }

@@ -32,7 +32,16 @@ TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> 
       model_(std::move(model)),
       xvector_(std::move(xvector)),
       metrics_(StageMetrics::For("talker")),
-      admission_(limits.max_streams, limits.max_queue, &metrics_) {}
+      admission_(limits.max_streams, limits.max_queue, &metrics_),
+      // The batch holds every admitted stream (unlimited admission: a generous cap, the rest wait).
+      batcher_(limits.max_streams > 0 ? limits.max_streams : 64, /*max_queued_frames=*/32,
+               [this](const TalkerBatcher::StepStats& step) {
+                 metrics_.batch_size.Observe(step.batch_size);
+                 for (int i = 0; i < step.batch_size; ++i) {
+                   metrics_.talker_frame_seconds.Observe(step.talker_seconds);
+                   metrics_.code_predictor_frame_seconds.Observe(step.code_predictor_seconds);
+                 }
+               }) {}
 
 absl::Status TalkerService::WarmUp() const {
   const ModelConfig& config = info_.config;
@@ -56,9 +65,10 @@ absl::Status TalkerService::WarmUp() const {
   return absl::OkStatus();
 }
 
-void TalkerService::Finish(grpc::ServerContextBase* context, const char* method, const TalkerSequence* sequence,
+void TalkerService::Finish(grpc::ServerContextBase* context, const char* method, const TalkerBatcher::Stream* batched,
                            std::chrono::steady_clock::time_point start, double first_frame_seconds,
                            const grpc::Status& status) const {
+  const TalkerSequence* sequence = batched != nullptr && batched->done() ? &batched->sequence() : nullptr;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int64_t frames = sequence == nullptr ? 0 : sequence->frames_produced();
   const double rtf = frames > 0 ? seconds / (frames * kFrameSeconds) : 0.0;
@@ -76,47 +86,35 @@ void TalkerService::Finish(grpc::ServerContextBase* context, const char* method,
 }
 
 template <typename Writer>
-grpc::Status TalkerService::StreamFrames(grpc::ServerContextBase* context, TalkerSequence* sequence, Writer* writer,
-                                         std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done,
-                                         std::chrono::steady_clock::time_point start, double* first_frame_seconds) {
-  std::unique_lock<std::mutex> lock(*mu);
-  TalkerSequence::Timings seen = sequence->timings();
+grpc::Status TalkerService::StreamFrames(grpc::ServerContextBase* context, TalkerBatcher::Stream* batched,
+                                         Writer* writer, std::chrono::steady_clock::time_point start,
+                                         double* first_frame_seconds) {
   while (true) {
-    // A cancelled or expired client stops generation within one frame.
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
-    TalkerSequence::State state = sequence->state();
-    if (state == TalkerSequence::State::kFinished) break;
-    if (state == TalkerSequence::State::kWaitingForText) {
-      if (*reader_done) break;  // the client went away without closing the text: nothing more to do
-      text_arrived->wait_for(lock, std::chrono::milliseconds(100));
-      continue;
+    // A cancelled or expired client leaves the batch at the next frame boundary.
+    absl::StatusOr<std::optional<std::vector<int64_t>>> frame =
+        batched->Next([context] { return context->IsCancelled(); });
+    if (!frame.ok()) {
+      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+      return ToGrpcStatus(frame.status());
     }
-    absl::StatusOr<std::optional<std::vector<int64_t>>> frame = sequence->Step();
-    if (!frame.ok()) return ToGrpcStatus(frame.status());
-    if (!frame->has_value()) continue;
-    // Without cross-request batching every step advances exactly one sequence.
-    metrics_.batch_size.Observe(1);
+    if (!frame->has_value()) break;
     metrics_.frames_total.Increment();
-    const TalkerSequence::Timings& now = sequence->timings();
-    metrics_.talker_frame_seconds.Observe(now.talker_seconds - seen.talker_seconds);
-    metrics_.code_predictor_frame_seconds.Observe(now.code_predictor_seconds - seen.code_predictor_seconds);
-    seen = now;
     if (*first_frame_seconds < 0) {
       *first_frame_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_.time_to_first_audio_seconds.Observe(*first_frame_seconds);
     }
     v1::GenerateResponse response;
     AppendFrame(**frame, response.add_frames());
-    lock.unlock();
-    const bool written = writer->Write(response);
-    lock.lock();
-    if (!written) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    if (!writer->Write(response)) {
+      batched->CancelAndWait();
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
   }
+  const TalkerSequence& sequence = batched->sequence();
   v1::GenerateResponse last;
-  last.mutable_summary()->set_frames(sequence->frames_produced());
-  last.mutable_summary()->set_finished_by_eos(sequence->eos_hit());
-  for (const std::string& w : sequence->warnings()) last.mutable_summary()->add_warnings(w);
-  lock.unlock();
+  last.mutable_summary()->set_frames(sequence.frames_produced());
+  last.mutable_summary()->set_finished_by_eos(sequence.eos_hit());
+  for (const std::string& w : sequence.warnings()) last.mutable_summary()->add_warnings(w);
   writer->Write(last);
   return grpc::Status::OK;
 }
@@ -132,7 +130,7 @@ grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v
                                        Writer* writer) {
   const auto start = std::chrono::steady_clock::now();
   double first_frame_seconds = -1;
-  std::unique_ptr<TalkerSequence> sequence;
+  std::shared_ptr<TalkerBatcher::Stream> batched;
   grpc::Status status = [&]() -> grpc::Status {
     const bool base = info_.config.variant == ModelVariant::kBase;
     absl::StatusOr<TalkerRequest> talker_request =
@@ -142,13 +140,10 @@ grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v
     if (!slot.ok()) return ToGrpcStatus(slot.status());
     absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
     if (!started.ok()) return ToGrpcStatus(started.status());
-    sequence = std::move(*started);
-    std::mutex mu;
-    std::condition_variable unused;
-    const bool done = true;
-    return StreamFrames(context, sequence.get(), writer, &mu, &unused, &done, start, &first_frame_seconds);
+    batched = batcher_.Submit(std::move(*started));
+    return StreamFrames(context, batched.get(), writer, start, &first_frame_seconds);
   }();
-  Finish(context, "Generate", sequence.get(), start, first_frame_seconds, status);
+  Finish(context, "Generate", batched.get(), start, first_frame_seconds, status);
   return status;
 }
 
@@ -162,16 +157,16 @@ template <typename Stream>
 grpc::Status TalkerService::DoGenerateStreamingText(grpc::ServerContextBase* context, Stream* stream) {
   const auto start = std::chrono::steady_clock::now();
   double first_frame_seconds = -1;
-  std::unique_ptr<TalkerSequence> sequence;
-  grpc::Status status = RunStreamingText(context, stream, start, &first_frame_seconds, &sequence);
-  Finish(context, "GenerateStreamingText", sequence.get(), start, first_frame_seconds, status);
+  std::shared_ptr<TalkerBatcher::Stream> batched;
+  grpc::Status status = RunStreamingText(context, stream, start, &first_frame_seconds, &batched);
+  Finish(context, "GenerateStreamingText", batched.get(), start, first_frame_seconds, status);
   return status;
 }
 
 template <typename Stream>
 grpc::Status TalkerService::RunStreamingText(grpc::ServerContextBase* context, Stream* stream,
                                              std::chrono::steady_clock::time_point start, double* first_frame_seconds,
-                                             std::unique_ptr<TalkerSequence>* sequence_out) {
+                                             std::shared_ptr<TalkerBatcher::Stream>* batched_out) {
   v1::GenerateStreamingTextRequest first;
   if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message");
   if (!first.has_request()) {
@@ -187,37 +182,31 @@ grpc::Status TalkerService::RunStreamingText(grpc::ServerContextBase* context, S
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
   if (!started.ok()) return ToGrpcStatus(started.status());
-  *sequence_out = std::move(*started);
-  TalkerSequence* sequence = sequence_out->get();
-  std::mutex mu;
-  std::condition_variable text_arrived;
-  bool reader_done = false;
-  absl::Status reader_status;
-  // Text arrives on its own thread while frames are generated and written on this one.
-  std::thread reader([&] {
+  *batched_out = batcher_.Submit(std::move(*started));
+  std::shared_ptr<TalkerBatcher::Stream> batched = *batched_out;
+  absl::Status reader_status;  // written by the reader, read after join
+  // Text arrives on its own thread and is handed to the sequence between batch steps, while frames
+  // are written on this one.
+  std::thread reader([&reader_status, batched, stream] {
     v1::GenerateStreamingTextRequest message;
     while (stream->Read(&message)) {
-      std::lock_guard<std::mutex> lock(mu);
       if (!message.has_text()) {
         reader_status = absl::InvalidArgumentError("after the first message only `text` messages are allowed");
         break;
       }
-      absl::Status s = sequence->AppendText(std::vector<int64_t>(message.text().ids().begin(), message.text().ids().end()));
-      if (!s.ok()) {
-        reader_status = s;
-        break;
-      }
-      text_arrived.notify_all();
+      reader_status = batched->AppendText(std::vector<int64_t>(message.text().ids().begin(), message.text().ids().end()));
+      if (!reader_status.ok()) break;
     }
-    std::lock_guard<std::mutex> lock(mu);
-    if (reader_status.ok()) sequence->CloseText();  // half-close: the text is complete
-    reader_done = true;
-    text_arrived.notify_all();
+    if (reader_status.ok()) {
+      batched->CloseText();  // half-close: the text is complete
+    } else {
+      batched->Cancel();
+    }
   });
-  grpc::Status status =
-      StreamFrames(context, sequence, stream, &mu, &text_arrived, &reader_done, start, first_frame_seconds);
+  grpc::Status status = StreamFrames(context, batched.get(), stream, start, first_frame_seconds);
   if (!status.ok()) context->TryCancel();  // unblocks the reader
   reader.join();
+  if (!batched->done()) batched->CancelAndWait();
   if (!reader_status.ok()) return ToGrpcStatus(reader_status);
   return status;
 }

@@ -1,14 +1,13 @@
 // gRPC shell of the talker stage (qwen3tts.v1.Talker) around common/talker.
 #pragma once
 
-#include <condition_variable>
 #include <chrono>
 #include <memory>
-#include <mutex>
 
 #include "common/codec/xvector_encoder.h"
 #include "common/metrics/metrics.h"
 #include "common/rpc/admission.h"
+#include "common/talker/talker_batcher.h"
 #include "common/talker/talker_generator.h"
 #include "qwen3tts/v1/talker.grpc.pb.h"
 
@@ -41,18 +40,16 @@ class TalkerService final : public v1::Talker::CallbackService {
   template <typename Stream>
   grpc::Status RunStreamingText(grpc::ServerContextBase* context, Stream* stream,
                                 std::chrono::steady_clock::time_point start, double* first_frame_seconds,
-                                std::unique_ptr<TalkerSequence>* sequence_out);
+                                std::shared_ptr<TalkerBatcher::Stream>* batched_out);
   grpc::Status DoEmbedSpeaker(const v1::EmbedSpeakerRequest* request, v1::EmbedSpeakerResponse* response);
 
-  // Runs a started sequence to the end, writing each frame; `lock` guards the sequence when text
-  // is appended from another thread (null: no concurrency).
-  // Per-frame metrics are recorded here; `first_frame_seconds` gets the time to the first frame.
+  // Writes the frames of a sequence in the batch as they come, then the summary; on any failure the
+  // sequence leaves the batch before this returns. `first_frame_seconds` gets the time to the first frame.
   template <typename Writer>
-  grpc::Status StreamFrames(grpc::ServerContextBase* context, TalkerSequence* sequence, Writer* writer,
-                            std::mutex* mu, std::condition_variable* text_arrived, const bool* reader_done,
+  grpc::Status StreamFrames(grpc::ServerContextBase* context, TalkerBatcher::Stream* batched, Writer* writer,
                             std::chrono::steady_clock::time_point start, double* first_frame_seconds);
-  // Per-request metrics and the structured log line.
-  void Finish(grpc::ServerContextBase* context, const char* method, const TalkerSequence* sequence,
+  // Per-request metrics and the structured log line (`batched` may be null: failed before starting).
+  void Finish(grpc::ServerContextBase* context, const char* method, const TalkerBatcher::Stream* batched,
               std::chrono::steady_clock::time_point start, double first_frame_seconds,
               const grpc::Status& status) const;
 
@@ -61,6 +58,9 @@ class TalkerService final : public v1::Talker::CallbackService {
   std::shared_ptr<const XVectorEncoder> xvector_;  // Base models only
   StageMetrics& metrics_;
   mutable AdmissionControl admission_;
+  // Every admitted stream is stepped together by one generation thread (continuous batching).
+  // Declared last: its thread reports to metrics_ and must stop first.
+  TalkerBatcher batcher_;
 };
 
 }  // namespace qwen3tts

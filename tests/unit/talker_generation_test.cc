@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "common/talker/random_weights.h"
+#include "common/talker/talker_batcher.h"
 #include "common/talker/talker_generator.h"
 #include "common/tensor/checkpoint.h"
 #include "common/tensor/safetensors.h"
@@ -216,6 +219,189 @@ TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
   for (size_t i = 0; i < batch.size(); ++i) {
     ASSERT_FALSE(got[i].empty());
     EXPECT_TRUE(at::equal(at::stack(got[i]), expected[i])) << "sequence " << i;
+  }
+}
+
+// Continuous batching: sequences join the running batch at frame boundaries and leave when they
+// finish; each one's greedy output is what it would have produced alone.
+TEST_F(TalkerGenerationTest, SequencesJoiningAndLeavingTheBatchMatchTheirSoloRuns) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  std::vector<TalkerRequest> requests(4, CustomVoiceRequest());
+  requests[1].speaker = "Vivian";
+  requests[1].options.max_new_tokens = requests[1].options.min_new_tokens = 5;  // leaves early
+  requests[2].input_ids = Template(9);
+  requests[3].input_ids = Template(2);
+  requests[3].language = "auto";
+  const std::vector<int> joins_at = {0, 0, 3, 7};
+  std::vector<at::Tensor> expected;
+  for (TalkerRequest& r : requests) {
+    r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+    auto codes = GenerateCodes(model, r);
+    ASSERT_TRUE(codes.ok());
+    expected.push_back(*codes);
+  }
+  std::vector<std::unique_ptr<TalkerSequence>> owned(requests.size());
+  std::vector<std::vector<at::Tensor>> got(requests.size());
+  std::vector<size_t> max_batch_seen = {0};
+  for (int step = 0; step < 30; ++step) {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (joins_at[i] == step) {
+        auto seq = TalkerSequence::Start(model, requests[i]);
+        ASSERT_TRUE(seq.ok());
+        owned[i] = std::move(*seq);
+      }
+    }
+    std::vector<TalkerSequence*> batch;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < owned.size(); ++i) {
+      if (owned[i] && owned[i]->state() == TalkerSequence::State::kRunning) {
+        batch.push_back(owned[i].get());
+        index.push_back(i);
+      }
+    }
+    max_batch_seen[0] = std::max(max_batch_seen[0], batch.size());
+    ASSERT_TRUE(StepBatch(batch, [&](size_t b, const std::vector<int64_t>& codes) {
+                  got[index[b]].push_back(at::tensor(codes, at::kLong));
+                }).ok());
+  }
+  EXPECT_GE(max_batch_seen[0], 3u);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_FALSE(got[i].empty()) << i;
+    EXPECT_TRUE(at::equal(at::stack(got[i]), expected[i])) << "sequence " << i;
+  }
+}
+
+// Reads a batched stream to its end: the frames, or the error it ended with.
+absl::StatusOr<at::Tensor> ReadAll(TalkerBatcher::Stream& stream) {
+  std::vector<at::Tensor> frames;
+  while (true) {
+    absl::StatusOr<std::optional<std::vector<int64_t>>> frame = stream.Next();
+    if (!frame.ok()) return frame.status();
+    if (!frame->has_value()) break;
+    frames.push_back(at::tensor(**frame, at::kLong));
+  }
+  if (frames.empty()) return at::empty({0, 16}, at::kLong);
+  return at::stack(frames);
+}
+
+// The talker stage's scheduler: streams submitted from several threads at different times are
+// stepped together, streaming text reaches its sequence between steps, and every greedy output
+// equals the solo run of the same request.
+TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  std::vector<TalkerRequest> requests(4, CustomVoiceRequest());
+  requests[1].speaker = "Vivian";
+  requests[1].options.max_new_tokens = requests[1].options.min_new_tokens = 5;
+  requests[2].input_ids = Template(9);
+  requests[3].input_ids = Template(4);
+  std::vector<at::Tensor> expected;
+  for (TalkerRequest& r : requests) {
+    r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+    auto codes = GenerateCodes(model, r);
+    ASSERT_TRUE(codes.ok());
+    expected.push_back(*codes);
+  }
+  std::atomic<int> largest_batch{0};
+  TalkerBatcher batcher(/*max_batch=*/8, /*max_queued_frames=*/4, [&](const TalkerBatcher::StepStats& step) {
+    largest_batch = std::max(largest_batch.load(), step.batch_size);
+    EXPECT_GT(step.talker_seconds, 0);
+    EXPECT_GT(step.code_predictor_seconds, 0);
+  });
+  std::vector<absl::StatusOr<at::Tensor>> got(requests.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    clients.emplace_back([&, i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(15 * i));  // join at different frames
+      TalkerRequest r = requests[i];
+      std::vector<int64_t> later;
+      if (i == 3) {  // streaming text: role + first token now, the rest token by token, then close
+        r.text_input_open = true;
+        r.input_ids.assign(requests[i].input_ids.begin(), requests[i].input_ids.begin() + 4);
+        later.assign(requests[i].input_ids.begin() + 4, requests[i].input_ids.end() - 5);
+      }
+      auto seq = TalkerSequence::Start(model, r);
+      if (!seq.ok()) {
+        got[i] = seq.status();
+        return;
+      }
+      std::shared_ptr<TalkerBatcher::Stream> stream = batcher.Submit(std::move(*seq));
+      std::thread writer;
+      if (i == 3) {
+        writer = std::thread([&, stream, later] {
+          for (int64_t id : later) {
+            EXPECT_TRUE(stream->AppendText({id}).ok());
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));
+          }
+          stream->CloseText();
+          EXPECT_EQ(stream->AppendText({5}).code(), absl::StatusCode::kFailedPrecondition);
+        });
+      }
+      got[i] = ReadAll(*stream);
+      if (writer.joinable()) writer.join();
+      EXPECT_TRUE(stream->done());
+      if (got[i].ok()) EXPECT_EQ(stream->sequence().frames_produced(), got[i]->size(0));
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << "stream " << i << ": " << got[i].status();
+    EXPECT_TRUE(at::equal(*got[i], expected[i])) << "stream " << i;
+  }
+  EXPECT_GE(largest_batch.load(), 2);
+}
+
+// A reader that does not keep up pauses only its own sequence; a cancelled stream leaves the batch
+// with CANCELLED; a stream its holder dropped frees its place; later streams wait for a place.
+TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  TalkerRequest request = CustomVoiceRequest();
+  request.options.talker.do_sample = request.options.code_predictor.do_sample = false;
+  auto expected = GenerateCodes(model, request);
+  ASSERT_TRUE(expected.ok());
+  auto start = [&] {
+    auto seq = TalkerSequence::Start(model, request);
+    EXPECT_TRUE(seq.ok());
+    return std::move(*seq);
+  };
+  {
+    TalkerBatcher batcher(/*max_batch=*/4, /*max_queued_frames=*/2);
+    auto unread = batcher.Submit(start());
+    auto cancelled = batcher.Submit(start());
+    auto read = batcher.Submit(start());
+    auto first = cancelled->Next();
+    ASSERT_TRUE(first.ok() && first->has_value());
+    cancelled->Cancel();
+    auto after_cancel = ReadAll(*cancelled);
+    EXPECT_EQ(after_cancel.status().code(), absl::StatusCode::kCancelled);
+    auto full = ReadAll(*read);  // completes although `unread` is paused with a full queue
+    ASSERT_TRUE(full.ok()) << full.status();
+    EXPECT_TRUE(at::equal(*full, *expected));
+    EXPECT_FALSE(unread->done());
+    auto late = ReadAll(*unread);
+    ASSERT_TRUE(late.ok()) << late.status();
+    EXPECT_TRUE(at::equal(*late, *expected));
+  }
+  {
+    // One place: an abandoned stream must give it up for the next one to run at all.
+    TalkerBatcher batcher(/*max_batch=*/1, /*max_queued_frames=*/1);
+    batcher.Submit(start());  // dropped at once
+    auto waiting = batcher.Submit(start());
+    auto second = batcher.Submit(start());
+    auto a = ReadAll(*waiting);
+    auto b = ReadAll(*second);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_TRUE(at::equal(*a, *expected));
+    EXPECT_TRUE(at::equal(*b, *expected));
+  }
+  {
+    // Streams still open when the batcher stops end with UNAVAILABLE instead of hanging.
+    std::shared_ptr<TalkerBatcher::Stream> open;
+    {
+      TalkerBatcher batcher(/*max_batch=*/1, /*max_queued_frames=*/1);
+      open = batcher.Submit(start());
+      batcher.Submit(start());
+    }
+    EXPECT_TRUE(open->done());
   }
 }
 

@@ -1,0 +1,209 @@
+#include "common/talker/talker_batcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+namespace qwen3tts {
+
+TalkerBatcher::TalkerBatcher(int max_batch, int max_queued_frames, std::function<void(const StepStats&)> on_step)
+    : max_batch_(std::max(1, max_batch)),
+      max_queued_frames_(std::max(1, max_queued_frames)),
+      on_step_(std::move(on_step)),
+      thread_([this] { Run(); }) {}
+
+TalkerBatcher::~TalkerBatcher() {
+  {
+    std::lock_guard<std::mutex> lock(sync_->mu);
+    stopping_ = true;
+  }
+  sync_->work.notify_all();
+  thread_.join();
+  std::lock_guard<std::mutex> lock(sync_->mu);
+  while (!streams_.empty()) RetireLocked(streams_.front(), absl::UnavailableError("the talker is shutting down"));
+}
+
+std::shared_ptr<TalkerBatcher::Stream> TalkerBatcher::Submit(std::unique_ptr<TalkerSequence> sequence) {
+  std::shared_ptr<Stream> stream(new Stream(sync_, std::move(sequence)));
+  {
+    std::lock_guard<std::mutex> lock(sync_->mu);
+    if (stopping_) {
+      stream->done_ = true;
+      stream->status_ = absl::UnavailableError("the talker is shutting down");
+      return stream;
+    }
+    streams_.push_back(stream);
+  }
+  sync_->work.notify_one();
+  return stream;
+}
+
+void TalkerBatcher::RetireLocked(const std::shared_ptr<Stream>& stream, absl::Status status) {
+  stream->done_ = true;
+  stream->status_ = std::move(status);
+  streams_.erase(std::find(streams_.begin(), streams_.end(), stream));
+  sync_->output.notify_all();
+}
+
+void TalkerBatcher::SettleLocked() {
+  // Copy: retiring erases from streams_.
+  std::vector<std::shared_ptr<Stream>> streams = streams_;
+  for (const std::shared_ptr<Stream>& s : streams) {
+    // use_count 2 = streams_ and this copy: nobody outside holds the stream any more.
+    if (s->cancelled_ || s.use_count() <= 2) {
+      RetireLocked(s, absl::CancelledError("the stream was cancelled"));
+      continue;
+    }
+    if (!s->pending_text_.empty()) {
+      absl::Status appended = s->sequence_->AppendText(s->pending_text_);
+      s->pending_text_.clear();
+      if (!appended.ok()) {
+        RetireLocked(s, appended);
+        continue;
+      }
+    }
+    if (s->close_text_) {
+      s->sequence_->CloseText();
+      s->close_text_ = false;
+    }
+    if (s->sequence_->state() == TalkerSequence::State::kFinished) RetireLocked(s, absl::OkStatus());
+  }
+}
+
+bool TalkerBatcher::HasWorkLocked() const {
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    const Stream& s = *streams_[i];
+    if (s.cancelled_ || !s.pending_text_.empty() || s.close_text_) return true;
+    if (static_cast<int>(i) < max_batch_ && s.sequence_->state() != TalkerSequence::State::kWaitingForText &&
+        static_cast<int>(s.frames_.size()) < max_queued_frames_) {
+      return true;  // a frame to produce (or a finished sequence to retire)
+    }
+  }
+  return false;
+}
+
+void TalkerBatcher::Run() {
+  std::unique_lock<std::mutex> lock(sync_->mu);
+  while (true) {
+    // The timeout notices streams abandoned without Cancel (their holder simply let go).
+    sync_->work.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || HasWorkLocked(); });
+    if (stopping_) return;
+    SettleLocked();
+    // The first max_batch_ streams hold the places; of those, the ones with a frame to produce and
+    // room for it in their queue step together.
+    std::vector<std::shared_ptr<Stream>> batch;
+    std::vector<TalkerSequence*> sequences;
+    for (size_t i = 0; i < streams_.size() && static_cast<int>(i) < max_batch_; ++i) {
+      Stream& s = *streams_[i];
+      if (s.sequence_->state() == TalkerSequence::State::kRunning &&
+          static_cast<int>(s.frames_.size()) < max_queued_frames_) {
+        batch.push_back(streams_[i]);
+        sequences.push_back(s.sequence_.get());
+      }
+    }
+    if (batch.empty()) continue;
+
+    std::vector<TalkerSequence::Timings> before;
+    for (TalkerSequence* seq : sequences) before.push_back(seq->timings());
+    std::vector<std::pair<size_t, std::vector<int64_t>>> produced;
+    lock.unlock();
+    absl::Status stepped = StepBatch(sequences, [&produced](size_t i, const std::vector<int64_t>& codes) {
+      produced.emplace_back(i, codes);
+    });
+    lock.lock();
+
+    StepStats stats;
+    stats.batch_size = static_cast<int>(produced.size());
+    for (auto& [i, codes] : produced) {
+      stats.talker_seconds += sequences[i]->timings().talker_seconds - before[i].talker_seconds;
+      stats.code_predictor_seconds += sequences[i]->timings().code_predictor_seconds - before[i].code_predictor_seconds;
+      batch[i]->frames_.push_back(std::move(codes));
+    }
+    if (stats.batch_size > 0) {
+      stats.talker_seconds /= stats.batch_size;
+      stats.code_predictor_seconds /= stats.batch_size;
+    }
+    for (const std::shared_ptr<Stream>& s : batch) {
+      if (!stepped.ok()) {
+        RetireLocked(s, stepped);
+      } else if (s->sequence_->state() == TalkerSequence::State::kFinished) {
+        RetireLocked(s, absl::OkStatus());
+      }
+    }
+    sync_->output.notify_all();
+    if (on_step_ && stats.batch_size > 0) {
+      lock.unlock();
+      on_step_(stats);
+      lock.lock();
+    }
+  }
+}
+
+absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerBatcher::Stream::Next(
+    const std::function<bool()>& cancelled) {
+  std::unique_lock<std::mutex> lock(sync_->mu);
+  while (true) {
+    if (!cancelled_ && cancelled && cancelled()) {
+      cancelled_ = true;
+      sync_->work.notify_one();
+    }
+    if (cancelled_) {
+      // The sequence is only ours again once the generation thread has let go of it.
+      if (done_) return absl::CancelledError("the stream was cancelled");
+    } else if (!frames_.empty()) {
+      std::vector<int64_t> frame = std::move(frames_.front());
+      frames_.pop_front();
+      sync_->work.notify_one();  // room in the queue again
+      return std::optional<std::vector<int64_t>>(std::move(frame));
+    } else if (done_) {
+      if (!status_.ok()) return status_;
+      return std::optional<std::vector<int64_t>>();
+    }
+    sync_->output.wait_for(lock, std::chrono::milliseconds(50));
+  }
+}
+
+absl::Status TalkerBatcher::Stream::AppendText(std::vector<int64_t> text_ids) {
+  {
+    std::lock_guard<std::mutex> lock(sync_->mu);
+    if (text_closed_) return absl::FailedPreconditionError("the text input is closed; no more text can be appended");
+    if (done_) return absl::OkStatus();  // the sequence already ended (EOS or frame limit)
+    pending_text_.insert(pending_text_.end(), text_ids.begin(), text_ids.end());
+  }
+  sync_->work.notify_one();
+  return absl::OkStatus();
+}
+
+void TalkerBatcher::Stream::CloseText() {
+  {
+    std::lock_guard<std::mutex> lock(sync_->mu);
+    if (text_closed_) return;
+    text_closed_ = true;
+    close_text_ = true;
+  }
+  sync_->work.notify_one();
+}
+
+void TalkerBatcher::Stream::Cancel() {
+  {
+    std::lock_guard<std::mutex> lock(sync_->mu);
+    if (done_) return;
+    cancelled_ = true;
+  }
+  sync_->work.notify_one();
+}
+
+void TalkerBatcher::Stream::CancelAndWait() {
+  Cancel();
+  while (true) {  // after Cancel, Next only returns once the stream is done
+    absl::StatusOr<std::optional<std::vector<int64_t>>> frame = Next();
+    if (!frame.ok() || !frame->has_value()) return;
+  }
+}
+
+bool TalkerBatcher::Stream::done() const {
+  std::lock_guard<std::mutex> lock(sync_->mu);
+  return done_;
+}
+
+}  // namespace qwen3tts

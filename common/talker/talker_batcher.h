@@ -1,0 +1,108 @@
+// Continuous batching for the talker stage: one generation thread advances every admitted
+// sequence together, one frame per step (StepBatch), so the weights are streamed from memory once
+// per frame for the whole batch instead of once per stream. Sequences join the batch at the next
+// frame boundary and leave it on EOS, on the frame limit, on cancel or on error; each keeps its own
+// sampling parameters, seed and text buffer.
+//
+// Only the generation thread touches a TalkerSequence while it is in the batch: text appended by
+// a client thread is queued on its stream and handed to the sequence between steps, and frames go
+// the other way through a per-stream queue. No gRPC in here; the talker service is a thin shell.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/talker/talker_generator.h"
+
+namespace qwen3tts {
+
+class TalkerBatcher {
+ public:
+  // What one batched step did, for metrics.
+  struct StepStats {
+    int batch_size = 0;
+    double talker_seconds = 0;
+    double code_predictor_seconds = 0;
+  };
+
+  // max_batch: the most sequences stepped together (later ones wait for a place, first come first
+  // served). max_queued_frames: frames a stream may have produced but its reader not yet taken;
+  // a slow reader pauses its own sequence instead of growing memory or slowing the others.
+  explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
+                         std::function<void(const StepStats&)> on_step = nullptr);
+  ~TalkerBatcher();  // stops the generation thread; streams still open end with UNAVAILABLE
+  // (their handles stay usable after the batcher is gone)
+  TalkerBatcher(const TalkerBatcher&) = delete;
+  TalkerBatcher& operator=(const TalkerBatcher&) = delete;
+
+  class Stream;
+  // The lock and wake-ups shared by the batcher and its streams.
+  struct Sync {
+    std::mutex mu;
+    std::condition_variable work;    // generation thread: something to do
+    std::condition_variable output;  // readers: a frame, or a stream ended
+  };
+  // Hands a started sequence to the generation thread.
+  std::shared_ptr<Stream> Submit(std::unique_ptr<TalkerSequence> sequence);
+
+  class Stream {
+   public:
+    // Blocks for the next frame. nullopt: the sequence finished (EOS, frame limit or text closed
+    // and consumed); an error: generation failed, the stream was cancelled or the batcher stopped.
+    // `cancelled` is polled while waiting (every 50 ms) and cancels the stream when it turns true.
+    absl::StatusOr<std::optional<std::vector<int64_t>>> Next(const std::function<bool()>& cancelled = nullptr);
+    // Streaming text input; applied between steps. FAILED_PRECONDITION once the text is closed.
+    absl::Status AppendText(std::vector<int64_t> text_ids);
+    void CloseText();
+    // Removes the sequence from the batch at the next frame boundary.
+    void Cancel();
+    // Cancel() and wait until the generation thread has let go of the sequence (at most one step).
+    void CancelAndWait();
+    // True once the sequence left the batch; then sequence() may be read.
+    bool done() const;
+    // The sequence, for its summary (frames, EOS, warnings, timings); only valid when done().
+    const TalkerSequence& sequence() const { return *sequence_; }
+
+   private:
+    friend class TalkerBatcher;
+    Stream(std::shared_ptr<Sync> sync, std::unique_ptr<TalkerSequence> sequence)
+        : sync_(std::move(sync)), sequence_(std::move(sequence)) {}
+
+    std::shared_ptr<Sync> sync_;
+    std::unique_ptr<TalkerSequence> sequence_;
+    // Guarded by sync_->mu.
+    std::deque<std::vector<int64_t>> frames_;
+    std::vector<int64_t> pending_text_;
+    bool close_text_ = false;
+    bool text_closed_ = false;  // as seen by the client (AppendText after CloseText is an error)
+    bool cancelled_ = false;
+    bool done_ = false;
+    absl::Status status_;
+  };
+
+ private:
+  void Run();
+  // Under sync_->mu: applies queued text / cancels and retires streams that left the batch.
+  void SettleLocked();
+  bool HasWorkLocked() const;
+  void RetireLocked(const std::shared_ptr<Stream>& stream, absl::Status status);
+
+  const int max_batch_;
+  const int max_queued_frames_;
+  std::function<void(const StepStats&)> on_step_;
+  std::shared_ptr<Sync> sync_ = std::make_shared<Sync>();
+  std::vector<std::shared_ptr<Stream>> streams_;  // in the batch or waiting for a place, FIFO
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace qwen3tts
