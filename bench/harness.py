@@ -299,8 +299,8 @@ def measure_ttfa(args, target, metrics, tag):
     return s
 
 
-def sweep(args, target, metrics):
-    levels = []
+def sweep(args, target, metrics, levels):
+    """Appends one summary per concurrency level to `levels` (kept if the run is stopped midway)."""
     for streams in args.streams:
         report = load_run(args, target, streams, args.sweep_seconds, args.sweep_max_seconds, metrics,
                           tag="sweep-%d" % streams)
@@ -310,7 +310,6 @@ def sweep(args, target, metrics):
         log("sweep %d streams: %.2f frames/s, TTFA p50 %.0f p95 %.0f ms, %d requests, %.1f frames/request" %
             (streams, s["frames_per_second"], s["ttfa_p50_ms"], s["ttfa_p95_ms"], s["requests"],
              s["frames_per_request"]))
-    return levels
 
 
 # ------------------------------------------------------------------------------------------------
@@ -553,13 +552,20 @@ def main(argv):
         pass
     stack = Stack()
     try:
-        models = {shape: ensure_model(args, shape) for shape, _ in args.shapes}
         results["bandwidth"] = measure_bandwidth(args)
         bw = results["bandwidth"]["best_gb_per_s"] * 1e9
+        decoders = {}  # the shapes share the speech tokenizer: measured once per distinct checkpoint
+        # Shape by shape, everything about a shape before the next one: a run stopped early (say during
+        # the 1.7B model) still has the complete first shape, on which the targets are evaluated.
         for shape, precisions in args.shapes:
-            model_dir = models[shape]
+            model_dir = ensure_model(args, shape)
             params = streamed_parameters(model_dir)
-            decoder = measure_decoder(args, model_dir)
+            st = os.path.join(model_dir, "speech_tokenizer")
+            with open(os.path.join(st, "config.json")) as f:
+                key = (f.read(), os.path.getsize(os.path.join(st, "model.safetensors")))
+            if key not in decoders:
+                decoders[key] = measure_decoder(args, model_dir)
+            decoder = decoders[key]
             log("%s decoder: %.2f ms/frame on one thread (%.1fx real time)" %
                 (shape, decoder["ms_per_frame"], decoder["x_realtime"]))
             for dtype in precisions:
@@ -587,30 +593,29 @@ def main(argv):
                     (shape, dtype, t["talker_ms"], t["code_predictor_ms"], decoder["ms_per_frame"], row["bound_ms"],
                      row["achieved_over_bound"]))
                 results["rows"].append(row)
-
-        sweep_dtype = None
-        if not args.no_sweep:
-            first = [r for r in results["rows"] if r["shape"] == args.shapes[0][0]]
-            sweep_dtype = (min(first, key=lambda r: r["talker_total_ms"])["dtype"]
-                           if args.sweep_precision == "auto" else args.sweep_precision)
-        for shape, precisions in args.shapes:
             if shape not in args.serving_shapes:
                 continue
-            for dtype in precisions:
+            sweep_dtype = None
+            if not args.no_sweep and shape == args.shapes[0][0]:
+                first = [r for r in results["rows"] if r["shape"] == shape]
+                sweep_dtype = (min(first, key=lambda r: r["talker_total_ms"])["dtype"]
+                               if args.sweep_precision == "auto" else args.sweep_precision)
+            # The sweep's precision last, so that a stopped run has the time-to-first-audio of every precision.
+            for dtype in sorted(precisions, key=lambda d: d == sweep_dtype):
                 row = [r for r in results["rows"] if r["shape"] == shape and r["dtype"] == dtype][0]
                 try:
-                    target, metrics = start_serve(args, stack, models[shape], dtype)
+                    target, metrics = start_serve(args, stack, model_dir, dtype)
                     row["ttfa_serve"] = measure_ttfa(args, target, [metrics], "serve-%s-%s" % (shape, dtype))
                 finally:
                     stack.stop()
                 try:
-                    target, metrics = start_split(args, stack, models[shape], dtype)
+                    target, metrics = start_split(args, stack, model_dir, dtype)
                     row["ttfa_gateway"] = measure_ttfa(args, target, metrics, "gateway-%s-%s" % (shape, dtype))
-                    if shape == args.shapes[0][0] and dtype == sweep_dtype:
+                    if dtype == sweep_dtype:
                         results["concurrency"] = {"shape": shape, "dtype": dtype, "threads": args.threads,
                                                   "seconds_per_level": args.sweep_seconds,
-                                                  "max_seconds": args.sweep_max_seconds,
-                                                  "levels": sweep(args, target, metrics)}
+                                                  "max_seconds": args.sweep_max_seconds, "levels": []}
+                        sweep(args, target, metrics, results["concurrency"]["levels"])
                 finally:
                     stack.stop()
     except (Failure, KeyboardInterrupt) as e:

@@ -3,7 +3,9 @@
 // run generates the same number of frames.
 //
 //   qwen3tts-bench-talker [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N]
-//                         [--dtype float32|bfloat16|both]
+//                         [--dtype float32|bfloat16|both] [--batch 1,2,4,8]
+// --batch adds a continuous-batching table: B sequences stepped together (StepBatch, as the talker
+// stage runs its streams), aggregate frames per second and the speed-up over one sequence.
 // --random writes a random full-size model (bfloat16 on disk) to a temporary directory first.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -13,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,28 +36,77 @@ struct Row {
   double gb_per_frame = 0;
 };
 
-bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype, int64_t frames, Row* row) {
+absl::StatusOr<std::pair<ModelInfo, std::shared_ptr<const TalkerModel>>> LoadTalker(const std::string& dir,
+                                                                                     c10::ScalarType dtype) {
   auto info = LoadModelInfo(dir);
-  auto ckpt = info.ok() ? Checkpoint::Open(dir) : absl::StatusOr<Checkpoint>(info.status());
-  if (!ckpt.ok()) {
-    std::fprintf(stderr, "%s: %s\n", dir.c_str(), std::string(ckpt.status().message()).c_str());
-    return false;
-  }
+  if (!info.ok()) return info.status();
+  auto ckpt = Checkpoint::Open(dir);
+  if (!ckpt.ok()) return ckpt.status();
   auto model = TalkerModel::Load(*ckpt, info->config, dtype);
-  if (!model.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
-    return false;
-  }
+  if (!model.ok()) return model.status();
+  return std::make_pair(*info, std::shared_ptr<const TalkerModel>(*model));
+}
+
+TalkerRequest BenchRequest(const ModelInfo& info, int64_t frames, uint64_t seed) {
   TalkerRequest r;
   r.input_ids = {151644, 77091, 198, 9707, 1879, 11, 419, 374, 264, 1273, 315, 279, 8806, 1849, 13,
                  151645, 198, 151644, 77091, 198};
-  const TalkerConfig& tc = info->config.talker;
-  if (info->config.variant == ModelVariant::kCustomVoice) r.speaker = tc.spk_id.begin()->first;
-  if (info->config.variant == ModelVariant::kBase) r.speaker_embedding = at::randn({tc.hidden_size}) * 0.02;
+  const TalkerConfig& tc = info.config.talker;
+  if (info.config.variant == ModelVariant::kCustomVoice) r.speaker = tc.spk_id.begin()->first;
+  if (info.config.variant == ModelVariant::kBase) r.speaker_embedding = at::randn({tc.hidden_size}) * 0.02;
   r.options.max_new_tokens = frames + 1;
   r.options.min_new_tokens = frames + 1;
-  r.options.seed = 1;
-  auto seq = TalkerSequence::Start(*model, r);
+  r.options.seed = seed;
+  return r;
+}
+
+// Aggregate frames/s of `batch` sequences stepped together until all finish; prints one row.
+bool RunBatch(const std::string& label, const std::string& dir, c10::ScalarType dtype, int64_t frames,
+              const std::vector<int>& batches) {
+  auto loaded = LoadTalker(dir, dtype);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
+    return false;
+  }
+  const auto& [info, model] = *loaded;
+  double single_fps = 0;
+  for (int batch : batches) {
+    std::vector<std::unique_ptr<TalkerSequence>> owned;
+    std::vector<TalkerSequence*> sequences;
+    for (int b = 0; b < batch; ++b) {
+      auto seq = TalkerSequence::Start(model, BenchRequest(info, frames, 1 + b));
+      if (!seq.ok()) return false;
+      sequences.push_back(seq->get());
+      owned.push_back(std::move(*seq));
+    }
+    int64_t produced = 0;
+    auto start = std::chrono::steady_clock::now();
+    bool running = true;
+    while (running) {
+      auto stepped = StepBatch(sequences, [&produced](size_t, const std::vector<int64_t>&) { ++produced; });
+      if (!stepped.ok()) return false;
+      running = false;
+      for (TalkerSequence* s : sequences) running |= s->state() == TalkerSequence::State::kRunning;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double fps = produced / seconds;
+    if (batch == batches.front()) single_fps = fps / batch;
+    std::printf("%-22s %-9s %6d %8lld %14.2f %14.2f %12.2fx %14.3f\n", label.c_str(),
+                dtype == at::kFloat ? "float32" : "bfloat16", batch, static_cast<long long>(produced), fps,
+                1e3 * seconds / (produced / batch), fps / single_fps, fps * 0.08);
+  }
+  return true;
+}
+
+bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype, int64_t frames, Row* row) {
+  auto loaded = LoadTalker(dir, dtype);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s: %s\n", dir.c_str(), std::string(loaded.status().message()).c_str());
+    return false;
+  }
+  const auto& [info, model] = *loaded;
+  TalkerRequest r = BenchRequest(info, frames, /*seed=*/1);
+  auto seq = TalkerSequence::Start(model, r);
   if (!seq.ok()) {
     std::fprintf(stderr, "%s\n", std::string(seq.status().message()).c_str());
     return false;
@@ -73,7 +125,7 @@ bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype
   row->talker_ms = 1e3 * (*seq)->timings().talker_seconds / produced;
   row->cp_ms = 1e3 * (*seq)->timings().code_predictor_seconds / produced;
   row->total_ms = 1e3 * total / produced;
-  row->gb_per_frame = ((*model)->TalkerBytesPerStep() + (*model)->CodePredictorBytesPerStep()) / 1e9;
+  row->gb_per_frame = (model->TalkerBytesPerStep() + model->CodePredictorBytesPerStep()) / 1e9;
   return true;
 }
 
@@ -100,6 +152,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> models;  // label, dir
   int64_t frames = 20;
   std::string dtypes = "both";
+  std::vector<int> batches;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -115,8 +168,15 @@ int main(int argc, char** argv) {
       at::set_num_threads(std::atoi(next().c_str()));
     } else if (a == "--dtype") {
       dtypes = next();
+    } else if (a == "--batch") {
+      std::string list = next();
+      for (size_t p = 0; p < list.size();) {
+        size_t q = list.find(',', p);
+        batches.push_back(std::max(1, std::atoi(list.substr(p, q - p).c_str())));
+        p = q == std::string::npos ? list.size() : q + 1;
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32|bfloat16|both]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32|bfloat16|both] [--batch 1,2,4,8]\n", argv[0]);
       return 2;
     }
   }
@@ -136,6 +196,18 @@ int main(int argc, char** argv) {
       std::printf("%-22s %-9s %7lld %12.2f %12.2f %12.2f %10.3f %12.3f\n", row.model.c_str(), row.dtype.c_str(),
                   static_cast<long long>(row.frames), row.talker_ms, row.cp_ms, row.total_ms, row.total_ms / 80.0,
                   row.gb_per_frame);
+    }
+  }
+  if (!batches.empty()) {
+    // Speed-up is relative to one sequence alone (the first batch size given, per sequence).
+    std::printf("\ncontinuous batching (%lld frames per sequence)\n", static_cast<long long>(frames));
+    std::printf("%-22s %-9s %6s %8s %14s %14s %13s %14s\n", "model", "dtype", "batch", "frames", "frames/s",
+                "ms/step", "speed-up", "x real time");
+    for (const auto& [label, dir] : models) {
+      for (c10::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+        if (dtypes != "both" && dtypes != (dtype == at::kFloat ? "float32" : "bfloat16")) continue;
+        if (!RunBatch(label, dir, dtype, frames, batches)) return 1;
+      }
     }
   }
   return 0;
