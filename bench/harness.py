@@ -215,9 +215,10 @@ def measure_talker(args, model_dir, dtype):
                           "--threads", str(args.threads), "--dtype", dtype], timeout=1800, rss=True)
     for line in out.splitlines():
         f = line.split()
-        if len(f) == 8 and f[1] == dtype:
+        if len(f) == 9 and f[1] == dtype:
             return {"frames": int(f[2]), "talker_ms": float(f[3]), "code_predictor_ms": float(f[4]),
-                    "talker_total_ms": float(f[5]), "bench_gb_per_frame": float(f[7]), "peak_rss_bytes": peak}
+                    "talker_total_ms": float(f[5]), "bench_gb_per_frame": float(f[7]), "prefill_ms": float(f[8]),
+                    "peak_rss_bytes": peak}
     raise Failure("no %s row in the talker bench output:\n%s" % (dtype, out))
 
 
@@ -476,7 +477,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="tiny models and short runs (< 2 minutes)")
     p.add_argument("--shapes", help="comma-separated shapes; SHAPE:dtype+dtype limits a shape's precisions "
                                     "(default 0.6b,1.7b; tiny with --quick)")
-    p.add_argument("--precisions", default="float32,bfloat16")
+    p.add_argument("--precisions", default="float32,bfloat16,int8")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench/results")
     p.add_argument("--models-dir", default="/tmp/qwen3tts-bench-models")
@@ -502,7 +503,7 @@ def parse_args(argv):
         a.shapes.append((name, only.split("+") if only else precisions))
     for _, ps in a.shapes:
         for prec in ps:
-            if prec not in ("float32", "bfloat16"):
+            if prec not in ("float32", "bfloat16", "int8"):
                 p.error("unknown precision %s" % prec)
     a.serving_shapes = a.serving_shapes.split(",") if a.serving_shapes else [a.shapes[0][0]]
     a.streams = [int(s) for s in a.streams.split(",")]
@@ -570,7 +571,7 @@ def main(argv):
                 (shape, decoder["ms_per_frame"], decoder["x_realtime"]))
             for dtype in precisions:
                 t = measure_talker(args, model_dir, dtype)
-                elem = 4 if dtype == "float32" else 2
+                elem = {"float32": 4, "bfloat16": 2, "int8": 1}[dtype]  # bytes per weight (int8 scales: negligible)
                 row = dict(t)
                 row.update({"shape": shape, "dtype": dtype, "decoder": decoder, "streamed_parameters": params})
                 row["total_ms"] = t["talker_total_ms"] + decoder["ms_per_frame"]

@@ -1,9 +1,9 @@
 // Accuracy cost of lower-precision talker weights, measured on the golden generation cases:
-// for each case the talker runs in float32 and in bfloat16 (the case's own sampling settings,
+// for each case the talker runs in float32, bfloat16 and int8 (the case's own sampling settings,
 // greedy in the golden sets), and the table shows
 //   - float32 codes vs the reference implementation's codes (should be 100 %),
-//   - bfloat16 codes vs float32 codes: all 16 codebooks, and the first (semantic) codebook,
-//   - the SNR of the bfloat16 waveform against the float32 waveform.
+//   - bfloat16 / int8 codes vs float32 codes: all 16 codebooks, and the first (semantic) codebook,
+//   - the SNR of the bfloat16 / int8 waveform against the float32 waveform.
 // Codes are compared position by position over the shorter run; a different length (EOS moved)
 // is shown. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
 // ../shared/golden).
@@ -67,9 +67,13 @@ int Main(int argc, char** argv) {
   nlohmann::json manifest = nlohmann::json::parse(in, nullptr, false);
   if (manifest.is_discarded()) return std::fprintf(stderr, "cannot read %s/manifest.json\n", dir.c_str()), 2;
 
-  std::printf("%-28s %7s %7s | %9s | %9s %9s | %8s\n", "case", "frames", "bf16", "f32=ref", "bf16=f32", "cb0", "SNR dB");
-  std::printf("%-28s %7s %7s | %9s | %9s %9s | %8s\n", "", "f32", "", "(16 cb)", "(16 cb)", "", "bf16/f32");
-  double worst_snr = INFINITY, sum_agree = 0;
+  const WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8};
+  constexpr int kCount = 3;
+  std::printf("%-28s %7s | %8s | %-26s | %-26s\n", "", "", "float32", "bfloat16 vs float32", "int8 vs float32");
+  std::printf("%-28s %7s | %8s | %7s %7s %7s %8s | %7s %7s %7s %8s\n", "case", "frames", "=ref", "frames", "16 cb",
+              "cb0", "SNR dB", "frames", "16 cb", "cb0", "SNR dB");
+  double worst_snr[kCount], sum_agree[kCount];
+  for (int p = 0; p < kCount; ++p) worst_snr[p] = INFINITY, sum_agree[p] = 0;
   int cases = 0;
   for (const nlohmann::json& c : manifest["cases"]) {
     const std::string mode = c.value("mode", "");
@@ -88,12 +92,11 @@ int Main(int argc, char** argv) {
       request.ref_text = c.value("ref_text", "");
       request.x_vector_only = c.value("x_vector_only", false);
     }
-    Run runs[2];
-    int64_t frames[2] = {0, 0};
-    at::Tensor codes[2];
-    for (int p = 0; p < 2; ++p) {
+    Run runs[kCount];
+    at::Tensor codes[kCount];
+    for (int p = 0; p < kCount; ++p) {
       EngineOptions options;
-      options.talker_dtype = p == 0 ? at::kFloat : at::kBFloat16;
+      options.talker_precision = kPrecisions[p];
       auto engine = TtsEngine::Load(dir + "/" + c.value("model_dir", ""), options);
       if (!engine.ok()) return std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str()), 1;
       SynthesisRequest r = request;
@@ -108,24 +111,29 @@ int Main(int argc, char** argv) {
       auto generated = GenerateCodes((*engine)->talker(), *talker_request);
       if (!generated.ok()) return std::fprintf(stderr, "%s\n", std::string(generated.status().message()).c_str()), 1;
       codes[p] = *generated;
-      frames[p] = generated->size(0);
       auto run = Generate(**engine, r);
       if (!run.ok()) return std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str()), 1;
       runs[p] = std::move(*run);
     }
     const double ref_agree = (*file)->Has("codes") ? Agreement(codes[0], (*file)->Load("codes")->view({-1, 16}), 16) : NAN;
-    const double agree = Agreement(codes[1], codes[0], 16);
-    const double agree0 = Agreement(codes[1], codes[0], 1);
-    const double snr = SnrDb(runs[0].audio, runs[1].audio);
-    worst_snr = std::min(worst_snr, snr);
-    sum_agree += agree;
+    std::printf("%-28s %7lld | %7.1f%%", c.value("id", "?").c_str(), static_cast<long long>(codes[0].size(0)),
+                100 * ref_agree);
+    for (int p = 1; p < kCount; ++p) {
+      const double agree = Agreement(codes[p], codes[0], 16);
+      const double snr = SnrDb(runs[0].audio, runs[p].audio);
+      worst_snr[p] = std::min(worst_snr[p], snr);
+      sum_agree[p] += agree;
+      std::printf(" | %7lld %6.1f%% %6.1f%% %8.1f", static_cast<long long>(codes[p].size(0)), 100 * agree,
+                  100 * Agreement(codes[p], codes[0], 1), snr);
+    }
+    std::printf("\n");
     ++cases;
-    std::printf("%-28s %7lld %7lld | %8.1f%% | %8.1f%% %8.1f%% | %8.1f\n", c.value("id", "?").c_str(),
-                static_cast<long long>(frames[0]), static_cast<long long>(frames[1]), 100 * ref_agree, 100 * agree,
-                100 * agree0, snr);
   }
-  std::printf("\n%d cases: mean bf16/f32 code agreement %.1f %%, worst waveform SNR %.1f dB\n", cases,
-              cases > 0 ? 100 * sum_agree / cases : 0.0, worst_snr);
+  std::printf("\n%d cases:\n", cases);
+  for (int p = 1; p < kCount; ++p) {
+    std::printf("  %-8s vs float32: mean code agreement %.1f %%, worst waveform SNR %.1f dB\n",
+                WeightPrecisionName(kPrecisions[p]), cases > 0 ? 100 * sum_agree[p] / cases : 0.0, worst_snr[p]);
+  }
   return 0;
 }
 

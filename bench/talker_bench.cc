@@ -3,7 +3,8 @@
 // run generates the same number of frames.
 //
 //   qwen3tts-bench-talker [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N]
-//                         [--dtype float32|bfloat16|both] [--batch 1,2,4,8]
+//                         [--dtype float32|bfloat16|int8|both|all] [--batch 1,2,4,8]
+// (both = float32 and bfloat16, the default; all adds int8 weight-only quantization)
 // --batch adds a continuous-batching table: B sequences stepped together (StepBatch, as the talker
 // stage runs its streams), aggregate frames per second and the speed-up over one sequence.
 // --random writes a random full-size model (bfloat16 on disk) to a temporary directory first.
@@ -33,11 +34,13 @@ struct Row {
   std::string model, dtype;
   int64_t frames = 0;
   double talker_ms = 0, cp_ms = 0, total_ms = 0;
+  double prefill_ms = 0;  // TalkerSequence::Start: prompt + prefill (time to the first talker token)
+  int64_t prompt_rows = 0;
   double gb_per_frame = 0;
 };
 
 absl::StatusOr<std::pair<ModelInfo, std::shared_ptr<const TalkerModel>>> LoadTalker(const std::string& dir,
-                                                                                     c10::ScalarType dtype) {
+                                                                                     WeightPrecision dtype) {
   auto info = LoadModelInfo(dir);
   if (!info.ok()) return info.status();
   auto ckpt = Checkpoint::Open(dir);
@@ -61,7 +64,7 @@ TalkerRequest BenchRequest(const ModelInfo& info, int64_t frames, uint64_t seed)
 }
 
 // Aggregate frames/s of `batch` sequences stepped together until all finish; prints one row.
-bool RunBatch(const std::string& label, const std::string& dir, c10::ScalarType dtype, int64_t frames,
+bool RunBatch(const std::string& label, const std::string& dir, WeightPrecision dtype, int64_t frames,
               const std::vector<int>& batches) {
   auto loaded = LoadTalker(dir, dtype);
   if (!loaded.ok()) {
@@ -92,13 +95,13 @@ bool RunBatch(const std::string& label, const std::string& dir, c10::ScalarType 
     const double fps = produced / seconds;
     if (batch == batches.front()) single_fps = fps / batch;
     std::printf("%-22s %-9s %6d %8lld %14.2f %14.2f %12.2fx %14.3f\n", label.c_str(),
-                dtype == at::kFloat ? "float32" : "bfloat16", batch, static_cast<long long>(produced), fps,
+                WeightPrecisionName(dtype), batch, static_cast<long long>(produced), fps,
                 1e3 * seconds / (produced / batch), fps / single_fps, fps * 0.08);
   }
   return true;
 }
 
-bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype, int64_t frames, Row* row) {
+bool Run(const std::string& label, const std::string& dir, WeightPrecision dtype, int64_t frames, Row* row) {
   auto loaded = LoadTalker(dir, dtype);
   if (!loaded.ok()) {
     std::fprintf(stderr, "%s: %s\n", dir.c_str(), std::string(loaded.status().message()).c_str());
@@ -106,11 +109,17 @@ bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype
   }
   const auto& [info, model] = *loaded;
   TalkerRequest r = BenchRequest(info, frames, /*seed=*/1);
+  // The first start pays for lazy initialisation (as a server's warm-up does); the second is timed.
   auto seq = TalkerSequence::Start(model, r);
   if (!seq.ok()) {
     std::fprintf(stderr, "%s\n", std::string(seq.status().message()).c_str());
     return false;
   }
+  GenerationTrace trace;
+  auto prefill_start = std::chrono::steady_clock::now();
+  auto traced = TalkerSequence::Start(model, r, &trace);
+  row->prefill_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
+  if (traced.ok()) row->prompt_rows = trace.prefill_embeds.size(0);
   auto start = std::chrono::steady_clock::now();
   int64_t produced = 0;
   while ((*seq)->state() == TalkerSequence::State::kRunning) {
@@ -120,13 +129,21 @@ bool Run(const std::string& label, const std::string& dir, c10::ScalarType dtype
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   row->model = label;
-  row->dtype = dtype == at::kFloat ? "float32" : "bfloat16";
+  row->dtype = WeightPrecisionName(dtype);
   row->frames = produced;
   row->talker_ms = 1e3 * (*seq)->timings().talker_seconds / produced;
   row->cp_ms = 1e3 * (*seq)->timings().code_predictor_seconds / produced;
   row->total_ms = 1e3 * total / produced;
   row->gb_per_frame = (model->TalkerBytesPerStep() + model->CodePredictorBytesPerStep()) / 1e9;
   return true;
+}
+
+constexpr WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8};
+
+bool Selected(const std::string& choice, WeightPrecision p) {
+  if (choice == "all") return true;
+  if (choice == "both") return p != WeightPrecision::kInt8;
+  return choice == WeightPrecisionName(p);
 }
 
 std::string MakeRandom(const std::string& shape) {
@@ -176,7 +193,7 @@ int main(int argc, char** argv) {
         p = q == std::string::npos ? list.size() : q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32|bfloat16|both] [--batch 1,2,4,8]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32|bfloat16|int8|both|all] [--batch 1,2,4,8]\n", argv[0]);
       return 2;
     }
   }
@@ -185,17 +202,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("threads: %d\n", at::get_num_threads());
-  std::printf("%-22s %-9s %7s %12s %12s %12s %10s %12s\n", "model", "dtype", "frames", "talker ms", "predictor ms",
-              "total ms", "RTF", "GB/frame");
+  std::printf("%-22s %-9s %7s %12s %12s %12s %10s %12s %12s\n", "model", "dtype", "frames", "talker ms", "predictor ms",
+              "total ms", "RTF", "GB/frame", "prefill ms");
   for (const auto& [label, dir] : models) {
-    for (c10::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-      if (dtypes != "both" && dtypes != (dtype == at::kFloat ? "float32" : "bfloat16")) continue;
+    for (WeightPrecision dtype : kPrecisions) {
+      if (!Selected(dtypes, dtype)) continue;
       Row row;
       if (!Run(label, dir, dtype, frames, &row)) return 1;
       // One frame is 80 ms of audio: real-time factor = compute time / audio time.
-      std::printf("%-22s %-9s %7lld %12.2f %12.2f %12.2f %10.3f %12.3f\n", row.model.c_str(), row.dtype.c_str(),
+      std::printf("%-22s %-9s %7lld %12.2f %12.2f %12.2f %10.3f %12.3f %12.2f\n", row.model.c_str(), row.dtype.c_str(),
                   static_cast<long long>(row.frames), row.talker_ms, row.cp_ms, row.total_ms, row.total_ms / 80.0,
-                  row.gb_per_frame);
+                  row.gb_per_frame, row.prefill_ms);
     }
   }
   if (!batches.empty()) {
@@ -204,8 +221,8 @@ int main(int argc, char** argv) {
     std::printf("%-22s %-9s %6s %8s %14s %14s %13s %14s\n", "model", "dtype", "batch", "frames", "frames/s",
                 "ms/step", "speed-up", "x real time");
     for (const auto& [label, dir] : models) {
-      for (c10::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-        if (dtypes != "both" && dtypes != (dtype == at::kFloat ? "float32" : "bfloat16")) continue;
+      for (WeightPrecision dtype : kPrecisions) {
+        if (!Selected(dtypes, dtype)) continue;
         if (!RunBatch(label, dir, dtype, frames, batches)) return 1;
       }
     }

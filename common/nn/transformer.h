@@ -15,15 +15,27 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/nn/int8_gemv.h"
 #include "common/tensor/checkpoint.h"
 
 namespace qwen3tts::nn {
 
-// y = x W^T + b, weights as stored in checkpoints ([out, in]).
-struct Linear {
-  at::Tensor weight;
-  at::Tensor bias;  // undefined when the layer has none
+// y = x W^T + b with W [out, in] as stored in checkpoints, or quantized to int8 (QuantizeInt8).
+class Linear {
+ public:
+  Linear() = default;
+  Linear(at::Tensor weight, at::Tensor bias);  // bias may be undefined
   at::Tensor operator()(const at::Tensor& x) const;
+  int64_t out_features() const { return weight_.defined() ? weight_.size(0) : int8_.q.size(0); }
+  // Bytes of parameters read by one application (what a decoding step streams from memory).
+  int64_t bytes() const;
+  // Replaces a float32 weight by its int8 weight-only quantization (activations stay float32).
+  void QuantizeInt8();
+
+ private:
+  at::Tensor weight_;  // undefined once quantized
+  Int8Weight int8_;
+  at::Tensor bias_;
 };
 
 // Loads `<prefix>.weight` (and `<prefix>.bias` when `bias`), checking shapes.
@@ -121,6 +133,8 @@ class TransformerBlock {
   };
   at::Tensor ForwardSegments(const at::Tensor& x, const std::vector<Segment>& segments) const;
   const BlockConfig& config() const { return config_; }
+  // int8 weight-only quantization of the attention and MLP projections.
+  void QuantizeLinearsInt8();
 
  private:
   at::Tensor Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
@@ -156,6 +170,9 @@ class TransformerStack {
                           const std::vector<std::vector<KvCache>*>& caches) const;
   int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
   c10::ScalarType dtype() const { return dtype_; }
+  void QuantizeLinearsInt8() {
+    for (TransformerBlock& b : blocks_) b.QuantizeLinearsInt8();
+  }
 
  private:
   std::vector<TransformerBlock> blocks_;

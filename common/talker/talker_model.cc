@@ -25,15 +25,37 @@ nn::BlockConfig QwenBlock(const TransformerConfig& c) {
   return b;
 }
 
-int64_t Bytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
 
 }  // namespace
+
+absl::StatusOr<WeightPrecision> ParseWeightPrecision(std::string_view name) {
+  if (name == "float32") return WeightPrecision::kFloat32;
+  if (name == "bfloat16") return WeightPrecision::kBFloat16;
+  if (name == "int8") return WeightPrecision::kInt8;
+  return absl::InvalidArgumentError(
+      absl::StrCat("dtype: '", std::string(name), "' is not a talker weight precision (allowed: float32, bfloat16, int8)"));
+}
+
+const char* WeightPrecisionName(WeightPrecision precision) {
+  switch (precision) {
+    case WeightPrecision::kFloat32: return "float32";
+    case WeightPrecision::kBFloat16: return "bfloat16";
+    case WeightPrecision::kInt8: return "int8";
+  }
+  return "float32";
+}
 
 absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Checkpoint& ckpt, const ModelConfig& config,
                                                                      c10::ScalarType dtype) {
   if (dtype != at::kFloat && dtype != at::kBFloat16) {
     return absl::InvalidArgumentError("talker dtype must be float32 or bfloat16");
   }
+  return Load(ckpt, config, dtype == at::kBFloat16 ? WeightPrecision::kBFloat16 : WeightPrecision::kFloat32);
+}
+
+absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Checkpoint& ckpt, const ModelConfig& config,
+                                                                     WeightPrecision precision) {
+  const c10::ScalarType dtype = precision == WeightPrecision::kBFloat16 ? at::kBFloat16 : at::kFloat;
   if (config.talker.hidden_act != "silu") {
     return absl::UnimplementedError(absl::StrCat(config.file, ": talker_config.hidden_act '",
                                                  config.talker.hidden_act, "' is not supported (supported: silu)"));
@@ -41,6 +63,7 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   std::shared_ptr<TalkerModel> m(new TalkerModel());
   m->config_ = config;
   m->dtype_ = dtype;
+  m->precision_ = precision;
   const TalkerConfig& t = config.talker;
   const CodePredictorConfig& cp = t.code_predictor;
   ASSIGN_OR_RETURN(m->text_embedding_,
@@ -71,21 +94,29 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   ASSIGN_OR_RETURN(m->code_predictor_,
                    nn::TransformerStack::Load(ckpt, "talker.code_predictor.model.", cp.num_hidden_layers,
                                               "talker.code_predictor.model.norm", QwenBlock(cp), cp.rope_theta, dtype));
-  // Per-frame weight traffic: every talker layer once; the code predictor stack 15 times.
+  if (precision == WeightPrecision::kInt8) {
+    m->talker_.QuantizeLinearsInt8();
+    m->code_predictor_.QuantizeLinearsInt8();
+    for (nn::Linear* l : {&m->text_fc1_, &m->text_fc2_, &m->codec_head_, &m->small_to_mtp_}) l->QuantizeInt8();
+    for (nn::Linear& head : m->lm_heads_) head.QuantizeInt8();
+  }
+  // Per-frame weight traffic: every talker layer once; the code predictor stack 15 times (norm
+  // weights, a rounding error, counted at the weight width too).
+  const int64_t weight_bytes = precision == WeightPrecision::kInt8 ? 1 : c10::elementSize(dtype);
   for (const std::string& name : ckpt.NamesWithPrefix("talker.model.layers.")) {
     const TensorEntry* e = ckpt.Find(name);
     int64_t n = 1;
     for (int64_t d : e->shape) n *= d;
-    m->talker_bytes_ += n * c10::elementSize(dtype);
+    m->talker_bytes_ += n * weight_bytes;
   }
-  m->talker_bytes_ += Bytes(m->codec_head_.weight);
+  m->talker_bytes_ += m->codec_head_.bytes();
   for (const std::string& name : ckpt.NamesWithPrefix("talker.code_predictor.model.layers.")) {
     const TensorEntry* e = ckpt.Find(name);
     int64_t n = 1;
     for (int64_t d : e->shape) n *= d;
-    m->code_predictor_bytes_ += n * c10::elementSize(dtype);
+    m->code_predictor_bytes_ += n * weight_bytes;
   }
-  m->code_predictor_bytes_ = m->code_predictor_bytes_ * residual_groups + Bytes(m->lm_heads_[0].weight) * residual_groups;
+  m->code_predictor_bytes_ = m->code_predictor_bytes_ * residual_groups + m->lm_heads_[0].bytes() * residual_groups;
   return std::shared_ptr<const TalkerModel>(std::move(m));
 }
 

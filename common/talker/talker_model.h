@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,15 +18,26 @@
 
 namespace qwen3tts {
 
+// Weights of the talker stage: float32 (the reference's numbers), bfloat16 (weights and compute;
+// half the memory traffic) or int8 (weight-only: every linear layer's weight quantized per output
+// row, activations and everything else float32; a quarter of the traffic of float32).
+enum class WeightPrecision { kFloat32, kBFloat16, kInt8 };
+// "float32" | "bfloat16" | "int8"; anything else is INVALID_ARGUMENT naming the allowed values.
+absl::StatusOr<WeightPrecision> ParseWeightPrecision(std::string_view name);
+const char* WeightPrecisionName(WeightPrecision precision);
+
 class TalkerModel {
  public:
+  static absl::StatusOr<std::shared_ptr<const TalkerModel>> Load(const Checkpoint& ckpt, const ModelConfig& config,
+                                                                 WeightPrecision precision);
   // dtype: compute and weight dtype (float32 default; bfloat16 halves the memory traffic).
   static absl::StatusOr<std::shared_ptr<const TalkerModel>> Load(const Checkpoint& ckpt, const ModelConfig& config,
                                                                  c10::ScalarType dtype = c10::ScalarType::Float);
 
   const ModelConfig& config() const { return config_; }
   const TalkerConfig& talker_config() const { return config_.talker; }
-  c10::ScalarType dtype() const { return dtype_; }
+  c10::ScalarType dtype() const { return dtype_; }  // compute dtype (float32 for int8 weights)
+  WeightPrecision precision() const { return precision_; }
   int64_t hidden_size() const { return config_.talker.hidden_size; }
   int64_t num_code_groups() const { return config_.talker.num_code_groups; }
 
@@ -62,6 +74,7 @@ class TalkerModel {
   TalkerModel() = default;
   ModelConfig config_;
   c10::ScalarType dtype_ = c10::ScalarType::Float;
+  WeightPrecision precision_ = WeightPrecision::kFloat32;
   at::Tensor text_embedding_;   // [text_vocab, text_hidden]
   nn::Linear text_fc1_, text_fc2_;
   at::Tensor codec_embedding_;  // [vocab, hidden]

@@ -20,7 +20,7 @@
 namespace qwen3tts {
 
 struct EngineOptions {
-  c10::ScalarType talker_dtype = c10::ScalarType::Float;
+  WeightPrecision talker_precision = WeightPrecision::kFloat32;
 };
 
 struct SynthesisRequest {

@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -25,6 +28,9 @@ namespace qwen3tts {
 namespace {
 
 constexpr int kSampleRate = 24000;
+// Most frames per vocoder request. Up to 16 rows the decoder's linear layers take the same
+// per-row path (common/nn), which keeps chunked decoding identical to frame-by-frame decoding.
+constexpr int kMaxVocoderChunkFrames = 16;
 
 // Unary handlers that only read in-memory state finish on the callback thread.
 grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context, const grpc::Status& status) {
@@ -345,19 +351,53 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const std::s
     if (!decode->Write(prime)) return decode->Finish();
   }
   v1::SynthesisSummary& summary = *summary_out;
-  v1::GenerateResponse generated;
-  int64_t samples = 0;
-  while (frames->Read(&generated)) {
-    if (generated.has_summary()) {
-      summary.set_finished_by_eos(generated.summary().finished_by_eos());
-      for (const std::string& w : generated.summary().warnings()) summary.add_warnings(w);
+  // Frames are read from the talker on their own thread, so that the talker never waits for the
+  // vocoder and the vocoder gets every frame that arrived while it was busy in one request: the
+  // first chunk is a single frame (time to first audio), and when the vocoder falls behind its
+  // chunks grow, which costs it about half as much per frame (bench/RESULTS.md). The decoder's
+  // output does not depend on the chunking (bit for bit), so neither does the audio.
+  std::mutex mu;
+  std::condition_variable arrived;
+  std::deque<v1::CodecFrame> queue;
+  bool talker_done = false;
+  v1::GenerateResponse talker_summary;
+  std::thread reader([&] {
+    v1::GenerateResponse generated;
+    while (frames->Read(&generated)) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (generated.has_summary()) talker_summary = generated;
+      for (v1::CodecFrame& f : *generated.mutable_frames()) queue.push_back(std::move(f));
+      arrived.notify_one();
     }
-    if (generated.frames_size() == 0) continue;
+    std::lock_guard<std::mutex> lock(mu);
+    talker_done = true;
+    arrived.notify_one();
+  });
+  // Whatever way the loop ends, the reader thread is stopped and joined before returning.
+  struct JoinReader {
+    std::thread* reader;
+    grpc::ClientContext* talker_context;
+    ~JoinReader() {
+      if (!reader->joinable()) return;
+      talker_context->TryCancel();  // an early return: stop the talker, which ends the reader's Read
+      reader->join();
+    }
+  } join_reader{&reader, talker_context};
+  int64_t samples = 0;
+  while (true) {
     v1::DecodeRequest to_vocoder;
-    *to_vocoder.mutable_frames() = generated.frames();
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      arrived.wait(lock, [&] { return !queue.empty() || talker_done; });
+      if (queue.empty()) break;  // the talker stream ended and every frame was decoded
+      while (!queue.empty() && to_vocoder.frames_size() < kMaxVocoderChunkFrames) {
+        *to_vocoder.add_frames() = std::move(queue.front());
+        queue.pop_front();
+      }
+    }
+    const int chunk_frames = to_vocoder.frames_size();
     v1::DecodeResponse pcm;
     if (!decode->Write(to_vocoder) || !decode->Read(&pcm)) {
-      talker_context->TryCancel();
       grpc::Status s = decode->Finish();
       return s.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "vocoder stream ended early") : s;
     }
@@ -366,18 +406,22 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const std::s
     if (summary.frames() == 0) {
       summary.set_time_to_first_audio_seconds(std::chrono::duration<double>(Clock::now() - start).count());
     }
-    summary.set_frames(summary.frames() + generated.frames_size());
-    metrics_.frames_total.Increment(generated.frames_size());
+    summary.set_frames(summary.frames() + chunk_frames);
+    metrics_.frames_total.Increment(chunk_frames);
     samples += static_cast<int64_t>(floats.size());
     absl::StatusOr<std::string> encoded = (*encoder)->Encode(floats.data(), floats.size());
     if (!encoded.ok()) return ToGrpcStatus(encoded.status());
     v1::SynthesizeResponse chunk;
     chunk.mutable_audio()->set_data(std::move(*encoded));
     if (!writer->Write(chunk)) {
-      talker_context->TryCancel();
       vocoder_context->TryCancel();
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     }
+  }
+  reader.join();  // the talker stream ended by itself
+  if (talker_summary.has_summary()) {
+    summary.set_finished_by_eos(talker_summary.summary().finished_by_eos());
+    for (const std::string& w : talker_summary.summary().warnings()) summary.add_warnings(w);
   }
   summary.set_total_seconds(std::chrono::duration<double>(Clock::now() - start).count());
   summary.set_audio_seconds(static_cast<double>(samples) / kSampleRate);

@@ -90,7 +90,8 @@ class GatewayService final : public v1::TextToSpeech::CallbackService {
   // Checks the audio config; sets `encoding`.
   grpc::Status CheckAudioConfig(const v1::AudioConfig& audio, v1::AudioEncoding* encoding) const;
   // Reads frames from the talker stream, decodes them through the vocoder as they arrive and
-  // writes audio to the client: metadata first, then one chunk per frame, then the summary.
+  // writes audio to the client: metadata first, then one audio chunk per vocoder request (one
+  // frame, or every frame that arrived while the vocoder was busy, up to 16), then the summary.
   template <typename FrameStream, typename ClientWriter>
   grpc::Status Pump(grpc::ServerContextBase* context, const std::string& request_id, const v1::GenerateRequest& generate,
                     const v1::AudioConfig& audio, FrameStream* frames, grpc::ClientContext* talker_context,

@@ -3,9 +3,9 @@
 //   qwen3-tts info --model-dir DIR
 //   qwen3-tts synthesize --model-dir DIR --text TEXT [--out out.wav] [--speaker NAME] [--language NAME]
 //             [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]] [--seed N]
-//             [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N] [--dtype float32|bfloat16]
+//             [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N] [--dtype float32|bfloat16|int8]
 //             [--threads N] [--format pcm16|float]
-//   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16] [--threads N] [--voice-dir DIR]
+//   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16|int8] [--threads N] [--voice-dir DIR]
 //             [--http-listen HOST:PORT]   (OpenAI-compatible POST /v1/audio/speech)
 //   qwen3-tts make-random-model --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]
 //             [--seed N] [--tokenizer-from DIR]
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "common/audio/audio_file.h"
 #include "common/tts/random_model.h"
@@ -120,12 +121,9 @@ int Synthesize(const Args& a) {
   if (!ParseNumber(a, "threads", &threads, &error)) return Fail(error);
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
   EngineOptions engine_options;
-  const std::string dtype = a.Get("dtype", "float32");
-  if (dtype == "bfloat16") {
-    engine_options.talker_dtype = at::kBFloat16;
-  } else if (dtype != "float32") {
-    return Fail("--dtype must be float32 or bfloat16, got '" + dtype + "'");
-  }
+  absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(a.Get("dtype", "float32"));
+  if (!precision.ok()) return Fail(absl::StrCat("--", precision.status().message()));
+  engine_options.talker_precision = *precision;
   auto engine = TtsEngine::Load(a.Get("model-dir"), engine_options);
   if (!engine.ok()) return Fail(std::string(engine.status().message()));
   SynthesisRequest r;
@@ -179,12 +177,12 @@ void Usage() {
   std::fprintf(stderr,
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
-               "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16] [--threads N]\n"
+               "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16|int8] [--threads N]\n"
                "                     [--voice-dir DIR] [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
-               "                     [--dtype float32|bfloat16] [--threads N] [--format pcm16|float]\n"
+               "                     [--dtype float32|bfloat16|int8] [--threads N] [--format pcm16|float]\n"
                "  make-random-model  --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]\n"
                "                     [--seed N] [--tokenizer-from DIR]\n");
 }

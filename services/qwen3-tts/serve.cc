@@ -98,7 +98,9 @@ int ServeMain(int argc, char** argv) {
   tokenizer = *loaded_tokenizer;
   auto ckpt = Checkpoint::Open(model_dir);
   if (!ckpt.ok()) return ckpt.status();
-  auto talker = TalkerModel::Load(*ckpt, info->config, dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+  absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(dtype);
+  if (!precision.ok()) return precision.status();
+  auto talker = TalkerModel::Load(*ckpt, info->config, *precision);
   if (!talker.ok()) return talker.status();
   std::shared_ptr<const XVectorEncoder> xvector;
   std::shared_ptr<const SpeechEncoder> encoder;

@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
     if (!info.ok()) return info.status();
     absl::StatusOr<Checkpoint> ckpt = Checkpoint::Open(dir);
     if (!ckpt.ok()) return ckpt.status();
-    auto model = TalkerModel::Load(*ckpt, info->config, dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+    absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(dtype);
+    if (!precision.ok()) return precision.status();
+    auto model = TalkerModel::Load(*ckpt, info->config, *precision);
     if (!model.ok()) return model.status();
     std::shared_ptr<const XVectorEncoder> xvector;
     if (info->config.variant == ModelVariant::kBase && info->config.speaker_encoder.has_value()) {

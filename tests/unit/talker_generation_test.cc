@@ -24,9 +24,9 @@ namespace fs = std::filesystem;
 class TalkerGenerationTest : public ::testing::Test {
  protected:
   static std::shared_ptr<const TalkerModel> Load(ModelVariant variant, const std::string& size,
-                                                 c10::ScalarType dtype = at::kFloat) {
+                                                 WeightPrecision dtype = WeightPrecision::kFloat32) {
     fs::path dir = fs::temp_directory_path() / ("qwen3tts_talker_" + std::to_string(::getpid()) + "_" +
-                                                ModelVariantName(variant) + size + std::to_string(static_cast<int>(dtype)));
+                                                ModelVariantName(variant) + size + WeightPrecisionName(dtype));
     fs::create_directories(dir);
     auto config = PresetModelConfig("tiny", variant);
     EXPECT_TRUE(config.ok());
@@ -406,8 +406,8 @@ TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
 }
 
 TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
-  auto f32 = Load(ModelVariant::kCustomVoice, "1b7", at::kFloat);
-  auto bf16 = Load(ModelVariant::kCustomVoice, "1b7", at::kBFloat16);
+  auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
+  auto bf16 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kBFloat16);
   TalkerRequest r = CustomVoiceRequest();
   r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
   GenerationTrace a, b;
@@ -415,6 +415,64 @@ TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
   ASSERT_TRUE(TalkerSequence::Start(bf16, r, &b).ok());
   at::Tensor diff = (a.logits_step0 - b.logits_step0).abs().max();
   EXPECT_LT(diff.item<float>(), 0.05f * a.logits_step0.abs().max().item<float>() + 1e-3f);
+}
+
+// int8 weight-only: the prefill logits stay close to float32, the model reports a quarter of the
+// weight traffic, and batched greedy decoding equals each sequence's solo run (the int8 kernel
+// computes every row the same way whatever the batch).
+TEST_F(TalkerGenerationTest, Int8WeightsStayCloseToFloat32AndBatchLikeSolo) {
+  auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
+  auto int8 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kInt8);
+  EXPECT_EQ(int8->precision(), WeightPrecision::kInt8);
+  EXPECT_EQ(int8->dtype(), at::kFloat);
+  EXPECT_LT(int8->TalkerBytesPerStep(), f32->TalkerBytesPerStep() / 3);
+  TalkerRequest r = CustomVoiceRequest();
+  r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+  GenerationTrace a, b;
+  ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
+  ASSERT_TRUE(TalkerSequence::Start(int8, r, &b).ok());
+  at::Tensor diff = (a.logits_step0 - b.logits_step0).abs().max();
+  EXPECT_LT(diff.item<float>(), 0.05f * a.logits_step0.abs().max().item<float>() + 1e-3f);
+
+  std::vector<TalkerRequest> requests(3, r);
+  requests[1].speaker = "Vivian";
+  requests[2].input_ids = Template(3);
+  std::vector<at::Tensor> expected;
+  for (const TalkerRequest& request : requests) {
+    auto codes = GenerateCodes(int8, request);
+    ASSERT_TRUE(codes.ok()) << codes.status();
+    expected.push_back(*codes);
+  }
+  std::vector<std::unique_ptr<TalkerSequence>> owned;
+  std::vector<TalkerSequence*> batch;
+  for (const TalkerRequest& request : requests) {
+    auto seq = TalkerSequence::Start(int8, request);
+    ASSERT_TRUE(seq.ok());
+    batch.push_back(seq->get());
+    owned.push_back(std::move(*seq));
+  }
+  std::vector<std::vector<at::Tensor>> got(batch.size());
+  for (int step = 0; step < 20; ++step) {
+    ASSERT_TRUE(StepBatch(batch, [&](size_t i, const std::vector<int64_t>& codes) {
+                  got[i].push_back(at::tensor(codes, at::kLong));
+                }).ok());
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_FALSE(got[i].empty());
+    EXPECT_TRUE(at::equal(at::stack(got[i]), expected[i])) << "sequence " << i;
+  }
+}
+
+TEST(WeightPrecisionNames, ParseAndNameRoundTripAndErrorsListTheAllowedValues) {
+  for (WeightPrecision p : {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8}) {
+    auto parsed = ParseWeightPrecision(WeightPrecisionName(p));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, p);
+  }
+  auto bad = ParseWeightPrecision("fp16");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("float32, bfloat16, int8"), std::string::npos) << bad.status();
+  EXPECT_NE(bad.status().message().find("fp16"), std::string::npos) << bad.status();
 }
 
 }  // namespace
