@@ -351,11 +351,12 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const std::s
     if (!decode->Write(prime)) return decode->Finish();
   }
   v1::SynthesisSummary& summary = *summary_out;
-  // Frames are read from the talker on their own thread, so that the talker never waits for the
-  // vocoder and the vocoder gets every frame that arrived while it was busy in one request: the
-  // first chunk is a single frame (time to first audio), and when the vocoder falls behind its
-  // chunks grow, which costs it about half as much per frame (bench/RESULTS.md). The decoder's
-  // output does not depend on the chunking (bit for bit), so neither does the audio.
+  // Frames are read from the talker on their own thread, so that reading the talker never waits
+  // for the vocoder, and every frame that arrived while the vocoder was busy goes to it in one
+  // request: the first chunk is a single frame (time to first audio); behind, the gateway catches
+  // up in one round trip instead of one per frame. (The decoder's compute per frame is the same
+  // for any chunk size, bench/RESULTS.md.) The decoder's output does not depend on the chunking
+  // (bit for bit), so neither does the audio.
   std::mutex mu;
   std::condition_variable arrived;
   std::deque<v1::CodecFrame> queue;
