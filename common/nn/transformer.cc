@@ -313,7 +313,7 @@ at::Tensor TransformerBlock::ForwardSegments(const at::Tensor& x, const std::vec
 absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, const std::string& prefix,
                                                         int64_t num_layers, const std::string& final_norm,
                                                         const BlockConfig& config, double rope_theta,
-                                                        c10::ScalarType dtype) {
+                                                        c10::ScalarType dtype, bool int8_linears) {
   TransformerStack stack;
   stack.config_ = config;
   stack.dtype_ = dtype;
@@ -321,6 +321,8 @@ absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, 
   for (int64_t i = 0; i < num_layers; ++i) {
     ASSIGN_OR_RETURN(TransformerBlock block,
                      TransformerBlock::Load(ckpt, absl::StrCat(prefix, "layers.", i, "."), config, dtype));
+    // Layer by layer, so that loading never holds more than one layer in float32.
+    if (int8_linears) block.QuantizeLinearsInt8();
     stack.blocks_.push_back(std::move(block));
   }
   if (!final_norm.empty()) {

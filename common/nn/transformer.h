@@ -157,9 +157,10 @@ class TransformerBlock {
 class TransformerStack {
  public:
   // Loads `<prefix>layers.<i>.` for i < num_layers and `<final_norm>` (empty: no final norm).
+  // int8_linears: quantize each block's projections to int8 as it is loaded (dtype float32).
   static absl::StatusOr<TransformerStack> Load(const Checkpoint& ckpt, const std::string& prefix, int64_t num_layers,
                                                const std::string& final_norm, const BlockConfig& config,
-                                               double rope_theta, c10::ScalarType dtype);
+                                               double rope_theta, c10::ScalarType dtype, bool int8_linears = false);
   // Caches for one sequence (one per layer).
   std::vector<KvCache> NewCache(int64_t capacity) const;
   // x: [T, hidden]; positions continue from caches[0].length(). Returns the final-norm output.
@@ -170,9 +171,6 @@ class TransformerStack {
                           const std::vector<std::vector<KvCache>*>& caches) const;
   int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
   c10::ScalarType dtype() const { return dtype_; }
-  void QuantizeLinearsInt8() {
-    for (TransformerBlock& b : blocks_) b.QuantizeLinearsInt8();
-  }
 
  private:
   std::vector<TransformerBlock> blocks_;

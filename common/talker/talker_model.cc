@@ -74,8 +74,9 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
                                                 t.hidden_size, true, dtype));
   ASSIGN_OR_RETURN(m->codec_embedding_,
                    ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, dtype));
-  ASSIGN_OR_RETURN(m->talker_, nn::TransformerStack::Load(ckpt, "talker.model.", t.num_hidden_layers,
-                                                          "talker.model.norm", QwenBlock(t), t.rope_theta, dtype));
+  const bool int8 = precision == WeightPrecision::kInt8;
+  ASSIGN_OR_RETURN(m->talker_, nn::TransformerStack::Load(ckpt, "talker.model.", t.num_hidden_layers, "talker.model.norm",
+                                                          QwenBlock(t), t.rope_theta, dtype, int8));
   ASSIGN_OR_RETURN(m->codec_head_, nn::LoadLinear(ckpt, "talker.codec_head", t.hidden_size, t.vocab_size, false, dtype));
   const int64_t residual_groups = t.num_code_groups - 1;
   for (int64_t g = 0; g < residual_groups; ++g) {
@@ -93,10 +94,9 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   }
   ASSIGN_OR_RETURN(m->code_predictor_,
                    nn::TransformerStack::Load(ckpt, "talker.code_predictor.model.", cp.num_hidden_layers,
-                                              "talker.code_predictor.model.norm", QwenBlock(cp), cp.rope_theta, dtype));
-  if (precision == WeightPrecision::kInt8) {
-    m->talker_.QuantizeLinearsInt8();
-    m->code_predictor_.QuantizeLinearsInt8();
+                                              "talker.code_predictor.model.norm", QwenBlock(cp), cp.rope_theta, dtype,
+                                              int8));
+  if (int8) {
     for (nn::Linear* l : {&m->text_fc1_, &m->text_fc2_, &m->codec_head_, &m->small_to_mtp_}) l->QuantizeInt8();
     for (nn::Linear& head : m->lm_heads_) head.QuantizeInt8();
   }

@@ -244,13 +244,23 @@ TEST(OperationsTest, GatewaySpreadsCallsOverEveryTalkerAddress) {
   auto gateway = StartGateway(both, vocoder->address());
   ASSERT_FALSE(gateway->address().empty());
   auto stub = Stub(gateway->address());
+  const std::string series = "qwen3tts_grpc_requests_total{code=\"OK\",method=\"/qwen3tts.v1.Talker/Generate\"}";
+  auto served = [&](const ServerProcess& talker) { return MetricValue(talker.metrics_address(), series); };
+  // round_robin only uses connections that are ready: until the gateway has connected to both
+  // talkers (a loaded machine may take a moment), calls can all go to one. Warm up until both
+  // have served a call, then count.
+  for (int i = 0; i < 50 && (served(*talker_a) < 1 || served(*talker_b) < 1); ++i) {
+    Result r = Synthesize(stub.get(), Request("Warm-up call.", 0.2f));
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  }
+  const double a0 = served(*talker_a), b0 = served(*talker_b);
+  ASSERT_GE(a0, 1);
+  ASSERT_GE(b0, 1);
   for (int i = 0; i < 6; ++i) {
     Result r = Synthesize(stub.get(), Request("Call number " + std::to_string(i) + ".", 0.5f));
     ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   }
-  const std::string series = "qwen3tts_grpc_requests_total{code=\"OK\",method=\"/qwen3tts.v1.Talker/Generate\"}";
-  const double a = MetricValue(talker_a->metrics_address(), series);
-  const double b = MetricValue(talker_b->metrics_address(), series);
+  const double a = served(*talker_a) - a0, b = served(*talker_b) - b0;
   EXPECT_EQ(a + b, 6);
   EXPECT_GE(a, 2) << "talker A served " << a << ", B " << b;
   EXPECT_GE(b, 2) << "talker A served " << a << ", B " << b;
