@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 
 // A random tiny model written in the official layout, loaded back through the real loader.
 class TalkerGenerationTest : public ::testing::Test {
- protected:
+ public:  // the helpers below use the fixture's builders
   static std::shared_ptr<const TalkerModel> Load(ModelVariant variant, const std::string& size,
                                                  WeightPrecision dtype = WeightPrecision::kFloat32) {
     fs::path dir = fs::temp_directory_path() / ("qwen3tts_talker_" + std::to_string(::getpid()) + "_" +
@@ -189,19 +189,22 @@ TEST_F(TalkerGenerationTest, StreamingTextInputWaitsInsteadOfPadding) {
   }
 }
 
-TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
-  auto model = Load(ModelVariant::kCustomVoice, "1b7");
-  std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
-  requests[1].speaker = "Vivian";
-  requests[2].input_ids = Template(3);
-  requests[2].language = "auto";
+// Makes the requests greedy and returns each one's codes generated alone.
+std::vector<at::Tensor> SoloGreedyCodes(const std::shared_ptr<const TalkerModel>& model,
+                                        std::vector<TalkerRequest>* requests) {
   std::vector<at::Tensor> expected;
-  for (TalkerRequest& r : requests) {
+  for (TalkerRequest& r : *requests) {
     r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
     auto codes = GenerateCodes(model, r);
-    ASSERT_TRUE(codes.ok());
-    expected.push_back(*codes);
+    EXPECT_TRUE(codes.ok()) << codes.status();
+    expected.push_back(codes.ok() ? *codes : at::empty({0, 16}, at::kLong));
   }
+  return expected;
+}
+
+// Greedy requests stepped together with StepBatch for 20 steps produce exactly their solo codes.
+void ExpectBatchedEqualsSolo(const std::shared_ptr<const TalkerModel>& model, std::vector<TalkerRequest> requests) {
+  std::vector<at::Tensor> expected = SoloGreedyCodes(model, &requests);
   std::vector<std::unique_ptr<TalkerSequence>> owned;
   std::vector<TalkerSequence*> batch;
   for (const TalkerRequest& r : requests) {
@@ -222,6 +225,15 @@ TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
   }
 }
 
+TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
+  requests[1].speaker = "Vivian";
+  requests[2].input_ids = Template(3);
+  requests[2].language = "auto";
+  ExpectBatchedEqualsSolo(model, requests);
+}
+
 // Continuous batching: sequences join the running batch at frame boundaries and leave when they
 // finish; each one's greedy output is what it would have produced alone.
 TEST_F(TalkerGenerationTest, SequencesJoiningAndLeavingTheBatchMatchTheirSoloRuns) {
@@ -233,13 +245,7 @@ TEST_F(TalkerGenerationTest, SequencesJoiningAndLeavingTheBatchMatchTheirSoloRun
   requests[3].input_ids = Template(2);
   requests[3].language = "auto";
   const std::vector<int> joins_at = {0, 0, 3, 7};
-  std::vector<at::Tensor> expected;
-  for (TalkerRequest& r : requests) {
-    r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
-    auto codes = GenerateCodes(model, r);
-    ASSERT_TRUE(codes.ok());
-    expected.push_back(*codes);
-  }
+  std::vector<at::Tensor> expected = SoloGreedyCodes(model, &requests);
   std::vector<std::unique_ptr<TalkerSequence>> owned(requests.size());
   std::vector<std::vector<at::Tensor>> got(requests.size());
   std::vector<size_t> max_batch_seen = {0};
@@ -294,13 +300,7 @@ TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
   requests[1].options.max_new_tokens = requests[1].options.min_new_tokens = 5;
   requests[2].input_ids = Template(9);
   requests[3].input_ids = Template(4);
-  std::vector<at::Tensor> expected;
-  for (TalkerRequest& r : requests) {
-    r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
-    auto codes = GenerateCodes(model, r);
-    ASSERT_TRUE(codes.ok());
-    expected.push_back(*codes);
-  }
+  std::vector<at::Tensor> expected = SoloGreedyCodes(model, &requests);
   std::atomic<int> largest_batch{0};
   TalkerBatcher batcher(/*max_batch=*/8, /*max_queued_frames=*/4, [&](const TalkerBatcher::StepStats& step) {
     largest_batch = std::max(largest_batch.load(), step.batch_size);
@@ -405,16 +405,22 @@ TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
   }
 }
 
-TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
-  auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
-  auto bf16 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kBFloat16);
-  TalkerRequest r = CustomVoiceRequest();
+// The first-step logits of a lower-precision model stay within 5 % of float32's range.
+void ExpectPrefillLogitsClose(const std::shared_ptr<const TalkerModel>& f32,
+                              const std::shared_ptr<const TalkerModel>& other) {
+  TalkerRequest r = TalkerGenerationTest::CustomVoiceRequest();
   r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
   GenerationTrace a, b;
   ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
-  ASSERT_TRUE(TalkerSequence::Start(bf16, r, &b).ok());
+  ASSERT_TRUE(TalkerSequence::Start(other, r, &b).ok());
   at::Tensor diff = (a.logits_step0 - b.logits_step0).abs().max();
   EXPECT_LT(diff.item<float>(), 0.05f * a.logits_step0.abs().max().item<float>() + 1e-3f);
+}
+
+TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
+  auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
+  auto bf16 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kBFloat16);
+  ExpectPrefillLogitsClose(f32, bf16);
 }
 
 // int8 weight-only: the prefill logits stay close to float32, the model reports a quarter of the
@@ -426,41 +432,12 @@ TEST_F(TalkerGenerationTest, Int8WeightsStayCloseToFloat32AndBatchLikeSolo) {
   EXPECT_EQ(int8->precision(), WeightPrecision::kInt8);
   EXPECT_EQ(int8->dtype(), at::kFloat);
   EXPECT_LT(int8->TalkerBytesPerStep(), f32->TalkerBytesPerStep() / 3);
-  TalkerRequest r = CustomVoiceRequest();
-  r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
-  GenerationTrace a, b;
-  ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
-  ASSERT_TRUE(TalkerSequence::Start(int8, r, &b).ok());
-  at::Tensor diff = (a.logits_step0 - b.logits_step0).abs().max();
-  EXPECT_LT(diff.item<float>(), 0.05f * a.logits_step0.abs().max().item<float>() + 1e-3f);
+  ExpectPrefillLogitsClose(f32, int8);
 
-  std::vector<TalkerRequest> requests(3, r);
+  std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
   requests[1].speaker = "Vivian";
   requests[2].input_ids = Template(3);
-  std::vector<at::Tensor> expected;
-  for (const TalkerRequest& request : requests) {
-    auto codes = GenerateCodes(int8, request);
-    ASSERT_TRUE(codes.ok()) << codes.status();
-    expected.push_back(*codes);
-  }
-  std::vector<std::unique_ptr<TalkerSequence>> owned;
-  std::vector<TalkerSequence*> batch;
-  for (const TalkerRequest& request : requests) {
-    auto seq = TalkerSequence::Start(int8, request);
-    ASSERT_TRUE(seq.ok());
-    batch.push_back(seq->get());
-    owned.push_back(std::move(*seq));
-  }
-  std::vector<std::vector<at::Tensor>> got(batch.size());
-  for (int step = 0; step < 20; ++step) {
-    ASSERT_TRUE(StepBatch(batch, [&](size_t i, const std::vector<int64_t>& codes) {
-                  got[i].push_back(at::tensor(codes, at::kLong));
-                }).ok());
-  }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    ASSERT_FALSE(got[i].empty());
-    EXPECT_TRUE(at::equal(at::stack(got[i]), expected[i])) << "sequence " << i;
-  }
+  ExpectBatchedEqualsSolo(int8, requests);
 }
 
 TEST(WeightPrecisionNames, ParseAndNameRoundTripAndErrorsListTheAllowedValues) {
