@@ -210,12 +210,12 @@ absl::StatusOr<at::Tensor> SafetensorsFile::Load(const std::string& name,
   if (e == nullptr) {
     return absl::NotFoundError(absl::StrCat(path_, ": no tensor named '", name, "'"));
   }
-  // from_blob does not copy; clone() copies out so the result outlives the mapping and is aligned.
+  // from_blob does not copy; the result is always a fresh copy (it outlives the mapping and is
+  // aligned), made by the conversion itself when there is one (no second full-size temporary).
   at::Tensor view = at::from_blob(const_cast<uint8_t*>(data_ + e->begin), e->shape,
                                   at::TensorOptions().dtype(ToScalarType(e->dtype)));
-  at::Tensor out = view.clone();
-  if (dtype.has_value() && *dtype != out.scalar_type()) out = out.to(*dtype);
-  return out;
+  if (dtype.has_value() && *dtype != view.scalar_type()) return view.to(*dtype);
+  return view.clone();
 }
 
 absl::Status WriteSafetensors(const std::string& path,
