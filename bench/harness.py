@@ -11,7 +11,9 @@ Measures, per model shape and talker precision:
     read from the checkpoint header, divided by the bandwidth measured by qwen3tts-bench-bandwidth;
   * time to first audio through `qwen3-tts serve` (all stages in one process, in-process channel) and
     through the split deployment (talker, vocoder and gateway processes over loopback gRPC);
-and a concurrency sweep through the gateway with qwen3-tts-load. The gRPC API cannot suppress EOS, so
+and a concurrency sweep through the gateway with qwen3-tts-load, and the accuracy cost of bfloat16 and int8
+weights against float32 on the golden cases (qwen3tts-bench-precision, $QWEN3TTS_GOLDEN_DIR or
+../shared/golden beside the checkout; skipped without it). The gRPC API cannot suppress EOS, so
 serving runs use a fixed max_duration and report the frames actually generated per request.
 
 Writes OUT/results.json, OUT/concurrency.png (python3-matplotlib) and OUT/summary.md, prints tables.
@@ -208,6 +210,25 @@ def measure_bandwidth(args):
     log("bandwidth: best %.2f GB/s (median %.2f) with %d threads" %
         (result["best_gb_per_s"], result["median_gb_per_s"], args.threads))
     return result
+
+
+def measure_precision(args):
+    """Accuracy cost of bfloat16 and int8 talker weights vs float32 on the golden cases (qwen3tts-bench-precision)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    golden = os.environ.get("QWEN3TTS_GOLDEN_DIR") or os.path.join(root, "..", "shared", "golden")
+    if not os.path.exists(os.path.join(golden, "manifest.json")):
+        log("precision: no golden set at %s (set QWEN3TTS_GOLDEN_DIR); skipped" % golden)
+        return None
+    out, _ = run_tool([args.tool("qwen3tts-bench-precision"), golden], timeout=1800)
+    summary = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(\w+)\s+vs float32: mean code agreement ([\d.]+) %, worst waveform SNR (\S+) dB", line)
+        if m:
+            summary[m.group(1)] = {"code_agreement_percent": float(m.group(2)), "worst_snr_db": float(m.group(3))}
+    for dtype, v in summary.items():
+        log("precision %s vs float32: %.1f %% code agreement, worst SNR %.1f dB" %
+            (dtype, v["code_agreement_percent"], v["worst_snr_db"]))
+    return {"golden_dir": os.path.abspath(golden), "summary": summary, "table": out}
 
 
 def measure_talker(args, model_dir, dtype):
@@ -415,6 +436,16 @@ def markdown(results):
             lines.append("")
             lines.append("Peak RSS during the sweep: " + ", ".join("%s %.0f MiB" % (k, mib(v)) for k, v in
                                                                  sorted(peak.items())) + ".")
+    prec = results.get("precision")
+    if prec and prec["summary"]:
+        lines.append("")
+        lines.append("Accuracy cost vs float32 on the golden cases (%s; the golden models have random weights, "
+                     "so near-ties make codes diverge easily):" % prec["golden_dir"])
+        lines.append("")
+        lines.append("| weights | code agreement with float32 | worst waveform SNR dB |")
+        lines.append("|---|---|---|")
+        for dtype, v in prec["summary"].items():
+            lines.append("| %s | %.1f %% | %.1f |" % (dtype, v["code_agreement_percent"], v["worst_snr_db"]))
     if results.get("targets"):
         lines.append("")
         lines.append("| target | measured | met |")
@@ -516,7 +547,7 @@ def parse_args(argv):
     a.sweep_max_seconds = a.sweep_max_seconds or (1.0 if q else 1.0)
     a.qwen3_tts = os.path.join(a.build_dir, "services", "qwen3-tts", "qwen3-tts")
     locations = {"qwen3tts-bench-talker": "bench", "qwen3tts-bench-codec-decoder": "bench",
-                 "qwen3tts-bench-bandwidth": "bench", "qwen3-tts-load": "clients/cpp",
+                 "qwen3tts-bench-bandwidth": "bench", "qwen3tts-bench-precision": "bench", "qwen3-tts-load": "clients/cpp",
                  "qwen3-tts-talker": "services/talker", "qwen3-tts-vocoder": "services/vocoder",
                  "qwen3-tts-gateway": "services/gateway"}
     a.tool = lambda name: os.path.join(a.build_dir, locations[name], name)
@@ -555,6 +586,7 @@ def main(argv):
     try:
         results["bandwidth"] = measure_bandwidth(args)
         bw = results["bandwidth"]["best_gb_per_s"] * 1e9
+        results["precision"] = measure_precision(args)
         decoders = {}  # the shapes share the speech tokenizer: measured once per distinct checkpoint
         # Shape by shape, everything about a shape before the next one: a run stopped early (say during
         # the 1.7B model) still has the complete first shape, on which the targets are evaluated.

@@ -29,7 +29,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-TARGETS=(qwen3tts-bench-bandwidth qwen3tts-bench-talker qwen3tts-bench-codec-decoder qwen3-tts
+TARGETS=(qwen3tts-bench-bandwidth qwen3tts-bench-talker qwen3tts-bench-codec-decoder qwen3tts-bench-precision qwen3-tts
          qwen3-tts-talker qwen3-tts-vocoder qwen3-tts-gateway qwen3-tts-load)
 if [[ $BUILD == 1 ]]; then
   if [[ ! -f "$BUILD_DIR/build.ninja" && ! -f "$BUILD_DIR/Makefile" ]]; then
