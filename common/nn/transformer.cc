@@ -28,45 +28,40 @@ void Linear::QuantizeInt8() {
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
-  if (!weight_.defined()) {
-    // int8: decoding steps use the int8 kernel; a prefill (many rows) runs float32 GEMMs over
-    // tiles of dequantized weight rows, which beats re-reading the weight row by row. Tiles, not
-    // the whole matrix: dequantizing every matrix whole made each prefill of a server's
-    // generation thread fault in gigabytes of fresh pages (1.7B: 13 s to the first frame).
-    const int64_t in = int8_.q.size(1);
-    const int64_t out = int8_.q.size(0);
-    const int64_t rows = x.numel() / in;
-    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-    shape.back() = out;
-    at::Tensor flat = x.reshape({rows, in});
-    at::Tensor y;
-    if (rows <= kMaxGemvRows) {
-      y = Int8Gemv(int8_, flat);
-    } else {
-      constexpr int64_t kTileRows = 256;
-      at::Tensor xf = flat.to(at::kFloat).contiguous();
-      y = at::empty({rows, out}, xf.options());
-      for (int64_t o = 0; o < out; o += kTileRows) {
-        const int64_t n = std::min(kTileRows, out - o);
-        Int8Weight tile{int8_.q.narrow(0, o, n), int8_.scale.narrow(0, o, n)};
-        y.narrow(1, o, n).copy_(at::mm(xf, DequantizeInt8(tile).t()));
-      }
-    }
-    if (bias_.defined()) y.add_(bias_);
-    return y.view(shape);
-  }
-  const int64_t in = weight_.size(1);
+  const bool int8 = !weight_.defined();
+  const int64_t in = int8 ? int8_.q.size(1) : weight_.size(1);
+  const int64_t out = out_features();
   const int64_t rows = x.numel() / in;
-  if (x.scalar_type() != at::kFloat || rows > kMaxGemvRows || rows == 0) return at::linear(x, weight_, bias_);
+  if (!int8 && (x.scalar_type() != at::kFloat || rows > kMaxGemvRows || rows == 0)) {
+    return at::linear(x, weight_, bias_);
+  }
   at::Tensor flat = x.reshape({rows, in});
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = weight_.size(0);
-  at::Tensor y = at::empty({rows, weight_.size(0)}, x.options());
-  for (int64_t r = 0; r < rows; ++r) {
-    at::Tensor row = y.select(0, r);
-    at::mv_out(row, weight_, flat.select(0, r));
+  at::Tensor y;
+  if (int8 && rows <= kMaxGemvRows) {
+    y = Int8Gemv(int8_, flat);
+  } else if (int8) {
+    // A prefill (many rows) runs float32 GEMMs over tiles of dequantized weight rows, which beats
+    // re-reading the weight row by row. Tiles, not the whole matrix: dequantizing every matrix
+    // whole made each prefill of a server's generation thread fault in gigabytes of fresh pages
+    // (1.7B: 13 s to the first frame).
+    constexpr int64_t kTileRows = 256;
+    at::Tensor xf = flat.to(at::kFloat).contiguous();
+    y = at::empty({rows, out}, xf.options());
+    for (int64_t o = 0; o < out; o += kTileRows) {
+      const int64_t n = std::min(kTileRows, out - o);
+      Int8Weight tile{int8_.q.narrow(0, o, n), int8_.scale.narrow(0, o, n)};
+      y.narrow(1, o, n).copy_(at::mm(xf, DequantizeInt8(tile).t()));
+    }
+  } else {
+    y = at::empty({rows, out}, x.options());
+    for (int64_t r = 0; r < rows; ++r) {
+      at::Tensor row = y.select(0, r);
+      at::mv_out(row, weight_, flat.select(0, r));
+    }
   }
   if (bias_.defined()) y.add_(bias_);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = out;
   return y.view(shape);
 }
 
