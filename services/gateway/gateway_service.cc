@@ -391,7 +391,10 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const std::s
       std::unique_lock<std::mutex> lock(mu);
       arrived.wait(lock, [&] { return !queue.empty() || talker_done; });
       if (queue.empty()) break;  // the talker stream ended and every frame was decoded
-      while (!queue.empty() && to_vocoder.frames_size() < kMaxVocoderChunkFrames) {
+      // The first request is one frame even when more have arrived (a fast talker, frames batched
+      // in one talker message): its audio is the time to first audio.
+      const int limit = summary.frames() == 0 ? 1 : kMaxVocoderChunkFrames;
+      while (!queue.empty() && to_vocoder.frames_size() < limit) {
         *to_vocoder.add_frames() = std::move(queue.front());
         queue.pop_front();
       }
