@@ -2,10 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/nn/int8_dot.h"
 
 namespace qwen3tts::nn {
 
@@ -19,105 +22,124 @@ Int8Weight QuantizeInt8(const at::Tensor& weight) {
 
 at::Tensor DequantizeInt8(const Int8Weight& w) { return w.q.to(at::kFloat) * w.scale.unsqueeze(1); }
 
+void Int8GemvRangeScalar(const Int8GemvProblem& p, int64_t begin, int64_t end) {
+  const int64_t blocks = (p.in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
+  for (int64_t o = begin; o < end; ++o) {
+    const int8_t* w = p.w + o * p.in;
+    for (int64_t r = 0; r < p.rows; ++r) {
+      float acc[2][8] = {};
+      for (int64_t b = 0; b < blocks; ++b) {
+        for (int lane = 0; lane < 8; ++lane) {
+          int32_t quad = 0;
+          for (int k = 0; k < 4; ++k) {
+            const int64_t i = b * kInt8ActivationBlock + lane * 4 + k;
+            if (i < p.in) quad += static_cast<int32_t>(w[i]) * p.xq[r * p.ldq + i];
+          }
+          acc[b & 1][lane] = std::fma(static_cast<float>(quad), p.xs[r * p.lds + b], acc[b & 1][lane]);
+        }
+      }
+      float t[8];
+      for (int lane = 0; lane < 8; ++lane) t[lane] = acc[0][lane] + acc[1][lane];
+      const float q0 = t[0] + t[4], q1 = t[1] + t[5], q2 = t[2] + t[6], q3 = t[3] + t[7];
+      p.y[r * p.ldy + o] = ((q0 + q2) + (q1 + q3)) * p.w_scale[o];
+    }
+  }
+}
+
 namespace {
 
-// Up to kRowsPerPass activation rows share one pass over a weight row (it stays in L1). With
-// kUnroll accumulators per row that is 8 accumulators, half the AVX2 registers.
-constexpr int kRowsPerPass = 2;
-constexpr int kUnroll = 4;
+using GemvRangeFn = void (*)(const Int8GemvProblem&, int64_t, int64_t);
 
-// Dots of one int8 weight row with `rows` activation rows, lane by lane then summed: the order
-// depends only on `in`, never on `rows`.
-void DotRowScalar(const int8_t* w, const float* x, int64_t ldx, int rows, int64_t in, float* out) {
-  for (int r = 0; r < rows; ++r) {
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    const float* xr = x + r * ldx;
-    int64_t i = 0;
-    for (; i + 8 <= in; i += 8) {
-      for (int l = 0; l < 8; ++l) lanes[l] += static_cast<float>(w[i + l]) * xr[i + l];
+GemvRangeFn KernelFunction(Int8Kernel kernel) {
+#if defined(QWEN3TTS_X86_INT8_KERNELS)
+  switch (kernel) {
+    case Int8Kernel::kScalar: return Int8GemvRangeScalar;
+    case Int8Kernel::kAvx2: return Int8GemvRangeAvx2;
+    case Int8Kernel::kAvx512Vnni: return Int8GemvRangeAvx512Vnni;
+    case Int8Kernel::kAuto: break;
+  }
+  static const GemvRangeFn best = Int8KernelAvailable(Int8Kernel::kAvx512Vnni) ? Int8GemvRangeAvx512Vnni
+                                  : Int8KernelAvailable(Int8Kernel::kAvx2)     ? Int8GemvRangeAvx2
+                                                                                : Int8GemvRangeScalar;
+  return best;
+#else
+  (void)kernel;
+  return Int8GemvRangeScalar;
+#endif
+}
+
+// Activations quantized per block of 32 inputs: q = round(x / s), s = max|x_block| / 127. Reused
+// buffers (per calling thread): the decoding step allocates nothing here.
+struct QuantizedActivations {
+  std::vector<int8_t> q;     // rows x ldq, zero beyond `in`
+  std::vector<float> scale;  // rows x blocks
+  int64_t ldq = 0, blocks = 0;
+};
+
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActivations* a) {
+  a->blocks = (in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
+  a->ldq = a->blocks * kInt8ActivationBlock;
+  a->q.assign(static_cast<size_t>(rows * a->ldq), 0);
+  a->scale.resize(static_cast<size_t>(rows * a->blocks));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < a->blocks; ++b) {
+      const int64_t begin = b * kInt8ActivationBlock, end = std::min(in, begin + kInt8ActivationBlock);
+      float max_abs = 0;
+      bool finite = true;
+      for (int64_t i = begin; i < end; ++i) {
+        const float v = std::fabs(x[r * in + i]);
+        finite = finite && std::isfinite(v);
+        max_abs = std::max(max_abs, v);
+      }
+      if (!finite) {  // a NaN or infinity makes the row's outputs NaN, as a float product would
+        a->scale[r * a->blocks + b] = std::numeric_limits<float>::quiet_NaN();
+        continue;
+      }
+      const float inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
+      a->scale[r * a->blocks + b] = max_abs / 127.0f;
+      for (int64_t i = begin; i < end; ++i) {
+        const float q = std::nearbyint(x[r * in + i] * inverse);
+        a->q[r * a->ldq + i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+      }
     }
-    float sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-    for (; i < in; ++i) sum += static_cast<float>(w[i]) * xr[i];
-    out[r] = sum;
   }
-}
-
-__attribute__((target("avx2,fma"))) float HorizontalSum(__m256 v) {
-  __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
-}
-
-// R activation rows against one weight row, U independent accumulators per row: an FMA has a
-// latency of 4 cycles and two issue ports, so a single accumulator chain would leave the kernel
-// compute-bound at a fraction of memory bandwidth (measured: 84 % of a step in this function).
-// U must not depend on R: the summation order of a row has to be the same in any batch.
-template <int R, int U>
-__attribute__((target("avx2,fma"))) void DotRowsAvx2(const int8_t* w, const float* x, int64_t ldx, int64_t in,
-                                                     float* out) {
-  __m256 acc[R][U];
-  for (int r = 0; r < R; ++r) {
-    for (int u = 0; u < U; ++u) acc[r][u] = _mm256_setzero_ps();
-  }
-  int64_t i = 0;
-  for (; i + 8 * U <= in; i += 8 * U) {
-    for (int u = 0; u < U; ++u) {
-      const __m256 wf = _mm256_cvtepi32_ps(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + i + 8 * u))));
-      for (int r = 0; r < R; ++r) acc[r][u] = _mm256_fmadd_ps(wf, _mm256_loadu_ps(x + r * ldx + i + 8 * u), acc[r][u]);
-    }
-  }
-  for (; i + 8 <= in; i += 8) {
-    const __m256 wf =
-        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + i))));
-    for (int r = 0; r < R; ++r) acc[r][0] = _mm256_fmadd_ps(wf, _mm256_loadu_ps(x + r * ldx + i), acc[r][0]);
-  }
-  for (int r = 0; r < R; ++r) {
-    __m256 total = acc[r][0];
-    for (int u = 1; u < U; ++u) total = _mm256_add_ps(total, acc[r][u]);
-    float sum = HorizontalSum(total);
-    for (int64_t j = i; j < in; ++j) sum += static_cast<float>(w[j]) * x[r * ldx + j];
-    out[r] = sum;
-  }
-}
-
-void DotRowAvx2(const int8_t* w, const float* x, int64_t ldx, int rows, int64_t in, float* out) {
-  if (rows == 1) return DotRowsAvx2<1, kUnroll>(w, x, ldx, in, out);
-  return DotRowsAvx2<kRowsPerPass, kUnroll>(w, x, ldx, in, out);
-}
-
-bool HasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
 }
 
 }  // namespace
 
-at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in) {
+bool Int8KernelAvailable(Int8Kernel kernel) {
+  switch (kernel) {
+    case Int8Kernel::kScalar:
+    case Int8Kernel::kAuto: return true;
+#if defined(QWEN3TTS_X86_INT8_KERNELS)
+    case Int8Kernel::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Int8Kernel::kAvx512Vnni:
+      return Int8KernelAvailable(Int8Kernel::kAvx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512vnni");
+#else
+    case Int8Kernel::kAvx2:
+    case Int8Kernel::kAvx512Vnni: return false;
+#endif
+  }
+  return false;
+}
+
+at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in, Int8Kernel kernel) {
   at::Tensor x = x_in.to(at::kFloat).contiguous();
   const int64_t out = w.q.size(0), in = w.q.size(1), rows = x.size(0);
   at::Tensor y = at::empty({rows, out}, x.options());
-  const int8_t* q = w.q.data_ptr<int8_t>();
-  const float* scale = w.scale.data_ptr<float>();
-  const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  const bool avx2 = HasAvx2Fma();
-  // Output rows are split between threads; each weight row is read once for all activation rows.
-  at::parallel_for(0, out, /*grain_size=*/64, [&](int64_t begin, int64_t end) {
-    float dots[kRowsPerPass];
-    for (int64_t o = begin; o < end; ++o) {
-      const int8_t* wr = q + o * in;
-      for (int64_t r0 = 0; r0 < rows; r0 += kRowsPerPass) {
-        const int n = static_cast<int>(std::min<int64_t>(kRowsPerPass, rows - r0));
-        if (avx2) {
-          DotRowAvx2(wr, xp + r0 * in, in, n, in, dots);
-        } else {
-          DotRowScalar(wr, xp + r0 * in, in, n, in, dots);
-        }
-        for (int r = 0; r < n; ++r) yp[(r0 + r) * out + o] = dots[r] * scale[o];
-      }
-    }
-  });
+  thread_local QuantizedActivations activations;
+  QuantizeActivations(x.data_ptr<float>(), rows, in, &activations);
+  const Int8GemvProblem problem{w.q.data_ptr<int8_t>(), w.scale.data_ptr<float>(), in,
+                                activations.q.data(),    activations.ldq,            activations.scale.data(),
+                                activations.blocks,      rows,                       y.data_ptr<float>(),
+                                out};
+  const GemvRangeFn gemv_range = KernelFunction(Int8KernelAvailable(kernel) ? kernel : Int8Kernel::kAuto);
+  // Output rows are split between threads; each weight row is read once for up to
+  // kInt8DotMaxRows activation rows.
+  at::parallel_for(0, out, /*grain_size=*/64,
+                   [&](int64_t begin, int64_t end) { gemv_range(problem, begin, end); });
   return y;
 }
 

@@ -1,8 +1,12 @@
-// Weight-only int8 matrix-vector products for decoding steps.
+// Int8 matrix-vector products for decoding steps.
 //
 // A decoding step multiplies one row per sequence by every weight matrix, so its cost is the bytes
 // of weights streamed from memory: int8 weights (one scale per output row) stream a quarter of the
-// bytes of float32. Activations and accumulation stay float32.
+// bytes of float32. Converting each weight to float before its multiply made the kernel
+// compute-bound at two thirds of memory bandwidth (16.6 of 34 GB/s, 8 GB/s for 4 rows), so the
+// activations are quantized too, per block of 32 inputs (dynamic quantization, as llama.cpp's
+// Q8 activations): the products are exact integer dot products of 4 bytes per 32-bit lane, and
+// only the per-block sums are scaled and accumulated in float32.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -20,9 +24,18 @@ struct Int8Weight {
 Int8Weight QuantizeInt8(const at::Tensor& weight);
 at::Tensor DequantizeInt8(const Int8Weight& w);  // float32 [out, in]
 
-// y[r, :] = x[r, :] W^T for the rows of x ([rows, in] float32, contiguous) -> [rows, out] float32.
-// Each output element is accumulated in the same order whatever `rows` is, so a row's result does
-// not depend on the other rows it is computed with. AVX2/FMA when the CPU has it.
-at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x);
+constexpr int64_t kInt8ActivationBlock = 32;
+
+// Which row kernel runs. Every kernel returns the same bits (the integer parts are exact and the
+// float order is fixed, common/nn/int8_dot.h); kAuto picks the fastest the CPU has, and so does a
+// kernel the CPU lacks.
+enum class Int8Kernel { kAuto, kScalar, kAvx2, kAvx512Vnni };
+bool Int8KernelAvailable(Int8Kernel kernel);
+
+// y[r, :] = x[r, :] W^T for the rows of x ([rows, in] float32, contiguous) -> [rows, out] float32,
+// with x quantized per block of kInt8ActivationBlock inputs: q = round(x * 127 / max|x_block|).
+// A row's quantization and accumulation order do not depend on the other rows, so its result does
+// not depend on what it is batched with.
+at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
 
 }  // namespace qwen3tts::nn

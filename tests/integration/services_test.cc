@@ -147,7 +147,9 @@ TEST_P(ServicesGoldenTest, GatewayStreamMatchesEngineAndReference) {
   EXPECT_GE(streamed.chunks, 1);
   EXPECT_LE(streamed.chunks, streamed.summary.frames());
   EXPECT_GE(streamed.chunks * 16, streamed.summary.frames());
-  if (streamed.summary.frames() > 0 && !golden->HasTensor("ref_wav")) EXPECT_EQ(streamed.first_chunk_samples, 1920u);
+  if (streamed.summary.frames() > 0 && !golden->HasTensor("ref_wav")) {
+    EXPECT_EQ(streamed.first_chunk_samples, 1920u);
+  }
   if (e.contains("n_frames")) {
     EXPECT_EQ(streamed.summary.frames(), e["n_frames"].get<int64_t>());
   }

@@ -1,7 +1,9 @@
-// Linear layers as decoding steps use them: the float32 matrix-vector path and the int8
-// weight-only kernel, against at::linear as the definition.
+// Linear layers as decoding steps use them: the float32 matrix-vector path and the int8 kernel
+// (int8 weights, activations quantized per block of 32), against at::linear as the definition.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <limits>
 
 #include "common/nn/int8_gemv.h"
 #include "common/nn/transformer.h"
@@ -27,24 +29,69 @@ TEST(Int8Weights, QuantizationErrorIsAtMostHalfAStepPerRow) {
   EXPECT_EQ(DequantizeInt8(q)[0].abs().max().item<float>(), 0.0f);
 }
 
-// Input widths that exercise the unrolled loop, the 8-wide tail and the scalar tail; row counts on
-// both sides of the kernel's 4-row pass.
-TEST(Int8Weights, GemvMatchesTheDequantizedProductAndRowsAreIndependent) {
-  for (int64_t in : {8, 203, 256, 1000}) {
+// The activation quantization the int8 kernel applies: per block of 32 inputs, q = round(x * 127 /
+// max|x_block|), written with tensor ops as the definition the kernels are checked against.
+at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step) {
+  const int64_t rows = x.size(0), in = x.size(1), blocks = (in + 31) / 32;
+  at::Tensor padded = at::zeros({rows, blocks * 32});
+  padded.narrow(1, 0, in).copy_(x);
+  at::Tensor max_abs = std::get<0>(padded.view({rows, blocks, 32}).abs().max(/*dim=*/2, /*keepdim=*/true));
+  at::Tensor q = at::round(padded.view({rows, blocks, 32}) * at::where(max_abs > 0, 127.0 / max_abs, at::zeros_like(max_abs)));
+  *step = (max_abs / 127.0).expand({rows, blocks, 32}).reshape({rows, blocks * 32}).narrow(1, 0, in);
+  return (q * (max_abs / 127.0)).view({rows, blocks * 32}).narrow(1, 0, in);
+}
+
+// Input widths with full blocks only, a partial last block, fewer inputs than a block, odd block
+// counts; row counts on both sides of the kernel's 4-row pass.
+TEST(Int8Weights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndependent) {
+  for (int64_t in : {8, 203, 256, 1000, 1024}) {
     Int8Weight q = QuantizeInt8(RandomWeight(67, in, in));
-    at::Tensor dense = DequantizeInt8(q);
+    at::Tensor dense = DequantizeInt8(q).to(at::kDouble);
     for (int64_t rows : {1, 2, 3, 4, 5, 9}) {
       at::Tensor x = at::randn({rows, in});
+      x[0][in / 2] = 40;  // an outlier only costs its own block precision
       at::Tensor y = Int8Gemv(q, x);
-      at::Tensor expected = at::linear(x.to(at::kDouble), dense.to(at::kDouble)).to(at::kFloat);
-      EXPECT_TRUE(at::allclose(y, expected, 1e-5, 1e-5)) << "in " << in << " rows " << rows << " max diff "
-                                                         << (y - expected).abs().max().item<float>();
+      at::Tensor step;
+      at::Tensor xq = QuantizedActivations(x, &step).to(at::kDouble);
+      at::Tensor expected = at::linear(xq, dense);
+      // Float rounding only: the block sums are exact integers scaled once each.
+      EXPECT_TRUE(at::allclose(y.to(at::kDouble), expected, 1e-5, 1e-4))
+          << "in " << in << " rows " << rows << " max diff " << (y - expected).abs().max().item<double>();
+      // Against the unquantized activations the error is bounded by half a step per input.
+      at::Tensor bound = at::linear(step.to(at::kDouble) / 2, dense.abs()) + 1e-4;
+      at::Tensor to_float_input = (y.to(at::kDouble) - at::linear(x.to(at::kDouble), dense)).abs();
+      EXPECT_TRUE(to_float_input.le(bound).all().item<bool>()) << "in " << in << " rows " << rows;
       // Each row alone gives exactly what it gave in the batch: batched decoding = solo decoding.
       for (int64_t r = 0; r < rows; ++r) {
         EXPECT_TRUE(at::equal(Int8Gemv(q, x.narrow(0, r, 1)), y.narrow(0, r, 1))) << "in " << in << " row " << r;
       }
     }
   }
+}
+
+// The scalar, AVX2 and AVX-512 VNNI kernels give the same bits, so results do not depend on the CPU.
+TEST(Int8Weights, EveryKernelTheCpuHasGivesTheSameBits) {
+  for (int64_t in : {8, 203, 1024}) {
+    Int8Weight q = QuantizeInt8(RandomWeight(70, in, in + 1));
+    for (int64_t rows : {1, 3, 6}) {
+      at::Tensor x = at::randn({rows, in});
+      at::Tensor scalar = Int8Gemv(q, x, Int8Kernel::kScalar);
+      EXPECT_TRUE(at::equal(Int8Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;
+      for (Int8Kernel k : {Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
+        if (!Int8KernelAvailable(k)) continue;
+        EXPECT_TRUE(at::equal(Int8Gemv(q, x, k), scalar)) << "kernel " << static_cast<int>(k) << " in " << in;
+      }
+    }
+  }
+}
+
+TEST(Int8Weights, NonFiniteActivationsGiveNanOutputsNotGarbage) {
+  Int8Weight q = QuantizeInt8(RandomWeight(16, 64, 5));
+  at::Tensor x = at::randn({2, 64});
+  x[0][3] = std::numeric_limits<float>::quiet_NaN();
+  x[1][40] = std::numeric_limits<float>::infinity();
+  at::Tensor y = Int8Gemv(q, x);
+  EXPECT_TRUE(y.isnan().all().item<bool>());
 }
 
 TEST(LinearLayer, Float32DecodingPathMatchesAtLinear) {
@@ -71,7 +118,7 @@ TEST(LinearLayer, Int8QuantizedLayerIsCloseToFloat32AndQuarterTheBytes) {
   Int8Weight q = QuantizeInt8(w);
   for (int64_t rows : {1, 5, 16, 17, 40}) {  // int8 kernel up to 16 rows, dequantized GEMM beyond
     at::Tensor x = at::randn({rows, 130});
-    at::Tensor expected = at::linear(x, DequantizeInt8(q), b);
+    at::Tensor expected = rows <= 16 ? Int8Gemv(q, x) + b : at::linear(x, DequantizeInt8(q), b);
     EXPECT_TRUE(at::allclose(linear(x), expected, 1e-4, 1e-4)) << rows;
     // The quantization error itself stays small relative to the float32 layer.
     at::Tensor exact = at::linear(x, w, b);

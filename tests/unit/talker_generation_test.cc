@@ -339,7 +339,9 @@ TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
       got[i] = ReadAll(*stream);
       if (writer.joinable()) writer.join();
       EXPECT_TRUE(stream->done());
-      if (got[i].ok()) EXPECT_EQ(stream->sequence().frames_produced(), got[i]->size(0));
+      if (got[i].ok()) {
+        EXPECT_EQ(stream->sequence().frames_produced(), got[i]->size(0));
+      }
     });
   }
   for (std::thread& t : clients) t.join();
