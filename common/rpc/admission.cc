@@ -1,5 +1,6 @@
 #include "common/rpc/admission.h"
 
+#include <atomic>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -22,7 +23,15 @@ AdmissionControl::Slot::~Slot() {
   if (owner_ != nullptr) owner_->Release();
 }
 
+namespace {
+std::atomic<bool> g_draining{false};
+}  // namespace
+
+void BeginDraining() { g_draining.store(true); }
+bool Draining() { return g_draining.load(); }
+
 absl::StatusOr<AdmissionControl::Slot> AdmissionControl::Acquire(const std::function<bool()>& cancelled) {
+  if (Draining()) return absl::UnavailableError("server is shutting down (draining); retry on another replica");
   const auto start = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
   const bool limited = max_active_ > 0;

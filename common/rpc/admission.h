@@ -21,6 +21,12 @@ struct StreamLimits {
   int max_queue = 0;
 };
 
+// Set once the process starts draining (SIGTERM): from then on every stage refuses new streams
+// with UNAVAILABLE, even in the moment before the gRPC server itself stops accepting calls, while
+// the streams already admitted run to completion.
+void BeginDraining();
+bool Draining();
+
 class AdmissionControl {
  public:
   // max_active <= 0: unlimited (nothing ever waits).
@@ -40,8 +46,8 @@ class AdmissionControl {
     AdmissionControl* owner_ = nullptr;
   };
 
-  // Waits for a slot. RESOURCE_EXHAUSTED when the queue is full, CANCELLED when `cancelled()`
-  // turns true while waiting (checked every 50 ms).
+  // Waits for a slot. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE while draining,
+  // CANCELLED when `cancelled()` turns true while waiting (checked every 50 ms).
   absl::StatusOr<Slot> Acquire(const std::function<bool()>& cancelled);
 
   int active() const;

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics/metrics.h"
+#include "common/rpc/admission.h"
 #include "common/util/file_util.h"
 
 namespace qwen3tts {
@@ -190,6 +191,7 @@ int RunServer(const ServerOptions& options, const std::function<absl::StatusOr<S
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     // Not ready any more (still alive); stop taking calls, let streams in flight finish up to the
     // drain deadline, then cancel what is left.
+    BeginDraining();
     server->GetHealthCheckService()->SetServingStatus(false);
     server->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
     std::printf("%s draining (up to %.1f s)\n", name, options.drain_seconds);
