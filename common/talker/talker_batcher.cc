@@ -24,7 +24,14 @@ TalkerBatcher::~TalkerBatcher() {
 }
 
 std::shared_ptr<TalkerBatcher::Stream> TalkerBatcher::Submit(std::unique_ptr<TalkerSequence> sequence) {
-  std::shared_ptr<Stream> stream(new Stream(sync_, std::move(sequence)));
+  return Enqueue(std::shared_ptr<Stream>(new Stream(sync_, std::move(sequence), nullptr)));
+}
+
+std::shared_ptr<TalkerBatcher::Stream> TalkerBatcher::Submit(Starter start) {
+  return Enqueue(std::shared_ptr<Stream>(new Stream(sync_, nullptr, std::move(start))));
+}
+
+std::shared_ptr<TalkerBatcher::Stream> TalkerBatcher::Enqueue(std::shared_ptr<Stream> stream) {
   {
     std::lock_guard<std::mutex> lock(sync_->mu);
     if (stopping_) {
@@ -54,6 +61,7 @@ void TalkerBatcher::SettleLocked() {
       RetireLocked(s, absl::CancelledError("the stream was cancelled"));
       continue;
     }
+    if (s->start_) continue;  // text and close wait for the start
     if (!s->pending_text_.empty()) {
       absl::Status appended = s->sequence_->AppendText(s->pending_text_);
       s->pending_text_.clear();
@@ -73,13 +81,41 @@ void TalkerBatcher::SettleLocked() {
 bool TalkerBatcher::HasWorkLocked() const {
   for (size_t i = 0; i < streams_.size(); ++i) {
     const Stream& s = *streams_[i];
-    if (s.cancelled_ || !s.pending_text_.empty() || s.close_text_) return true;
+    if (s.cancelled_) return true;
+    if (s.start_) {
+      if (static_cast<int>(i) < max_batch_) return true;
+      continue;
+    }
+    if (!s.pending_text_.empty() || s.close_text_) return true;
     if (static_cast<int>(i) < max_batch_ && s.sequence_->state() != TalkerSequence::State::kWaitingForText &&
         static_cast<int>(s.frames_.size()) < max_queued_frames_) {
       return true;  // a frame to produce (or a finished sequence to retire)
     }
   }
   return false;
+}
+
+void TalkerBatcher::StartPending(std::unique_lock<std::mutex>& lock) {
+  while (!stopping_) {
+    std::shared_ptr<Stream> next;
+    for (size_t i = 0; i < streams_.size() && static_cast<int>(i) < max_batch_; ++i) {
+      if (streams_[i]->start_ && !streams_[i]->cancelled_) {
+        next = streams_[i];
+        break;
+      }
+    }
+    if (next == nullptr) return;
+    Starter start = std::move(next->start_);
+    next->start_ = nullptr;
+    lock.unlock();
+    absl::StatusOr<std::unique_ptr<TalkerSequence>> started = start();
+    lock.lock();
+    if (!started.ok()) {
+      RetireLocked(next, started.status());
+    } else {
+      next->sequence_ = std::move(*started);
+    }
+  }
 }
 
 void TalkerBatcher::Run() {
@@ -89,13 +125,16 @@ void TalkerBatcher::Run() {
     sync_->work.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || HasWorkLocked(); });
     if (stopping_) return;
     SettleLocked();
+    StartPending(lock);
+    if (stopping_) return;
+    SettleLocked();
     // The first max_batch_ streams hold the places; of those, the ones with a frame to produce and
     // room for it in their queue step together.
     std::vector<std::shared_ptr<Stream>> batch;
     std::vector<TalkerSequence*> sequences;
     for (size_t i = 0; i < streams_.size() && static_cast<int>(i) < max_batch_; ++i) {
       Stream& s = *streams_[i];
-      if (s.sequence_->state() == TalkerSequence::State::kRunning &&
+      if (s.sequence_ != nullptr && s.sequence_->state() == TalkerSequence::State::kRunning &&
           static_cast<int>(s.frames_.size()) < max_queued_frames_) {
         batch.push_back(streams_[i]);
         sequences.push_back(s.sequence_.get());

@@ -53,6 +53,13 @@ class TalkerBatcher {
   };
   // Hands a started sequence to the generation thread.
   std::shared_ptr<Stream> Submit(std::unique_ptr<TalkerSequence> sequence);
+  // Starts a sequence (its prefill) on the generation thread, between steps, then batches it; a
+  // start error ends the stream with that status. All of the stage's compute then runs on one
+  // thread: prefills on the callers' threads ran their GEMMs concurrently with the step's, and
+  // OpenBLAS (OpenMP build) busy-waits a caller while another thread's call runs, which at four
+  // concurrent streams starved the generation thread (time to first audio 54 s instead of 1 s).
+  using Starter = std::function<absl::StatusOr<std::unique_ptr<TalkerSequence>>()>;
+  std::shared_ptr<Stream> Submit(Starter start);
 
   class Stream {
    public:
@@ -70,15 +77,17 @@ class TalkerBatcher {
     // True once the sequence left the batch; then sequence() may be read.
     bool done() const;
     // The sequence, for its summary (frames, EOS, warnings, timings); only valid when done().
-    const TalkerSequence& sequence() const { return *sequence_; }
+    // nullptr when it never started (its start failed, or it was cancelled before).
+    const TalkerSequence* sequence() const { return sequence_.get(); }
 
    private:
     friend class TalkerBatcher;
-    Stream(std::shared_ptr<Sync> sync, std::unique_ptr<TalkerSequence> sequence)
-        : sync_(std::move(sync)), sequence_(std::move(sequence)) {}
+    Stream(std::shared_ptr<Sync> sync, std::unique_ptr<TalkerSequence> sequence, Starter start)
+        : sync_(std::move(sync)), sequence_(std::move(sequence)), start_(std::move(start)) {}
 
     std::shared_ptr<Sync> sync_;
-    std::unique_ptr<TalkerSequence> sequence_;
+    std::unique_ptr<TalkerSequence> sequence_;  // set by the generation thread when start_ is pending
+    Starter start_;                             // pending start; empty once started
     // Guarded by sync_->mu.
     std::deque<std::vector<int64_t>> frames_;
     std::vector<int64_t> pending_text_;
@@ -91,10 +100,14 @@ class TalkerBatcher {
 
  private:
   void Run();
+  std::shared_ptr<Stream> Enqueue(std::shared_ptr<Stream> stream);
   // Under sync_->mu: applies queued text / cancels and retires streams that left the batch.
   void SettleLocked();
   bool HasWorkLocked() const;
   void RetireLocked(const std::shared_ptr<Stream>& stream, absl::Status status);
+  // Starts the streams waiting to start that hold a place in the batch (the lock is released while
+  // a prefill runs).
+  void StartPending(std::unique_lock<std::mutex>& lock);
 
   const int max_batch_;
   const int max_queued_frames_;

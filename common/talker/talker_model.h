@@ -19,8 +19,9 @@
 namespace qwen3tts {
 
 // Weights of the talker stage: float32 (the reference's numbers), bfloat16 (weights and compute;
-// half the memory traffic) or int8 (weight-only: every linear layer's weight quantized per output
-// row, activations and everything else float32; a quarter of the traffic of float32).
+// half the memory traffic) or int8 (every linear layer's weight quantized per output row, a
+// quarter of the traffic of float32; decoding steps quantize the linear layers' inputs per block
+// of 32 (nn::Int8Gemv), everything else stays float32).
 enum class WeightPrecision { kFloat32, kBFloat16, kInt8 };
 // "float32" | "bfloat16" | "int8"; anything else is INVALID_ARGUMENT naming the allowed values.
 absl::StatusOr<WeightPrecision> ParseWeightPrecision(std::string_view name);

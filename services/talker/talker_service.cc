@@ -68,7 +68,7 @@ absl::Status TalkerService::WarmUp() const {
 void TalkerService::Finish(grpc::ServerContextBase* context, const char* method, const TalkerBatcher::Stream* batched,
                            std::chrono::steady_clock::time_point start, double first_frame_seconds,
                            const grpc::Status& status) const {
-  const TalkerSequence* sequence = batched != nullptr && batched->done() ? &batched->sequence() : nullptr;
+  const TalkerSequence* sequence = batched != nullptr && batched->done() ? batched->sequence() : nullptr;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const int64_t frames = sequence == nullptr ? 0 : sequence->frames_produced();
   const double rtf = frames > 0 ? seconds / (frames * kFrameSeconds) : 0.0;
@@ -110,7 +110,7 @@ grpc::Status TalkerService::StreamFrames(grpc::ServerContextBase* context, Talke
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     }
   }
-  const TalkerSequence& sequence = batched->sequence();
+  const TalkerSequence& sequence = *batched->sequence();  // finished normally, so it started
   v1::GenerateResponse last;
   last.mutable_summary()->set_frames(sequence.frames_produced());
   last.mutable_summary()->set_finished_by_eos(sequence.eos_hit());
@@ -138,9 +138,8 @@ grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v
     if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
     absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
     if (!slot.ok()) return ToGrpcStatus(slot.status());
-    absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
-    if (!started.ok()) return ToGrpcStatus(started.status());
-    batched = batcher_.Submit(std::move(*started));
+    // The prefill runs on the generation thread (TalkerBatcher::Submit(Starter)).
+    batched = batcher_.Submit([model = model_, r = *talker_request] { return TalkerSequence::Start(model, r); });
     return StreamFrames(context, batched.get(), writer, start, &first_frame_seconds);
   }();
   Finish(context, "Generate", batched.get(), start, first_frame_seconds, status);
@@ -180,9 +179,7 @@ grpc::Status TalkerService::RunStreamingText(grpc::ServerContextBase* context, S
   talker_request->text_input_open = true;
   absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
   if (!slot.ok()) return ToGrpcStatus(slot.status());
-  absl::StatusOr<std::unique_ptr<TalkerSequence>> started = TalkerSequence::Start(model_, *talker_request);
-  if (!started.ok()) return ToGrpcStatus(started.status());
-  *batched_out = batcher_.Submit(std::move(*started));
+  *batched_out = batcher_.Submit([model = model_, r = *talker_request] { return TalkerSequence::Start(model, r); });
   std::shared_ptr<TalkerBatcher::Stream> batched = *batched_out;
   absl::Status reader_status;  // written by the reader, read after join
   // Text arrives on its own thread and is handed to the sequence between batch steps, while frames

@@ -340,7 +340,7 @@ TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
       if (writer.joinable()) writer.join();
       EXPECT_TRUE(stream->done());
       if (got[i].ok()) {
-        EXPECT_EQ(stream->sequence().frames_produced(), got[i]->size(0));
+        EXPECT_EQ(stream->sequence()->frames_produced(), got[i]->size(0));
       }
     });
   }
@@ -407,6 +407,46 @@ TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
   }
 }
 
+// Submit(Starter): the prefill runs on the generation thread, not the caller's; text sent before
+// the start is applied after it; a start error ends the stream with that error.
+TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsGenerationThread) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  TalkerRequest request = CustomVoiceRequest();
+  request.options.talker.do_sample = request.options.code_predictor.do_sample = false;
+  auto expected = GenerateCodes(model, request);
+  ASSERT_TRUE(expected.ok());
+  TalkerBatcher batcher(/*max_batch=*/4, /*max_queued_frames=*/4);
+  std::atomic<bool> started_elsewhere{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  auto whole = batcher.Submit([&] {
+    started_elsewhere = std::this_thread::get_id() != caller;
+    return TalkerSequence::Start(model, request);
+  });
+  // Streaming text: only the first tokens at the start, the rest appended and closed before the
+  // generation thread may even have started the sequence.
+  TalkerRequest open = request;
+  open.text_input_open = true;
+  open.input_ids.assign(request.input_ids.begin(), request.input_ids.begin() + 4);
+  auto streamed = batcher.Submit([&] { return TalkerSequence::Start(model, open); });
+  ASSERT_TRUE(streamed->AppendText(std::vector<int64_t>(request.input_ids.begin() + 4, request.input_ids.end() - 5)).ok());
+  streamed->CloseText();
+  auto failing = batcher.Submit([]() -> absl::StatusOr<std::unique_ptr<TalkerSequence>> {
+    return absl::InvalidArgumentError("text: too long");
+  });
+  auto a = ReadAll(*whole);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(at::equal(*a, *expected));
+  EXPECT_TRUE(started_elsewhere.load());
+  auto b = ReadAll(*streamed);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_GT(b->size(0), 0);
+  auto c = ReadAll(*failing);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message(), "text: too long");
+  EXPECT_TRUE(failing->done());
+  EXPECT_EQ(failing->sequence(), nullptr);
+}
+
 // The first-step logits of a lower-precision model stay within 5 % of float32's range.
 void ExpectPrefillLogitsClose(const std::shared_ptr<const TalkerModel>& f32,
                               const std::shared_ptr<const TalkerModel>& other) {
@@ -425,7 +465,7 @@ TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
   ExpectPrefillLogitsClose(f32, bf16);
 }
 
-// int8 weight-only: the prefill logits stay close to float32, the model reports a quarter of the
+// int8: the prefill logits stay close to float32, the model reports a quarter of the
 // weight traffic, and batched greedy decoding equals each sequence's solo run (the int8 kernel
 // computes every row the same way whatever the batch).
 TEST_F(TalkerGenerationTest, Int8WeightsStayCloseToFloat32AndBatchLikeSolo) {
