@@ -29,7 +29,8 @@ class Linear {
   int64_t out_features() const { return weight_.defined() ? weight_.size(0) : int8_.q.size(0); }
   // Bytes of parameters read by one application (what a decoding step streams from memory).
   int64_t bytes() const;
-  // Replaces a float32 weight by its int8 weight-only quantization (activations stay float32).
+  // Replaces a float32 weight by its int8 quantization; products then go through nn::Int8Gemv
+  // (activations quantized per block of 32).
   void QuantizeInt8();
 
  private:
@@ -133,7 +134,7 @@ class TransformerBlock {
   };
   at::Tensor ForwardSegments(const at::Tensor& x, const std::vector<Segment>& segments) const;
   const BlockConfig& config() const { return config_; }
-  // int8 weight-only quantization of the attention and MLP projections.
+  // int8 quantization of the attention and MLP projections (Linear::QuantizeInt8).
   void QuantizeLinearsInt8();
 
  private:
