@@ -4,7 +4,7 @@
 //
 //   qwen3tts-bench-talker [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N]
 //                         [--dtype float32|bfloat16|int8|both|all] [--batch 1,2,4,8]
-// (both = float32 and bfloat16, the default; all adds int8 weight-only quantization)
+// (both = float32 and bfloat16, the default; all adds int8)
 // --batch adds a continuous-batching table: B sequences stepped together (StepBatch, as the talker
 // stage runs its streams), aggregate frames per second and the speed-up over one sequence.
 // --random writes a random full-size model (bfloat16 on disk) to a temporary directory first.
