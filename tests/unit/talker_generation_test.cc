@@ -60,6 +60,11 @@ class TalkerGenerationTest : public ::testing::Test {
     r.options.min_new_tokens = 12;  // no early EOS: fixed length for comparisons
     return r;
   }
+  static TalkerRequest GreedyCustomVoiceRequest() {
+    TalkerRequest r = CustomVoiceRequest();
+    r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+    return r;
+  }
 };
 
 TEST_F(TalkerGenerationTest, SeededSamplingIsReproducible) {
@@ -151,8 +156,7 @@ TEST_F(TalkerGenerationTest, InstructOnA0b6CustomVoiceModelIsIgnoredWithAWarning
 
 TEST_F(TalkerGenerationTest, StreamingTextInputWaitsInsteadOfPadding) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
-  TalkerRequest full = CustomVoiceRequest();
-  full.options.talker.do_sample = full.options.code_predictor.do_sample = false;
+  TalkerRequest full = GreedyCustomVoiceRequest();
   auto expected = GenerateCodes(model, full);
   ASSERT_TRUE(expected.ok());
 
@@ -356,8 +360,7 @@ TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
 // with CANCELLED; a stream its holder dropped frees its place; later streams wait for a place.
 TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
-  TalkerRequest request = CustomVoiceRequest();
-  request.options.talker.do_sample = request.options.code_predictor.do_sample = false;
+  TalkerRequest request = GreedyCustomVoiceRequest();
   auto expected = GenerateCodes(model, request);
   ASSERT_TRUE(expected.ok());
   auto start = [&] {
@@ -411,8 +414,7 @@ TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
 // the start is applied after it; a start error ends the stream with that error.
 TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsGenerationThread) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
-  TalkerRequest request = CustomVoiceRequest();
-  request.options.talker.do_sample = request.options.code_predictor.do_sample = false;
+  TalkerRequest request = GreedyCustomVoiceRequest();
   auto expected = GenerateCodes(model, request);
   ASSERT_TRUE(expected.ok());
   TalkerBatcher batcher(/*max_batch=*/4, /*max_queued_frames=*/4);
@@ -450,8 +452,7 @@ TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsGenerationThread) {
 // The first-step logits of a lower-precision model stay within 5 % of float32's range.
 void ExpectPrefillLogitsClose(const std::shared_ptr<const TalkerModel>& f32,
                               const std::shared_ptr<const TalkerModel>& other) {
-  TalkerRequest r = TalkerGenerationTest::CustomVoiceRequest();
-  r.options.talker.do_sample = r.options.code_predictor.do_sample = false;
+  TalkerRequest r = TalkerGenerationTest::GreedyCustomVoiceRequest();
   GenerationTrace a, b;
   ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
   ASSERT_TRUE(TalkerSequence::Start(other, r, &b).ok());
