@@ -15,7 +15,7 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
     try {
       nlohmann::json ignored = nlohmann::json::parse(*text);
       (void)ignored;
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number overflow
       return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
     }
     return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON"));

@@ -122,6 +122,10 @@ TEST_F(ConfigTest, BadJsonAndMissingFileAreClearErrors) {
   auto bad = ParseModelConfig(Write("config.json", "{\"tts_model_type\": "));
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("invalid JSON"), std::string::npos);
+  // A number too large for a double is an error too (found by fuzz_model_config: it used to throw).
+  auto overflow = ParseModelConfig(Write("config.json", "{\"tts_model_type\": 1e306333}"));
+  EXPECT_EQ(overflow.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(overflow.status().message().find("number overflow"), std::string::npos) << overflow.status();
   auto missing = ParseModelConfig((dir_ / "absent.json").string());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   auto no_dir = LoadModelInfo((dir_ / "no_such_model").string());
