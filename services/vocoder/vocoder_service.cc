@@ -1,6 +1,7 @@
 #include "services/vocoder/vocoder_service.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
 
@@ -59,14 +60,21 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
       }
       absl::StatusOr<at::Tensor> prime = FramesToTensor(request.prime_frames(), "prime_frames");
       if (!prime.ok()) return ToGrpcStatus(prime.status());
-      absl::StatusOr<at::Tensor> discarded = session.Push(*prime);
+      absl::StatusOr<at::Tensor> discarded = [&] {
+        ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
+        return session.Push(*prime);
+      }();
       if (!discarded.ok()) return ToGrpcStatus(WithField("prime_frames", discarded.status()));
     }
     if (request.frames_size() == 0) continue;
     absl::StatusOr<at::Tensor> codes = FramesToTensor(request.frames(), "frames");
     if (!codes.ok()) return ToGrpcStatus(codes.status());
     const auto decode_start = std::chrono::steady_clock::now();
-    absl::StatusOr<at::Tensor> audio = session.Push(*codes);
+    // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
+    absl::StatusOr<at::Tensor> audio = [&] {
+      ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
+      return session.Push(*codes);
+    }();
     if (!audio.ok()) return ToGrpcStatus(WithField("frames", audio.status()));
     metrics_.decode_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());

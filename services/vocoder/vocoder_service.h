@@ -7,6 +7,7 @@
 #include "common/codec/speech_encoder.h"
 #include "common/metrics/metrics.h"
 #include "common/rpc/admission.h"
+#include "common/util/compute_gate.h"
 #include "qwen3tts/v1/codec.grpc.pb.h"
 
 namespace qwen3tts {
@@ -32,6 +33,8 @@ class VocoderService final : public v1::Codec::CallbackService {
   std::shared_ptr<const SpeechEncoder> encoder_;  // absent when the checkpoint has no encoder weights
   StageMetrics& metrics_;
   mutable AdmissionControl admission_;
+  // Decode calls of concurrent streams take turns when ops are multi-threaded.
+  ComputeGate decode_gate_;
 };
 
 }  // namespace qwen3tts
