@@ -38,7 +38,7 @@ inline void AccumulateBlock(__m256i w, const int8_t* xq, int64_t ldq, const floa
 
 inline __m256i LoadBlock(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
-// (t0 + t4) + (t2 + t6) + ... in the order Int8DotRowsScalar uses.
+// ((t0 + t4) + (t2 + t6)) + ((t1 + t5) + (t3 + t7)), the order Int8GemvRangeScalar uses.
 inline float HorizontalSum(__m256 v) {
   const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
@@ -69,6 +69,7 @@ inline void DotRows(const int8_t* w, int64_t in, const int8_t* xq, int64_t ldq, 
 // Output rows [begin, end) for every activation row, kInt8DotMaxRows activation rows per pass over
 // a weight row. One call covers a thread's whole share: no call overhead per row.
 inline void GemvRange(const Int8GemvProblem& p, int64_t begin, int64_t end) {
+  static_assert(kInt8DotMaxRows == 4, "the switch below instantiates DotRows<1..4>");
   float dots[kInt8DotMaxRows];
   for (int64_t o = begin; o < end; ++o) {
     const int8_t* w = p.w + o * p.in;

@@ -79,9 +79,10 @@ struct QuantizedActivations {
 void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActivations* a) {
   a->blocks = (in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
   a->ldq = a->blocks * kInt8ActivationBlock;
-  a->q.assign(static_cast<size_t>(rows * a->ldq), 0);
+  a->q.resize(static_cast<size_t>(rows * a->ldq));  // every byte that counts is written below
   a->scale.resize(static_cast<size_t>(rows * a->blocks));
   for (int64_t r = 0; r < rows; ++r) {
+    std::fill(a->q.begin() + r * a->ldq + in, a->q.begin() + (r + 1) * a->ldq, 0);  // the padding
     for (int64_t b = 0; b < a->blocks; ++b) {
       const int64_t begin = b * kInt8ActivationBlock, end = std::min(in, begin + kInt8ActivationBlock);
       float max_abs = 0;
@@ -92,7 +93,7 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
         max_abs = std::max(max_abs, v);
       }
       if (!finite) {  // a NaN or infinity makes the row's outputs NaN, as a float product would
-        a->scale[r * a->blocks + b] = std::numeric_limits<float>::quiet_NaN();
+        a->scale[r * a->blocks + b] = std::numeric_limits<float>::quiet_NaN();  // whatever q holds
         continue;
       }
       const float inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;

@@ -50,6 +50,11 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   DecoderSession session(decoder_);
+  // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
+  auto push_in_turn = [&](const at::Tensor& codes) {
+    ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
+    return session.Push(codes);
+  };
   v1::DecodeRequest request;
   bool decoded_any = false;
   while (stream->Read(&request)) {
@@ -60,21 +65,14 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
       }
       absl::StatusOr<at::Tensor> prime = FramesToTensor(request.prime_frames(), "prime_frames");
       if (!prime.ok()) return ToGrpcStatus(prime.status());
-      absl::StatusOr<at::Tensor> discarded = [&] {
-        ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
-        return session.Push(*prime);
-      }();
+      absl::StatusOr<at::Tensor> discarded = push_in_turn(*prime);
       if (!discarded.ok()) return ToGrpcStatus(WithField("prime_frames", discarded.status()));
     }
     if (request.frames_size() == 0) continue;
     absl::StatusOr<at::Tensor> codes = FramesToTensor(request.frames(), "frames");
     if (!codes.ok()) return ToGrpcStatus(codes.status());
     const auto decode_start = std::chrono::steady_clock::now();
-    // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
-    absl::StatusOr<at::Tensor> audio = [&] {
-      ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
-      return session.Push(*codes);
-    }();
+    absl::StatusOr<at::Tensor> audio = push_in_turn(*codes);
     if (!audio.ok()) return ToGrpcStatus(WithField("frames", audio.status()));
     metrics_.decode_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());
