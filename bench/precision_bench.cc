@@ -5,7 +5,9 @@
 //   - bfloat16 / int8 codes vs float32 codes: all 16 codebooks, and the first (semantic) codebook,
 //   - the SNR of the bfloat16 / int8 waveform against the float32 waveform.
 // Codes are compared position by position over the shorter run; a different length (EOS moved)
-// is shown. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
+// is shown. A second table does the same for the vocoder (codec decoder) on every
+// speech_tokenizer_decode case: float32 and int8 decoders against the reference waveform and
+// int8 against float32. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
 // ../shared/golden).
 #include <ATen/ATen.h>
 
@@ -18,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/codec/decoder.h"
 #include "common/tensor/safetensors.h"
 #include "common/tts/tts_engine.h"
 
@@ -57,6 +60,39 @@ double SnrDb(const std::vector<float>& reference, const std::vector<float>& test
   }
   if (noise == 0) return INFINITY;
   return 10 * std::log10(signal / noise);
+}
+
+std::vector<float> ToVector(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// The vocoder's precision: each decode case through a float32 and an int8 decoder.
+int VocoderTable(const std::string& dir, const nlohmann::json& manifest) {
+  std::printf("\nvocoder (codec decoder)\n%-28s %7s | %14s | %14s | %14s\n", "case", "frames", "float32 SNR dB",
+              "int8 SNR dB", "int8 vs f32 dB");
+  for (const nlohmann::json& c : manifest["cases"]) {
+    if (c.value("mode", "") != "speech_tokenizer_decode") continue;
+    auto file = SafetensorsFile::Open(dir + "/" + c.value("file", ""));
+    if (!file.ok()) return std::fprintf(stderr, "%s\n", std::string(file.status().message()).c_str()), 1;
+    auto codes = (*file)->Load("input_codes", at::kLong);
+    auto expected = (*file)->Load("waveform", at::kFloat);
+    if (!codes.ok() || !expected.ok()) return std::fprintf(stderr, "%s: input_codes / waveform missing\n", c.value("id", "?").c_str()), 1;
+    std::vector<float> audio[2];
+    const WeightPrecision precisions[2] = {WeightPrecision::kFloat32, WeightPrecision::kInt8};
+    for (int p = 0; p < 2; ++p) {
+      auto decoder = CodecDecoder::Load(dir + "/" + c.value("model_dir", "") + "/speech_tokenizer", precisions[p]);
+      if (!decoder.ok()) return std::fprintf(stderr, "%s\n", std::string(decoder.status().message()).c_str()), 1;
+      auto wav = (*decoder)->Decode(codes->view({-1, (*decoder)->num_quantizers()}));
+      if (!wav.ok()) return std::fprintf(stderr, "%s\n", std::string(wav.status().message()).c_str()), 1;
+      audio[p] = ToVector(*wav);
+    }
+    const std::vector<float> reference = ToVector(*expected);
+    std::printf("%-28s %7lld | %14.1f | %14.1f | %14.1f\n", c.value("id", "?").c_str(),
+                static_cast<long long>(codes->size(0)), SnrDb(reference, audio[0]), SnrDb(reference, audio[1]),
+                SnrDb(audio[0], audio[1]));
+  }
+  return 0;
 }
 
 int Main(int argc, char** argv) {
@@ -134,7 +170,7 @@ int Main(int argc, char** argv) {
     std::printf("  %-8s vs float32: mean code agreement %.1f %%, worst waveform SNR %.1f dB\n",
                 WeightPrecisionName(kPrecisions[p]), cases > 0 ? 100 * sum_agree[p] / cases : 0.0, worst_snr[p]);
   }
-  return 0;
+  return VocoderTable(dir, manifest);
 }
 
 }  // namespace

@@ -65,12 +65,12 @@ absl::StatusOr<at::Tensor> Guarded(const char* what, Fn&& fn) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
-    const std::string& speech_tokenizer_dir) {
+    const std::string& speech_tokenizer_dir, WeightPrecision precision) {
   ASSIGN_OR_RETURN(SpeechTokenizerConfig config,
                    ParseSpeechTokenizerConfig(speech_tokenizer_dir + "/config.json"));
   ASSIGN_OR_RETURN(Checkpoint weights, Checkpoint::Open(speech_tokenizer_dir));
   ASSIGN_OR_RETURN(std::shared_ptr<const CodecDecoder> decoder,
-                   Create(weights, config.decoder, config.output_sample_rate));
+                   Create(weights, config.decoder, config.output_sample_rate, precision));
   if (config.decode_upsample_rate != decoder->samples_per_frame()) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.file, ": decode_upsample_rate ", config.decode_upsample_rate,
@@ -81,10 +81,17 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
 }
 
 absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
-    const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate) {
+    const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate,
+    WeightPrecision precision) {
+  if (precision == WeightPrecision::kBFloat16) {
+    return absl::InvalidArgumentError(
+        "codec decoder dtype 'bfloat16' is not supported (allowed: float32, int8)");
+  }
+  const bool int8 = precision == WeightPrecision::kInt8;
   RETURN_IF_ERROR(CheckConfig(config));
   std::shared_ptr<CodecDecoder> d(new CodecDecoder());
   d->config_ = config;
+  d->precision_ = precision;
   d->sample_rate_ = sample_rate;
   d->samples_per_frame_ = 1;
   for (int64_t r : config.upsampling_ratios) d->samples_per_frame_ *= r;
@@ -114,7 +121,12 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   block.sliding_window = config.sliding_window;
   ASSIGN_OR_RETURN(d->transformer_,
                    nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
-                                              block, config.rope_theta, at::kFloat));
+                                              block, config.rope_theta, at::kFloat,
+                                              /*int8_linears=*/int8));
+  if (int8) {
+    d->input_proj_.QuantizeInt8();
+    d->output_proj_.QuantizeInt8();
+  }
 
   for (size_t i = 0; i < config.upsampling_ratios.size(); ++i) {
     const int64_t factor = config.upsampling_ratios[i];
@@ -124,6 +136,7 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
                                                  config.latent_dim, factor, factor));
     ASSIGN_OR_RETURN(ConvNeXtBlock convnext,
                      ConvNeXtBlock::Load(weights, prefix + ".1", config.latent_dim));
+    if (int8) convnext.QuantizeLinearsInt8();
     d->upsample_convs_.push_back(std::move(conv));
     d->upsample_blocks_.push_back(std::move(convnext));
   }

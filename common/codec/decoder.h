@@ -42,6 +42,7 @@
 #include "common/codec/decoder_layers.h"
 #include "common/codec/decoder_quantizer.h"
 #include "common/nn/transformer.h"
+#include "common/nn/weight_precision.h"
 #include "common/tensor/checkpoint.h"
 #include "common/tensor/model_config.h"
 
@@ -52,11 +53,17 @@ class DecoderSession;
 class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
  public:
   // `speech_tokenizer_dir` holds config.json and model.safetensors (decoder.* tensors).
+  // precision: float32 (the reference's numbers) or int8 for the layers whose weights a streaming
+  // step reads once per frame and that dominate its memory traffic: the pre-transformer's and the
+  // ConvNeXt blocks' linear layers (nn::Int8Gemv; 436 of the 0.6B decoder's ~700 MB read per
+  // frame). The convolutions, whose time is arithmetic, stay float32. bfloat16 is
+  // INVALID_ARGUMENT.
   static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Load(
-      const std::string& speech_tokenizer_dir);
+      const std::string& speech_tokenizer_dir, WeightPrecision precision = WeightPrecision::kFloat32);
   // From an open checkpoint (official names) and the decoder config.
   static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Create(
-      const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate = 24000);
+      const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate = 24000,
+      WeightPrecision precision = WeightPrecision::kFloat32);
 
   // codes: [frames, num_quantizers] integer. Returns float32 [frames * samples_per_frame].
   // INVALID_ARGUMENT for bad codes (see ValidateDecoderCodes). Thread-safe.
@@ -79,6 +86,7 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   int64_t num_quantizers() const { return config_.num_quantizers; }
   int64_t codebook_size() const { return config_.codebook_size; }
   const CodecDecoderConfig& config() const { return config_; }
+  WeightPrecision precision() const { return precision_; }
 
  private:
   friend class DecoderSession;
@@ -89,6 +97,7 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   void AppendInitialStates(StreamStates* states) const;
 
   CodecDecoderConfig config_;
+  WeightPrecision precision_ = WeightPrecision::kFloat32;
   int64_t sample_rate_ = 24000;
   int64_t samples_per_frame_ = 0;
   SplitRvqDequantizer quantizer_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "common/nn/float_gemv.h"
 #include "absl/strings/str_cat.h"
 #include "common/util/status_macros.h"
 
@@ -60,8 +61,21 @@ void CausalConv1d::AppendInitialStates(StreamStates* states) const {
 at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
   at::Tensor& history = states[slot++];
   at::Tensor full = WithHistory(history, x);
-  at::Tensor y = at::conv1d(full, weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
-                                  at::IntArrayRef{dilation_}, groups_);
+  const int64_t steps = x.size(2);
+  at::Tensor y;
+  if (groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
+    // A streaming step has a few time steps against a large weight: one row per output step
+    // (its receptive field, laid out as the weight's [in, kernel]) through the few-rows kernel,
+    // which reads the weight once instead of having GEMM repack it on every call.
+    at::Tensor windows = full[0].unfold(/*dimension=*/1, /*size=*/history_length() + 1, /*step=*/1)
+                             .slice(/*dim=*/2, 0, history_length() + 1, dilation_);  // [in, T, kernel]
+    at::Tensor rows = windows.permute({1, 0, 2}).reshape({steps, in_channels_ * kernel_});
+    y = nn::FloatGemv(weight_.view({weight_.size(0), in_channels_ * kernel_}), rows);
+    y.add_(bias_);
+    y = y.t().unsqueeze(0);
+  } else {
+    y = at::conv1d(full, weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{dilation_}, groups_);
+  }
   if (history_length() > 0) history = LastSteps(full, history_length());
   return y;
 }
@@ -78,17 +92,37 @@ absl::StatusOr<CausalConvTranspose1d> CausalConvTranspose1d::Load(const DecoderW
                                                    " and stride > 0"));
   }
   CausalConvTranspose1d conv;
-  ASSIGN_OR_RETURN(conv.weight_, TakeDecoderWeight(weights, prefix + ".conv.weight",
-                                                   {in_channels, out_channels, kernel}));
+  ASSIGN_OR_RETURN(at::Tensor weight, TakeDecoderWeight(weights, prefix + ".conv.weight",
+                                                        {in_channels, out_channels, kernel}));
   ASSIGN_OR_RETURN(conv.bias_, TakeDecoderWeight(weights, prefix + ".conv.bias", {out_channels}));
   conv.in_channels_ = in_channels;
+  conv.out_channels_ = out_channels;
   conv.kernel_ = kernel;
   conv.stride_ = stride;
+  // Output block j (stride samples per channel) = sum over q < taps of W[:, :, p + q*stride]^T
+  // x[j - q]: one matrix [out * stride, taps * in] times the input frames j, j-1, ... stacked.
+  // Stored only in this layout (Forward rebuilds the checkpoint layout when it needs it).
+  const int64_t taps = conv.taps();
+  at::Tensor padded = at::zeros({in_channels, out_channels, taps * stride});
+  padded.narrow(2, 0, kernel).copy_(weight);
+  conv.block_matrix_ = padded.view({in_channels, out_channels, taps, stride})
+                           .permute({1, 3, 2, 0})  // [out, p, q, in]
+                           .reshape({out_channels * stride, taps * in_channels})
+                           .contiguous();
   return conv;
 }
 
+at::Tensor CausalConvTranspose1d::CheckpointWeight() const {
+  const int64_t taps = this->taps();
+  return block_matrix_.view({out_channels_, stride_, taps, in_channels_})
+      .permute({3, 0, 2, 1})  // [in, out, q, p]
+      .reshape({in_channels_, out_channels_, taps * stride_})
+      .narrow(2, 0, kernel_)
+      .contiguous();
+}
+
 at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
-  at::Tensor y = at::conv_transpose1d(x, weight_, bias_, at::IntArrayRef{stride_});
+  at::Tensor y = at::conv_transpose1d(x, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
   const int64_t right_trim = kernel_ - stride_;
   if (right_trim > 0) y = y.narrow(2, 0, y.size(2) - right_trim);
   return y;
@@ -103,12 +137,24 @@ at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states
   at::Tensor& history = states[slot++];
   const int64_t h = history_frames();
   const int64_t n = x.size(2);
-  at::Tensor full = WithHistory(history, x);
-  at::Tensor y = at::conv_transpose1d(full, weight_, bias_, at::IntArrayRef{stride_});
-  // Output blocks of the history frames were emitted by earlier calls; the blocks of the new
-  // frames are complete (every input that reaches them is in `full`); the rest is the overlap
-  // into frames that have not arrived yet and is recomputed from the history next time.
-  at::Tensor out = y.narrow(2, h * stride_, n * stride_);
+  at::Tensor full = WithHistory(history, x);  // [1, in, h + n]
+  at::Tensor out;
+  if (n <= nn::kFloatGemvMaxRows) {
+    // Row j: input frames j, j-1, ..., j-h (the newest first, as block_matrix_'s columns), so the
+    // output blocks of exactly the new frames come out, each complete: nothing is recomputed.
+    at::Tensor frames = full[0].t();                                         // [h + n, in]
+    at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
+                          .reshape({n, (h + 1) * in_channels_});
+    at::Tensor blocks = nn::FloatGemv(block_matrix_, rows);  // [n, out * stride]
+    out = blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
+    out.add_(bias_.view({1, out_channels_, 1}));
+  } else {
+    at::Tensor y = at::conv_transpose1d(full, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
+    // Output blocks of the history frames were emitted by earlier calls; the blocks of the new
+    // frames are complete (every input that reaches them is in `full`); the rest is the overlap
+    // into frames that have not arrived yet and is recomputed from the history next time.
+    out = y.narrow(2, h * stride_, n * stride_);
+  }
   if (h > 0) history = LastSteps(full, h);
   return out;
 }
@@ -139,12 +185,10 @@ absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
                                                      channels, 7, 1, channels));
   ASSIGN_OR_RETURN(block.norm_weight_, TakeDecoderWeight(weights, prefix + ".norm.weight", {channels}));
   ASSIGN_OR_RETURN(block.norm_bias_, TakeDecoderWeight(weights, prefix + ".norm.bias", {channels}));
-  ASSIGN_OR_RETURN(block.pw1_weight_,
-                   TakeDecoderWeight(weights, prefix + ".pwconv1.weight", {4 * channels, channels}));
-  ASSIGN_OR_RETURN(block.pw1_bias_, TakeDecoderWeight(weights, prefix + ".pwconv1.bias", {4 * channels}));
-  ASSIGN_OR_RETURN(block.pw2_weight_,
-                   TakeDecoderWeight(weights, prefix + ".pwconv2.weight", {channels, 4 * channels}));
-  ASSIGN_OR_RETURN(block.pw2_bias_, TakeDecoderWeight(weights, prefix + ".pwconv2.bias", {channels}));
+  ASSIGN_OR_RETURN(block.pw1_, nn::LoadLinear(weights, prefix + ".pwconv1", channels, 4 * channels,
+                                               /*bias=*/true, at::kFloat));
+  ASSIGN_OR_RETURN(block.pw2_, nn::LoadLinear(weights, prefix + ".pwconv2", 4 * channels, channels,
+                                               /*bias=*/true, at::kFloat));
   ASSIGN_OR_RETURN(block.gamma_, TakeDecoderWeight(weights, prefix + ".gamma", {channels}));
   return block;
 }
@@ -152,11 +196,17 @@ absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
 at::Tensor ConvNeXtBlock::Pointwise(const at::Tensor& x, const at::Tensor& dw) const {
   at::Tensor h = dw.permute({0, 2, 1});
   h = at::layer_norm(h, {channels_}, norm_weight_, norm_bias_, 1e-6);
-  h = at::linear(h, pw1_weight_, pw1_bias_);
+  // A streaming step's few time steps take nn::Linear's few-rows kernel, whole utterances GEMM.
+  h = pw1_(h);
   h = at::gelu(h);
-  h = at::linear(h, pw2_weight_, pw2_bias_);
+  h = pw2_(h);
   h = gamma_ * h;
   return x + h.permute({0, 2, 1});
+}
+
+void ConvNeXtBlock::QuantizeLinearsInt8() {
+  pw1_.QuantizeInt8();
+  pw2_.QuantizeInt8();
 }
 
 at::Tensor ConvNeXtBlock::Forward(const at::Tensor& x) const {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/nn/transformer.h"
 #include "common/tensor/checkpoint.h"
 
 namespace qwen3tts {
@@ -65,10 +66,15 @@ class CausalConvTranspose1d {
   int64_t stride() const { return stride_; }
 
  private:
-  // Input frames of history Step needs: ceil(K/r) - 1.
-  int64_t history_frames() const { return (kernel_ + stride_ - 1) / stride_ - 1; }
-  at::Tensor weight_, bias_;
-  int64_t in_channels_ = 0, kernel_ = 1, stride_ = 1;
+  // Input frames that reach one output block: ceil(K / stride).
+  int64_t taps() const { return (kernel_ + stride_ - 1) / stride_; }
+  // Input frames of history Step needs: taps - 1.
+  int64_t history_frames() const { return taps() - 1; }
+  // The weight in the checkpoint's [in, out, K] layout (a copy).
+  at::Tensor CheckpointWeight() const;
+  at::Tensor block_matrix_;  // [out * stride, taps * in], see Load
+  at::Tensor bias_;
+  int64_t in_channels_ = 0, out_channels_ = 0, kernel_ = 1, stride_ = 1;
 };
 
 // SnakeBeta: x + 1/(exp(beta) + 1e-9) * sin(x * exp(alpha))^2, per channel.
@@ -92,11 +98,14 @@ class ConvNeXtBlock {
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
   at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  // int8 pointwise layers (nn::Linear::QuantizeInt8).
+  void QuantizeLinearsInt8();
 
  private:
   at::Tensor Pointwise(const at::Tensor& x, const at::Tensor& dw) const;
   CausalConv1d dwconv_;
-  at::Tensor norm_weight_, norm_bias_, pw1_weight_, pw1_bias_, pw2_weight_, pw2_bias_, gamma_;
+  at::Tensor norm_weight_, norm_bias_, gamma_;
+  nn::Linear pw1_, pw2_;
   int64_t channels_ = 0;
 };
 

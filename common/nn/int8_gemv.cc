@@ -51,7 +51,7 @@ namespace {
 using GemvRangeFn = void (*)(const Int8GemvProblem&, int64_t, int64_t);
 
 GemvRangeFn KernelFunction(Int8Kernel kernel) {
-#if defined(QWEN3TTS_X86_INT8_KERNELS)
+#if defined(QWEN3TTS_X86_KERNELS)
   switch (kernel) {
     case Int8Kernel::kScalar: return Int8GemvRangeScalar;
     case Int8Kernel::kAvx2: return Int8GemvRangeAvx2;
@@ -112,7 +112,7 @@ bool Int8KernelAvailable(Int8Kernel kernel) {
   switch (kernel) {
     case Int8Kernel::kScalar:
     case Int8Kernel::kAuto: return true;
-#if defined(QWEN3TTS_X86_INT8_KERNELS)
+#if defined(QWEN3TTS_X86_KERNELS)
     case Int8Kernel::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case Int8Kernel::kAvx512Vnni:
       return Int8KernelAvailable(Int8Kernel::kAvx2) && __builtin_cpu_supports("avx512f") &&

@@ -7,19 +7,20 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/nn/float_gemv.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts::nn {
 
-Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)), bias_(std::move(bias)) {}
+Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)), bias_(std::move(bias)) {
+  if (weight_.defined() && !weight_.is_contiguous()) weight_ = weight_.contiguous();
+}
 
 // Float32 products of a few rows (every decoding step: one row per sequence in the batch) go
-// through matrix-vector products: at::linear hands them to OpenBLAS's GEMM, which repacks the
-// whole weight matrix on every call, and that copy, not the arithmetic, was 70 % of a talker step
-// (perf). GEMV streams the weights once: 13x faster for one row, still ahead at 16
-// (qwen3tts-bench-talker). Every row takes the same path whatever the batch size, so a sequence's
-// results do not depend on what it is batched with.
-constexpr int64_t kMaxGemvRows = 16;
+// through nn::FloatGemv: at::linear hands them to OpenBLAS's GEMM, which repacks the whole weight
+// matrix on every call, and that copy, not the arithmetic, was 70 % of a talker step (perf).
+// FloatGemv reads each weight row once per 4 rows. Every row takes the same path whatever the batch
+// size (up to kFloatGemvMaxRows), so a sequence's results do not depend on what it is batched with.
 
 void Linear::QuantizeInt8() {
   if (!weight_.defined()) return;
@@ -32,7 +33,7 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
   const int64_t in = int8 ? int8_.q.size(1) : weight_.size(1);
   const int64_t out = out_features();
   const int64_t rows = x.numel() / in;
-  if (!int8 && (x.scalar_type() != at::kFloat || rows > kMaxGemvRows || rows == 0)) {
+  if (!int8 && (x.scalar_type() != at::kFloat || rows > kFloatGemvMaxRows || rows == 0)) {
     return at::linear(x, weight_, bias_);
   }
   at::Tensor flat = x.reshape({rows, in});
@@ -43,11 +44,7 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
     // prefill and decoding then see the same arithmetic.
     y = Int8Gemv(int8_, flat);
   } else {
-    y = at::empty({rows, out}, x.options());
-    for (int64_t r = 0; r < rows; ++r) {
-      at::Tensor row = y.select(0, r);
-      at::mv_out(row, weight_, flat.select(0, r));
-    }
+    y = FloatGemv(weight_, flat);
   }
   if (bias_.defined()) y.add_(bias_);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());

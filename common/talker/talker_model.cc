@@ -28,23 +28,6 @@ nn::BlockConfig QwenBlock(const TransformerConfig& c) {
 
 }  // namespace
 
-absl::StatusOr<WeightPrecision> ParseWeightPrecision(std::string_view name) {
-  if (name == "float32") return WeightPrecision::kFloat32;
-  if (name == "bfloat16") return WeightPrecision::kBFloat16;
-  if (name == "int8") return WeightPrecision::kInt8;
-  return absl::InvalidArgumentError(
-      absl::StrCat("dtype: '", std::string(name), "' is not a talker weight precision (allowed: float32, bfloat16, int8)"));
-}
-
-const char* WeightPrecisionName(WeightPrecision precision) {
-  switch (precision) {
-    case WeightPrecision::kFloat32: return "float32";
-    case WeightPrecision::kBFloat16: return "bfloat16";
-    case WeightPrecision::kInt8: return "int8";
-  }
-  return "float32";
-}
-
 absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Checkpoint& ckpt, const ModelConfig& config,
                                                                      c10::ScalarType dtype) {
   if (dtype != at::kFloat && dtype != at::kBFloat16) {

@@ -13,19 +13,16 @@
 
 #include "absl/status/statusor.h"
 #include "common/nn/transformer.h"
+#include "common/nn/weight_precision.h"
 #include "common/tensor/checkpoint.h"
 #include "common/tensor/model_config.h"
 
 namespace qwen3tts {
 
-// Weights of the talker stage: float32 (the reference's numbers), bfloat16 (weights and compute;
-// half the memory traffic) or int8 (every linear layer's weight quantized per output row, a
-// quarter of the traffic of float32; decoding steps quantize the linear layers' inputs per block
-// of 32 (nn::Int8Gemv), everything else stays float32).
-enum class WeightPrecision { kFloat32, kBFloat16, kInt8 };
-// "float32" | "bfloat16" | "int8"; anything else is INVALID_ARGUMENT naming the allowed values.
-absl::StatusOr<WeightPrecision> ParseWeightPrecision(std::string_view name);
-const char* WeightPrecisionName(WeightPrecision precision);
+// Weights of the talker stage (common/nn/weight_precision.h): float32 (the reference's numbers),
+// bfloat16 (weights and compute; half the memory traffic) or int8 (every linear layer's weight
+// quantized per output row, a quarter of the traffic of float32; the linear layers' inputs are
+// quantized per block of 32 (nn::Int8Gemv), everything else stays float32).
 
 class TalkerModel {
  public:

@@ -21,6 +21,7 @@ namespace qwen3tts {
 
 struct EngineOptions {
   WeightPrecision talker_precision = WeightPrecision::kFloat32;
+  WeightPrecision decoder_precision = WeightPrecision::kFloat32;  // float32 or int8 (CodecDecoder)
 };
 
 struct SynthesisRequest {

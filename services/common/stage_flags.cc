@@ -30,7 +30,9 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
 }
 
 std::vector<FlagSpec> VocoderFlagSpecs() {
-  return StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
+  std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
+  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "int8"}, "float32"));
+  return specs;
 }
 
 std::vector<FlagSpec> GatewayFlagSpecs() {
@@ -51,7 +53,8 @@ std::vector<FlagSpec> GatewayFlagSpecs() {
 std::vector<FlagSpec> ServeFlagSpecs() {
   // Loopback by default: the quick start serves this machine only.
   std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
-  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"), FlagSpec::String("voice-dir", "voices"),
+  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"),
+                     FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"), FlagSpec::String("voice-dir", "voices"),
                      FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
     specs.push_back(s);
   }

@@ -105,7 +105,9 @@ int ServeMain(int argc, char** argv) {
   std::shared_ptr<const XVectorEncoder> xvector;
   std::shared_ptr<const SpeechEncoder> encoder;
   const std::string st_dir = JoinPath(model_dir, "speech_tokenizer");
-  auto decoder = CodecDecoder::Load(st_dir);
+  absl::StatusOr<WeightPrecision> vocoder_precision = ParseWeightPrecision(flags.Get("vocoder-dtype"));
+  if (!vocoder_precision.ok()) return vocoder_precision.status();
+  auto decoder = CodecDecoder::Load(st_dir, *vocoder_precision);
   if (!decoder.ok()) return decoder.status();
   if (info->config.variant == ModelVariant::kBase) {
     if (!info->config.speaker_encoder.has_value()) return absl::InvalidArgumentError("Base model without speaker_encoder_config");

@@ -15,11 +15,14 @@ int main(int argc, char** argv) {
   const std::vector<FlagSpec> specs = VocoderFlagSpecs();
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts-vocoder", specs)) return 2;
-  SetBuildInfo("vocoder", "float32", ApplyThreads(flags));
+  const std::string dtype = flags.Get("dtype");
+  SetBuildInfo("vocoder", dtype, ApplyThreads(flags));
   return RunServer(StageServerOptions(flags, "qwen3-tts-vocoder", "vocoder"), [&]() -> absl::StatusOr<ServiceList> {
     std::string dir = flags.Get("model-dir");
     if (PathExists(JoinPath(dir, "speech_tokenizer/config.json"))) dir = JoinPath(dir, "speech_tokenizer");
-    auto decoder = CodecDecoder::Load(dir);
+    absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(dtype);
+    if (!precision.ok()) return precision.status();
+    auto decoder = CodecDecoder::Load(dir, *precision);
     if (!decoder.ok()) return decoder.status();
     std::shared_ptr<const SpeechEncoder> encoder;
     auto config = ParseSpeechTokenizerConfig(JoinPath(dir, "config.json"));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -42,18 +43,24 @@ CodecDecoderConfig SmallConfig() {
   return c;
 }
 
+absl::StatusOr<std::shared_ptr<const CodecDecoder>> CreateSmallDecoder(WeightPrecision precision) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "codec_decoder_unit_", getpid(), "_",
+                                        WeightPrecisionName(precision), ".safetensors");
+  auto weights = RandomDecoderWeights(SmallConfig(), 1234);
+  absl::Status written = WriteSafetensors(path, weights);
+  EXPECT_TRUE(written.ok()) << written;
+  auto ckpt = Checkpoint::Open(path);
+  EXPECT_TRUE(ckpt.ok()) << ckpt.status();
+  if (!ckpt.ok()) return ckpt.status();
+  auto d = CodecDecoder::Create(*ckpt, SmallConfig(), 24000, precision);
+  std::remove(path.c_str());
+  return d;
+}
+
 std::shared_ptr<const CodecDecoder> SmallDecoder() {
   static std::shared_ptr<const CodecDecoder> decoder = [] {
-    const std::string path = absl::StrCat(::testing::TempDir(), "codec_decoder_unit_", getpid(),
-                                          ".safetensors");
-    auto weights = RandomDecoderWeights(SmallConfig(), 1234);
-    absl::Status written = WriteSafetensors(path, weights);
-    EXPECT_TRUE(written.ok()) << written;
-    auto ckpt = Checkpoint::Open(path);
-    EXPECT_TRUE(ckpt.ok()) << ckpt.status();
-    auto d = CodecDecoder::Create(*ckpt, SmallConfig());
+    auto d = CreateSmallDecoder(WeightPrecision::kFloat32);
     EXPECT_TRUE(d.ok()) << d.status();
-    std::remove(path.c_str());
     return d.ok() ? *d : nullptr;
   }();
   return decoder;
@@ -134,6 +141,35 @@ TEST(CodecDecoderTest, StreamingEqualsOfflineForAnyChunking) {
           << "frames " << frames << ", first chunk size " << chunks[0];
     }
   }
+}
+
+// int8 linear layers (pre-transformer, ConvNeXt): streaming stays exact for every chunking, the
+// audio stays close to float32's, and the precision is reported; bfloat16 is refused by name.
+TEST(CodecDecoderTest, Int8DecoderStreamsExactlyAndStaysCloseToFloat32) {
+  auto int8 = CreateSmallDecoder(WeightPrecision::kInt8);
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  EXPECT_EQ((*int8)->precision(), WeightPrecision::kInt8);
+  auto float32 = SmallDecoder();
+  ASSERT_NE(float32, nullptr);
+  EXPECT_EQ(float32->precision(), WeightPrecision::kFloat32);
+  at::Tensor codes = RandomCodes(11, 16, 64, 41);
+  auto offline = (*int8)->Decode(codes);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  for (const std::vector<int64_t>& chunks : std::vector<std::vector<int64_t>>{{1}, {3}, {2, 5}, {11}}) {
+    at::Tensor streamed = DecodeStreaming(*int8, codes, chunks);
+    ASSERT_TRUE(streamed.defined());
+    EXPECT_TRUE(at::equal(streamed, *offline)) << "first chunk " << chunks[0];
+  }
+  auto reference = float32->Decode(codes);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const double snr_db = 10 * std::log10(reference->pow(2).sum().item<double>() /
+                                        (*offline - *reference).pow(2).sum().item<double>());
+  EXPECT_GT(snr_db, 20.0) << "int8 decoder SNR vs float32";
+  EXPECT_FALSE(at::equal(*offline, *reference));  // the int8 layers are really in use
+
+  auto bf16 = CreateSmallDecoder(WeightPrecision::kBFloat16);
+  EXPECT_EQ(bf16.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bf16.status().message().find("allowed: float32, int8"), std::string::npos) << bf16.status();
 }
 
 TEST(CodecDecoderTest, AppendingFramesNeverChangesEarlierOutput) {

@@ -1,10 +1,11 @@
-// Linear layers as decoding steps use them: the float32 matrix-vector path and the int8 kernel
+// Linear layers as decoding steps use them: the float32 few-rows kernel and the int8 kernel
 // (int8 weights, activations quantized per block of 32), against at::linear as the definition.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <limits>
 
+#include "common/nn/float_gemv.h"
 #include "common/nn/int8_gemv.h"
 #include "common/nn/transformer.h"
 
@@ -98,7 +99,7 @@ TEST(LinearLayer, Float32DecodingPathMatchesAtLinear) {
   at::Tensor w = RandomWeight(96, 130, 3);
   at::Tensor b = at::randn({96});
   Linear linear(w, b);
-  for (int64_t rows : {1, 3, 16, 17, 40}) {  // the matrix-vector path up to 16 rows, GEMM beyond
+  for (int64_t rows : std::vector<int64_t>{1, 3, 16, kFloatGemvMaxRows, kFloatGemvMaxRows + 1, 40}) {  // FloatGemv, then GEMM
     at::Tensor x = at::randn({rows, 130});
     EXPECT_TRUE(at::allclose(linear(x), at::linear(x, w, b), 1e-5, 1e-5)) << rows;
   }
@@ -123,6 +124,56 @@ TEST(LinearLayer, Int8QuantizedLayerIsCloseToFloat32AndQuarterTheBytes) {
     at::Tensor exact = at::linear(x, w, b);
     EXPECT_LT(((linear(x) - exact).norm() / exact.norm()).item<float>(), 0.02) << rows;
   }
+}
+
+// Widths with whole groups of 8 inputs, a partial last group, fewer inputs than a group; output
+// counts on both sides of the kernel's 4 outputs per pass; rows on both sides of its 4 rows.
+TEST(FloatGemv, MatchesTheProductInDoubleAndRowsAreIndependent) {
+  for (int64_t in : {3, 8, 203, 1024}) {
+    at::Tensor w = RandomWeight(67, in, 10 + in);
+    for (int64_t rows : {1, 2, 3, 4, 5, 9, 33}) {
+      at::Tensor x = at::randn({rows, in});
+      at::Tensor y = FloatGemv(w, x);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, 67}));
+      at::Tensor exact = at::linear(x.to(at::kDouble), w.to(at::kDouble));
+      // float32 accumulation over `in` products of magnitude ~0.05: rounding only.
+      EXPECT_TRUE(at::allclose(y.to(at::kDouble), exact, 1e-5, 1e-5))
+          << "in " << in << " rows " << rows << " max diff " << (y - exact).abs().max().item<double>();
+      // A row alone gives exactly what it gave among others (batched decoding = solo decoding),
+      // and an output row exactly what it gave in another split of the outputs.
+      for (int64_t r = 0; r < rows; ++r) {
+        EXPECT_TRUE(at::equal(FloatGemv(w, x.narrow(0, r, 1)), y.narrow(0, r, 1))) << "in " << in << " row " << r;
+      }
+      at::Tensor tail = w.narrow(0, 61, 6).contiguous();
+      EXPECT_TRUE(at::equal(FloatGemv(tail, x), y.narrow(1, 61, 6))) << "in " << in << " rows " << rows;
+    }
+  }
+}
+
+// The scalar and AVX2 kernels give the same bits: one accumulation order on every CPU.
+TEST(FloatGemv, EveryKernelTheCpuHasGivesTheSameBits) {
+  for (int64_t in : {5, 203, 1024}) {
+    at::Tensor w = RandomWeight(70, in, in + 2);
+    for (int64_t rows : {1, 4, 6}) {
+      at::Tensor x = at::randn({rows, in});
+      at::Tensor scalar = FloatGemv(w, x, FloatKernel::kScalar);
+      EXPECT_TRUE(at::equal(FloatGemv(w, x, FloatKernel::kAuto), scalar)) << in << " " << rows;
+      if (FloatKernelAvailable(FloatKernel::kAvx2)) {
+        EXPECT_TRUE(at::equal(FloatGemv(w, x, FloatKernel::kAvx2), scalar)) << in << " " << rows;
+      }
+    }
+  }
+}
+
+TEST(FloatGemv, NonFiniteInputsPropagateAndEmptyShapesWork) {
+  at::Tensor w = RandomWeight(9, 40, 6);
+  at::Tensor x = at::randn({2, 40});
+  x[0][7] = std::numeric_limits<float>::quiet_NaN();
+  at::Tensor y = FloatGemv(w, x);
+  EXPECT_TRUE(y[0].isnan().all().item<bool>());  // row 0 of w is zero, 0 * NaN is still NaN
+  EXPECT_FALSE(y[1].isnan().any().item<bool>());
+  EXPECT_EQ(FloatGemv(w, at::zeros({0, 40})).sizes(), (std::vector<int64_t>{0, 9}));
+  EXPECT_THROW(FloatGemv(w, at::zeros({1, 41})), std::exception);  // width mismatch is a bug, caught
 }
 
 }  // namespace

@@ -1,0 +1,115 @@
+// Linear-layer kernels side by side on one weight matrix: ms per call and weight bytes streamed per
+// second, for a few activation rows (decoding steps, streaming-decoder frames) up to GEMM sizes.
+//
+//   qwen3tts-bench-linear [--shape OUTxIN]... [--rows 1,2,4,8,16,32,64] [--threads N] [--reps N]
+//
+// Columns: at::linear (OpenBLAS GEMM, repacks the weight every call), at::mv per row (the float32
+// decoding path before nn::FloatGemv), nn::FloatGemv, nn::Int8Gemv (int8 weights, a quarter of the
+// bytes). The weight matrix is larger than the L3 cache unless a small shape is asked for.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "common/nn/float_gemv.h"
+#include "common/nn/int8_gemv.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Best of `reps` calls (after one warm-up), in milliseconds: on a shared machine the slower calls
+// measure the neighbours.
+double BestMs(int reps, const std::function<void()>& fn) {
+  fn();
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = Clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+bool ParseList(const std::string& text, std::vector<int64_t>* out) {
+  out->clear();
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0) return false;
+    out->push_back(v);
+  }
+  return !out->empty();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace qwen3tts::nn;
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  std::vector<int64_t> rows_list = {1, 2, 4, 8, 16, 32, 64};
+  int threads = 0, reps = 20;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--shape" && has_value) {
+      std::vector<std::string> parts = absl::StrSplit(argv[++i], 'x');
+      int64_t out = 0, in = 0;
+      if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &out) || !absl::SimpleAtoi(parts[1], &in) || out <= 0 ||
+          in <= 0) {
+        std::fprintf(stderr, "--shape takes OUTxIN with positive integers, e.g. 3072x1024\n");
+        return 2;
+      }
+      shapes.emplace_back(out, in);
+    } else if (arg == "--rows" && has_value) {
+      if (!ParseList(argv[++i], &rows_list)) {
+        std::fprintf(stderr, "--rows takes positive integers separated by commas\n");
+        return 2;
+      }
+    } else if ((arg == "--threads" || arg == "--reps") && has_value) {
+      int v = 0;
+      if (!absl::SimpleAtoi(argv[++i], &v) || v <= 0) {
+        std::fprintf(stderr, "%s takes a positive integer\n", arg.c_str());
+        return 2;
+      }
+      (arg == "--threads" ? threads : reps) = v;
+    } else {
+      std::fprintf(stderr, "usage: %s [--shape OUTxIN]... [--rows 1,2,4,...] [--threads N] [--reps N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (shapes.empty()) shapes = {{3072, 1024}, {6144, 3072}};
+  if (threads > 0) at::set_num_threads(threads);
+  std::printf("threads: %d  (best of %d calls; GB/s = weight bytes / time)\n", at::get_num_threads(), reps);
+  std::printf("%-12s %5s %12s %12s %12s %12s %9s %9s %9s\n", "shape", "rows", "gemm ms", "mv/row ms", "float ms",
+              "int8 ms", "float GB/s", "int8 GB/s", "gemm/float");
+  for (const auto& [out, in] : shapes) {
+    at::manual_seed(1);
+    const at::Tensor w = at::randn({out, in}) * 0.05;
+    const Int8Weight q = QuantizeInt8(w);
+    for (int64_t rows : rows_list) {
+      const at::Tensor x = at::randn({rows, in});
+      at::Tensor y = at::empty({rows, out});
+      const double gemm = BestMs(reps, [&] { at::linear(x, w); });
+      const double mv = BestMs(reps, [&] {
+        for (int64_t r = 0; r < rows; ++r) {
+          at::Tensor row = y.select(0, r);
+          at::mv_out(row, w, x.select(0, r));
+        }
+      });
+      const double fl = BestMs(reps, [&] { FloatGemv(w, x); });
+      const double i8 = BestMs(reps, [&] { Int8Gemv(q, x); });
+      const double gb = static_cast<double>(out * in) * 4 / 1e6;  // MB = GB/s * ms
+      std::printf("%-12s %5lld %12.3f %12.3f %12.3f %12.3f %9.1f %9.1f %8.2fx\n",
+                  (std::to_string(out) + "x" + std::to_string(in)).c_str(), static_cast<long long>(rows), gemm, mv,
+                  fl, i8, gb / fl, gb / 4 / i8, gemm / fl);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,31 @@
+// Row kernels behind FloatGemv (float_gemv.h), one per instruction set. Internal to common/nn.
+//
+// Each computes y[r * ldy + o] = dot(w row o, x row r) for output rows o in [begin, end) and
+// activation rows r < rows. The dot product has one fixed float32 order on every CPU: input i is
+// accumulated into lane i % 8 with a fused multiply-add (inputs beyond `in` count as zeros up to
+// the next multiple of 8), and the eight lanes are summed as ((t0+t4) + (t2+t6)) + ((t1+t5) +
+// (t3+t7)). So every kernel gives the same bits, and a row's result does not depend on which
+// other rows or outputs share its pass.
+#pragma once
+
+#include <cstdint>
+
+namespace qwen3tts::nn {
+
+constexpr int kFloatDotMaxRows = 4;     // activation rows per pass over a group of weight rows
+constexpr int kFloatDotMaxOutputs = 4;  // weight rows per pass
+
+struct FloatGemvProblem {
+  const float* w;  // [out, in], rows contiguous
+  int64_t in;
+  const float* x;  // [rows, ldx]
+  int64_t ldx;
+  int64_t rows;
+  float* y;  // [rows, ldy]
+  int64_t ldy;
+};
+
+void FloatGemvRangeScalar(const FloatGemvProblem& p, int64_t begin, int64_t end);
+void FloatGemvRangeAvx2(const FloatGemvProblem& p, int64_t begin, int64_t end);
+
+}  // namespace qwen3tts::nn

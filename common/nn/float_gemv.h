@@ -1,0 +1,28 @@
+// Float32 products of a few activation rows with a weight matrix, reading each weight once.
+//
+// A decoding step (one row per sequence) and the streaming codec decoder's per-frame layers
+// (a few time steps) multiply a handful of rows by large weight matrices. OpenBLAS's GEMM repacks
+// the whole weight on every call, which at these sizes costs more than the arithmetic (perf: 70 %
+// of a talker step), and GEMV reads the weight once per row. This kernel reads each weight row
+// once per kFloatDotMaxRows activation rows and computes straight from the checkpoint layout.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+namespace qwen3tts::nn {
+
+// Up to this many activation rows FloatGemv is faster than at::linear's GEMM (qwen3tts-bench-linear:
+// 14x at 1 row, 1.2x at 32, even at about 48-64 on this machine), so callers switch there.
+constexpr int64_t kFloatGemvMaxRows = 32;
+
+// Which row kernel runs. All give the same bits (one fixed accumulation order, float_dot.h);
+// kAuto picks the fastest the CPU has, and so does a kernel the CPU lacks.
+enum class FloatKernel { kAuto, kScalar, kAvx2 };
+bool FloatKernelAvailable(FloatKernel kernel);
+
+// y = x W^T: x [rows, in] float32, w [out, in] float32 contiguous -> [rows, out] float32.
+// Each output element's arithmetic depends only on its own input row and weight row, so a row's
+// result does not depend on what it is batched with or on the thread count.
+at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x, FloatKernel kernel = FloatKernel::kAuto);
+
+}  // namespace qwen3tts::nn
