@@ -2,11 +2,12 @@
 // than real time) of the offline decode and of frame-by-frame streaming, per thread count.
 //
 //   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
-//                                [--threads 1,2] [--json]
+//                                [--threads 1,2] [--dtype float32,int8] [--json]
 // --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
 // --full-size: a random decoder with the official decoder shape (the reference config class's
 //              defaults), written as bfloat16 to a temporary file first.
 // With neither, the golden tiny model and the full-size random decoder are both measured.
+// --dtype: decoder precisions to measure (CodecDecoder: float32, int8), one row set each.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -38,15 +39,15 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 
 struct Row {
-  std::string model, mode;
+  std::string model, dtype, mode;
   int threads = 0;
   int64_t frames = 0;
   double wall_s = 0, audio_s = 0, ms_per_frame = 0, max_frame_ms = 0;
 };
 
-std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir) {
+std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir, WeightPrecision precision) {
   const std::string st = fs::exists(dir + "/speech_tokenizer/config.json") ? dir + "/speech_tokenizer" : dir;
-  auto decoder = CodecDecoder::Load(st);
+  auto decoder = CodecDecoder::Load(st, precision);
   if (!decoder.ok()) {
     std::fprintf(stderr, "%s: %s\n", st.c_str(), std::string(decoder.status().message()).c_str());
     return nullptr;
@@ -54,7 +55,7 @@ std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir) {
   return *decoder;
 }
 
-std::shared_ptr<const CodecDecoder> RandomFullSize() {
+std::shared_ptr<const CodecDecoder> RandomFullSize(WeightPrecision precision) {
   CodecDecoderConfig config;  // model_config.h defaults = the reference decoder config defaults
   const std::string path =
       (fs::temp_directory_path() / ("qwen3tts_bench_decoder_" + std::to_string(getpid()) + ".safetensors"))
@@ -68,7 +69,7 @@ std::shared_ptr<const CodecDecoder> RandomFullSize() {
     return nullptr;
   }
   auto ckpt = Checkpoint::Open(path);
-  auto decoder = ckpt.ok() ? CodecDecoder::Create(*ckpt, config) : ckpt.status();
+  auto decoder = ckpt.ok() ? CodecDecoder::Create(*ckpt, config, 24000, precision) : ckpt.status();
   fs::remove(path);
   if (!decoder.ok()) {
     std::fprintf(stderr, "%s\n", std::string(decoder.status().message()).c_str());
@@ -88,6 +89,7 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
     auto add = [&](const std::string& mode, double wall, double max_frame_ms) {
       Row r;
       r.model = label;
+      r.dtype = WeightPrecisionName(decoder->precision());
       r.mode = mode;
       r.threads = t;
       r.frames = frames;
@@ -131,6 +133,7 @@ int main(int argc, char** argv) {
   bool full_size = false, json = false;
   int64_t frames = 0;
   std::vector<int> threads = {1, 2};
+  std::vector<WeightPrecision> precisions = {WeightPrecision::kFloat32};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -159,11 +162,21 @@ int main(int argc, char** argv) {
         }
         threads.push_back(t);
       }
+    } else if (arg == "--dtype") {
+      precisions.clear();
+      for (absl::string_view part : absl::StrSplit(value(), ',')) {
+        absl::StatusOr<WeightPrecision> p = ParseWeightPrecision(std::string(part));
+        if (!p.ok() || *p == WeightPrecision::kBFloat16) {
+          std::fprintf(stderr, "--dtype takes float32 and/or int8 separated by commas\n");
+          return 2;
+        }
+        precisions.push_back(*p);
+      }
     } else if (arg == "--json") {
       json = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--json]\n",
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--json]\n",
                    argv[0]);
       return 2;
     }
@@ -176,21 +189,23 @@ int main(int argc, char** argv) {
   }
 
   std::vector<Row> rows;
-  for (const std::string& dir : dirs) {
-    auto decoder = LoadDir(dir);
-    if (!decoder) return 1;
-    Measure(fs::path(dir).filename().string(), decoder, frames > 0 ? frames : 125, threads, &rows);
-  }
-  if (full_size) {
-    auto decoder = RandomFullSize();
-    if (!decoder) return 1;
-    Measure("full-size random", decoder, frames > 0 ? frames : 25, threads, &rows);
+  for (WeightPrecision precision : precisions) {
+    for (const std::string& dir : dirs) {
+      auto decoder = LoadDir(dir, precision);
+      if (!decoder) return 1;
+      Measure(fs::path(dir).filename().string(), decoder, frames > 0 ? frames : 125, threads, &rows);
+    }
+    if (full_size) {
+      auto decoder = RandomFullSize(precision);
+      if (!decoder) return 1;
+      Measure("full-size random", decoder, frames > 0 ? frames : 25, threads, &rows);
+    }
   }
 
-  std::printf("%-18s %-24s %7s %6s %9s %9s %9s %12s %12s\n", "model", "mode", "threads", "frames",
+  std::printf("%-18s %-8s %-24s %7s %6s %9s %9s %9s %12s %12s\n", "model", "dtype", "mode", "threads", "frames",
               "wall s", "audio s", "RTF", "ms/frame", "max ms/call");
   for (const Row& r : rows) {
-    std::printf("%-18s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f\n", r.model.c_str(),
+    std::printf("%-18s %-8s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f\n", r.model.c_str(), r.dtype.c_str(),
                 r.mode.c_str(), r.threads, static_cast<long>(r.frames), r.wall_s, r.audio_s,
                 r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
   }
@@ -198,9 +213,9 @@ int main(int argc, char** argv) {
     std::printf("[");
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
-      std::printf("%s{\"model\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"frames\":%ld,\"wall_s\":%.6f,"
+      std::printf("%s{\"model\":\"%s\",\"dtype\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"frames\":%ld,\"wall_s\":%.6f,"
                   "\"audio_s\":%.6f,\"rtf\":%.6f,\"ms_per_frame\":%.4f,\"max_ms_per_call\":%.4f}",
-                  i ? "," : "", r.model.c_str(), r.mode.c_str(), r.threads, static_cast<long>(r.frames),
+                  i ? "," : "", r.model.c_str(), r.dtype.c_str(), r.mode.c_str(), r.threads, static_cast<long>(r.frames),
                   r.wall_s, r.audio_s, r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
     }
     std::printf("]\n");

@@ -4,7 +4,8 @@
 Measures, per model shape and talker precision:
   * per-frame milliseconds of the talker, the code predictor (qwen3tts-bench-talker; EOS suppressed, so
     every run generates exactly --frames frames) and the speech-tokenizer decoder (qwen3tts-bench-codec-
-    decoder, streaming one frame per call on one thread, as the vocoder stage runs);
+    decoder, streaming one frame per call on one thread, as the vocoder stage runs; an int8 row pairs the int8
+    talker with the int8 vocoder, float32 and bfloat16 rows use the float32 vocoder: VOCODER_DTYPE);
   * frames/s, real-time factor (one frame = 80 ms of audio) and peak RSS of the talker bench;
   * the memory-bandwidth bound: weight bytes streamed per frame (talker layers, final norm and codec head
     in that precision, plus the code predictor counted once, as if it stayed in the last-level cache),
@@ -243,13 +244,17 @@ def measure_talker(args, model_dir, dtype):
     raise Failure("no %s row in the talker bench output:\n%s" % (dtype, out))
 
 
-def measure_decoder(args, model_dir):
+# The vocoder precision each talker precision is deployed with (the vocoder has no bfloat16).
+VOCODER_DTYPE = {"float32": "float32", "bfloat16": "float32", "int8": "int8"}
+
+
+def measure_decoder(args, model_dir, dtype):
     out, _ = run_tool([args.tool("qwen3tts-bench-codec-decoder"), "--model-dir", model_dir, "--frames",
-                       str(args.decoder_frames), "--threads", "1", "--json"], timeout=1800)
+                       str(args.decoder_frames), "--threads", "1", "--dtype", dtype, "--json"], timeout=1800)
     rows = json.loads([l for l in out.splitlines() if l.startswith("[")][-1])
     streaming = [r for r in rows if r["mode"].startswith("streaming")][0]
     batched = [r for r in rows if r["mode"].startswith("offline")]
-    return {"threads": 1, "frames": streaming["frames"], "ms_per_frame": streaming["ms_per_frame"],
+    return {"threads": 1, "dtype": dtype, "frames": streaming["frames"], "ms_per_frame": streaming["ms_per_frame"],
             "max_ms_per_call": streaming["max_ms_per_call"], "x_realtime": 1.0 / streaming["rtf"],
             "offline_ms_per_frame": batched[0]["ms_per_frame"] if batched else None}
 
@@ -289,7 +294,8 @@ def start_serve(args, stack, model_dir, dtype):
     s = stack.start("serve-%s" % dtype,
                     [args.qwen3_tts, "serve", "--model-dir", model_dir, "--listen", "127.0.0.1:0",
                      "--metrics-listen", "127.0.0.1:0", "--http-listen", "", "--threads", str(args.threads),
-                     "--dtype", dtype, "--drain-seconds", "0", "--max-streams", "8", "--max-queue", "16"],
+                     "--dtype", dtype, "--vocoder-dtype", VOCODER_DTYPE[dtype], "--drain-seconds", "0",
+                     "--max-streams", "8", "--max-queue", "16"],
                     args.log_dir)
     return s.addresses(args.start_timeout)
 
@@ -302,7 +308,8 @@ def start_split(args, stack, model_dir, dtype):
                          ["--threads", str(args.threads), "--dtype", dtype, "--max-streams", "8", "--max-queue", "16"],
                          args.log_dir)
     vocoder = stack.start("vocoder", [args.tool("qwen3-tts-vocoder")] + common +
-                          ["--threads", "1", "--max-streams", "8", "--max-queue", "16"], args.log_dir)
+                          ["--threads", "1", "--dtype", VOCODER_DTYPE[dtype], "--max-streams", "8", "--max-queue", "16"],
+                          args.log_dir)
     t_addr, t_metrics = talker.addresses(args.start_timeout)
     v_addr, v_metrics = vocoder.addresses(args.start_timeout)
     gateway = stack.start("gateway", [args.tool("qwen3-tts-gateway")] + common +
@@ -387,9 +394,9 @@ def targets(args, results):
                     "value": "%.2fx (%.2f vs %.2f frames/s)" % (ratio, levels[8]["frames_per_second"],
                                                                levels[1]["frames_per_second"]),
                     "met": ratio >= 4})
-    dec = rows[0]["decoder"]
+    dec = min((r["decoder"] for r in rows), key=lambda d: d["ms_per_frame"])
     out.append({"target": "vocoder >= 20x real time on one core",
-                "value": "%.1fx (%.1f ms per 80 ms frame)" % (dec["x_realtime"], dec["ms_per_frame"]),
+                "value": "%.1fx (%.1f ms per 80 ms frame, %s)" % (dec["x_realtime"], dec["ms_per_frame"], dec["dtype"]),
                 "met": dec["x_realtime"] >= 20})
     return out
 
@@ -400,15 +407,16 @@ def markdown(results):
     lines.append("Read bandwidth: best %.2f GB/s, median %.2f GB/s (%d threads, %.0f MiB array)." %
                  (bw["best_gb_per_s"], bw["median_gb_per_s"], bw["threads"], bw["bytes"] / 1048576.0))
     lines.append("")
-    lines.append("| shape | dtype | talker ms | predictor ms | decoder ms | total ms/frame | frames/s | RTF | "
+    lines.append("| shape | dtype | talker ms | predictor ms | decoder ms (vocoder dtype) | total ms/frame | frames/s | RTF | "
                  "peak RSS MiB | weights MB/frame | bound ms | achieved/bound | bound ms, predictor x15 | "
                  "TTFA serve ms | TTFA gateway ms |")
     lines.append("|" + "---|" * 15)
     for r in results["rows"]:
         serve = r.get("ttfa_serve")
         gw = r.get("ttfa_gateway")
-        lines.append("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f | %.0f | %.1f | %.2f | %.1f | %s | %s |" % (
+        lines.append("| %s | %s | %.1f | %.1f | %.1f (%s) | %.1f | %.2f | %.2f | %.0f | %.0f | %.1f | %.2f | %.1f | %s | %s |" % (
             r["shape"], r["dtype"], r["talker_ms"], r["code_predictor_ms"], r["decoder"]["ms_per_frame"],
+            r["decoder"].get("dtype", "float32"),
             r["total_ms"], r["frames_per_second"], r["rtf"], mib(r["peak_rss_bytes"]), r["bytes_per_frame"] / 1e6,
             r["bound_ms"], r["achieved_over_bound"], r["bound_predictor_streamed_ms"], fmt(serve and serve["ttfa_p50_ms"], ".0f"),
             fmt(gw and gw["ttfa_p50_ms"], ".0f")))
@@ -596,12 +604,13 @@ def main(argv):
             st = os.path.join(model_dir, "speech_tokenizer")
             with open(os.path.join(st, "config.json")) as f:
                 key = (f.read(), os.path.getsize(os.path.join(st, "model.safetensors")))
-            if key not in decoders:
-                decoders[key] = measure_decoder(args, model_dir)
-            decoder = decoders[key]
-            log("%s decoder: %.2f ms/frame on one thread (%.1fx real time)" %
-                (shape, decoder["ms_per_frame"], decoder["x_realtime"]))
             for dtype in precisions:
+                vdtype = VOCODER_DTYPE[dtype]
+                if (key, vdtype) not in decoders:
+                    decoders[(key, vdtype)] = measure_decoder(args, model_dir, vdtype)
+                    log("%s %s decoder: %.2f ms/frame on one thread (%.1fx real time)" %
+                        (shape, vdtype, decoders[(key, vdtype)]["ms_per_frame"], decoders[(key, vdtype)]["x_realtime"]))
+                decoder = decoders[(key, vdtype)]
                 t = measure_talker(args, model_dir, dtype)
                 elem = {"float32": 4, "bfloat16": 2, "int8": 1}[dtype]  # bytes per weight (int8 scales: negligible)
                 row = dict(t)
