@@ -6,7 +6,8 @@
 #   SANITIZE_TESTS  space-separated unit test executables to build and run, or "all" for every
 #                   *_unit_tests target in tests/unit/*.cmake. The default is the suites of the
 #                   code that parses untrusted input (tokenizer, safetensors/config, audio files,
-#                   voice store, service flags): an ASan build of all of them takes over 15 minutes
+#                   voice store, service flags) and the hand-written kernels and their worker pool
+#                   (nn): an ASan build of all of them takes over 15 minutes
 #                   cold on 2 cores (codec, speaker encoder and engine suites are the heavy ones).
 # Extra arguments go to ctest, e.g. `scripts/sanitize.sh -R text_unit_tests`.
 set -euo pipefail
@@ -27,7 +28,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0}"
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQWEN3TTS_SANITIZE=ON "${launcher[@]}"
-SANITIZE_TESTS="${SANITIZE_TESTS:-text_unit_tests tensor_unit_tests audio_file_unit_tests voice_store_unit_tests service_flags_unit_tests}"
+SANITIZE_TESTS="${SANITIZE_TESTS:-text_unit_tests tensor_unit_tests audio_file_unit_tests voice_store_unit_tests service_flags_unit_tests nn_unit_tests}"
 if [ "$SANITIZE_TESTS" = all ]; then
   mapfile -t targets < <(grep -ho 'NAME [A-Za-z0-9_]*_unit_tests' tests/unit/*.cmake | awk '{print $2}' | sort -u)
 else

@@ -1,11 +1,11 @@
 #include "common/nn/float_gemv.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <cmath>
 
 #include "common/nn/float_dot.h"
+#include "common/nn/parallel.h"
 
 namespace qwen3tts::nn {
 
@@ -71,7 +71,7 @@ at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x_in, FloatKernel ke
   const RangeFn range = KernelFunction(FloatKernelAvailable(kernel) ? kernel : FloatKernel::kAuto);
   // Output rows are split between threads; each weight row is read once per kFloatDotMaxRows
   // activation rows.
-  at::parallel_for(0, out, /*grain_size=*/64, [&](int64_t begin, int64_t end) { range(problem, begin, end); });
+  ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { range(problem, begin, end); });
   return y;
 }
 

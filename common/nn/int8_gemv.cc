@@ -1,7 +1,6 @@
 #include "common/nn/int8_gemv.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "common/nn/int8_dot.h"
+#include "common/nn/parallel.h"
 
 namespace qwen3tts::nn {
 
@@ -139,8 +139,7 @@ at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in, Int8Kernel kern
   const GemvRangeFn gemv_range = KernelFunction(Int8KernelAvailable(kernel) ? kernel : Int8Kernel::kAuto);
   // Output rows are split between threads; each weight row is read once for up to
   // kInt8DotMaxRows activation rows.
-  at::parallel_for(0, out, /*grain_size=*/64,
-                   [&](int64_t begin, int64_t end) { gemv_range(problem, begin, end); });
+  ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { gemv_range(problem, begin, end); });
   return y;
 }
 

@@ -229,6 +229,32 @@ void ExpectBatchedEqualsSolo(const std::shared_ptr<const TalkerModel>& model, st
   }
 }
 
+// A sequence's KV cache starts small and doubles as it fills (requests no longer zero-fill room for
+// max_new_tokens up front): attention over a cache that grew several times gives exactly what a
+// cache sized for everything gives, one position at a time and in the batched path.
+TEST_F(TalkerGenerationTest, KvCacheGrowsOnDemandWithoutChangingResults) {
+  auto model = Load(ModelVariant::kCustomVoice, "0b6");
+  at::manual_seed(3);
+  const at::Tensor embeds = at::randn({21, model->hidden_size()}) * 0.1;
+  std::vector<nn::KvCache> roomy = model->NewTalkerCache(64);
+  std::vector<nn::KvCache> grown = model->NewTalkerCache(2);  // grows 2 -> 5 -> 10 -> 20 -> 40
+  std::vector<nn::KvCache> batched = model->NewTalkerCache(3);
+  // A 5-position prefill, then one position per step, as generation does.
+  at::Tensor a = model->RunTalker(embeds.narrow(0, 0, 5), &roomy);
+  at::Tensor b = model->RunTalker(embeds.narrow(0, 0, 5), &grown);
+  at::Tensor c = model->RunTalkerBatch(embeds.narrow(0, 0, 5), {5}, {&batched});
+  EXPECT_TRUE(at::equal(a, b));
+  EXPECT_TRUE(at::equal(a, c));
+  for (int64_t t = 5; t < embeds.size(0); ++t) {
+    a = model->RunTalker(embeds.narrow(0, t, 1), &roomy);
+    b = model->RunTalker(embeds.narrow(0, t, 1), &grown);
+    c = model->RunTalkerBatch(embeds.narrow(0, t, 1), {1}, {&batched});
+    EXPECT_TRUE(at::equal(a, b)) << "position " << t;
+    EXPECT_TRUE(at::equal(a, c)) << "position " << t;
+  }
+  EXPECT_EQ(grown[0].length(), embeds.size(0));
+}
+
 TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
   std::vector<TalkerRequest> requests(3, CustomVoiceRequest());

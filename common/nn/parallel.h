@@ -1,0 +1,23 @@
+// A process-wide pool of spinning workers for the row kernels (nn::FloatGemv, nn::Int8Gemv).
+//
+// Why not at::parallel_for: it is an OpenMP parallel region, and libgomp keeps one team of workers
+// per thread that ever ran one; once the process has more OpenMP threads than CPUs (the thread
+// that loaded the model plus the talker's generation thread already make 3 on 2 cores) it stops
+// spinning between regions, so every region pays a futex wake-up of its workers. A decoding step
+// runs hundreds of kernel calls: on 2 cores an int8 0.6B step took 110-121 ms on the generation
+// thread against 59 ms on the main thread. These workers spin briefly between calls whatever
+// thread calls them, then sleep.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace qwen3tts::nn {
+
+// Runs fn(begin, end) over [0, n) in at most `threads` contiguous chunks of at least `grain` items
+// (chunk k on the calling thread for k = 0, on pool worker k otherwise) and returns when all are
+// done. threads <= 0 means at::get_num_threads(). One call at a time uses the pool: a concurrent
+// or nested call runs serially on its own thread. fn must not throw.
+void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads = 0);
+
+}  // namespace qwen3tts::nn

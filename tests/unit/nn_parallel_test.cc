@@ -1,0 +1,89 @@
+// nn::ParallelFor, the worker pool behind the row kernels: every index exactly once in contiguous
+// chunks, any thread count (the pool resizes), concurrent and nested callers, and kernels whose
+// results do not depend on the thread count.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/nn/float_gemv.h"
+#include "common/nn/int8_gemv.h"
+#include "common/nn/parallel.h"
+
+namespace qwen3tts::nn {
+namespace {
+
+TEST(ParallelFor, EveryIndexOnceInAtMostThreadsContiguousChunks) {
+  for (int threads : {1, 2, 3, 4, 2}) {  // back to 2: the pool shrinks and grows again
+    for (int64_t n : {0, 1, 5, 64, 1000}) {
+      for (int64_t grain : {1, 7, 64}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::mutex mu;
+        std::vector<std::pair<int64_t, int64_t>> chunks;
+        ParallelFor(n, grain, [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+          std::lock_guard<std::mutex> lock(mu);
+          chunks.emplace_back(begin, end);
+        }, threads);
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << threads << " " << n << " " << grain;
+        EXPECT_LE(static_cast<int64_t>(chunks.size()), threads);
+        for (const auto& [begin, end] : chunks) {
+          EXPECT_LT(begin, end);
+          // Chunks hold at least `grain` items, except the last one.
+          if (end != n) EXPECT_GE(end - begin, grain);
+        }
+        if (n == 0) EXPECT_TRUE(chunks.empty());
+      }
+    }
+  }
+}
+
+TEST(ParallelFor, ConcurrentAndNestedCallersAllComplete) {
+  constexpr int kCallers = 4, kCalls = 300;
+  std::atomic<int64_t> total{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&] {
+      for (int k = 0; k < kCalls; ++k) {
+        ParallelFor(100, 10, [&](int64_t begin, int64_t end) {
+          total.fetch_add(end - begin);
+          // A nested call (from the pool's own workers too) runs serially on its thread.
+          ParallelFor(3, 1, [&](int64_t b, int64_t e) { total.fetch_add(e - b); }, 2);
+        }, 2);
+      }
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  // Each call: 100 items plus 3 per chunk (how many chunks ran depends on the split: 1 or 2).
+  const int64_t calls = int64_t{kCallers} * kCalls;
+  EXPECT_GE(total.load(), calls * 103);
+  EXPECT_LE(total.load(), calls * 106);
+}
+
+TEST(ParallelFor, KernelsGiveTheSameBitsOnOneAndTwoThreads) {
+  const int saved = at::get_num_threads();
+  at::manual_seed(11);
+  at::Tensor w = at::randn({301, 517}) * 0.05;
+  at::Tensor x = at::randn({5, 517});
+  Int8Weight q = QuantizeInt8(w);
+  at::set_num_threads(1);
+  at::Tensor float_one = FloatGemv(w, x), int8_one = Int8Gemv(q, x);
+  at::set_num_threads(2);
+  EXPECT_TRUE(at::equal(FloatGemv(w, x), float_one));
+  EXPECT_TRUE(at::equal(Int8Gemv(q, x), int8_one));
+  // And from a thread other than the one that configured the thread count.
+  std::thread other([&] {
+    EXPECT_TRUE(at::equal(FloatGemv(w, x), float_one));
+    EXPECT_TRUE(at::equal(Int8Gemv(q, x), int8_one));
+  });
+  other.join();
+  at::set_num_threads(saved);
+}
+
+}  // namespace
+}  // namespace qwen3tts::nn
