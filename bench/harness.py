@@ -305,7 +305,9 @@ def start_split(args, stack, model_dir, dtype):
     common = ["--model-dir", model_dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
               "--drain-seconds", "0"]
     talker = stack.start("talker-%s" % dtype, [args.tool("qwen3-tts-talker")] + common +
-                         ["--threads", str(args.threads), "--dtype", dtype, "--max-streams", "8", "--max-queue", "16"],
+                         ["--threads", str(args.threads), "--dtype", dtype, "--max-streams", "8", "--max-queue", "16",
+                          # the three processes share this machine's cores: no busy-waiting workers
+                          "--spin-wait-us", "0"],
                          args.log_dir)
     vocoder = stack.start("vocoder", [args.tool("qwen3-tts-vocoder")] + common +
                           ["--threads", "1", "--dtype", VOCODER_DTYPE[dtype], "--max-streams", "8", "--max-queue", "16"],

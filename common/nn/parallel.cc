@@ -20,9 +20,8 @@
 namespace qwen3tts::nn {
 namespace {
 
-// How long an idle worker spins for the next job before sleeping: longer than the gaps between
-// kernel calls inside a decoding step, short enough not to hold a core between requests.
-constexpr std::chrono::microseconds kSpin{200};
+// How long an idle worker spins for the next job before sleeping (SetSpinWait).
+std::atomic<int64_t> spin_wait_us{kDefaultSpinWaitMicros};
 
 class WorkerPool {
  public:
@@ -73,7 +72,7 @@ class WorkerPool {
 
   void WorkerLoop(int64_t index, uint64_t seen) {
     while (true) {
-      const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_wait_us.load());
       uint64_t generation;
       while ((generation = generation_.load()) == seen && !stop_.load()) {
         if (std::chrono::steady_clock::now() < spin_until) {
@@ -107,6 +106,10 @@ class WorkerPool {
 };
 
 }  // namespace
+
+void SetSpinWait(std::chrono::microseconds wait) { spin_wait_us.store(std::max<int64_t>(0, wait.count())); }
+
+std::chrono::microseconds SpinWait() { return std::chrono::microseconds(spin_wait_us.load()); }
 
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads) {
   if (n <= 0) return;

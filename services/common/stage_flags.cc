@@ -2,7 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cstdio>
+
+#include "common/nn/parallel.h"
 
 namespace qwen3tts {
 
@@ -26,12 +29,14 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
 std::vector<FlagSpec> TalkerFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
   specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"));
+  specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   return specs;
 }
 
 std::vector<FlagSpec> VocoderFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
   specs.push_back(FlagSpec::OneOf("dtype", {"float32", "int8"}, "float32"));
+  specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   return specs;
 }
 
@@ -54,7 +59,9 @@ std::vector<FlagSpec> ServeFlagSpecs() {
   // Loopback by default: the quick start serves this machine only.
   std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
   for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"),
-                     FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"), FlagSpec::String("voice-dir", "voices"),
+                     FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
+                     // The stages share the process's cores: kernel workers do not spin by default.
+                     FlagSpec::Int("spin-wait-us", 0, 0, 100000), FlagSpec::String("voice-dir", "voices"),
                      FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
     specs.push_back(s);
   }
@@ -82,6 +89,7 @@ StreamLimits StageStreamLimits(const Flags& flags) {
 int ApplyThreads(const Flags& flags) {
   const int64_t threads = flags.GetInt("threads");
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  if (flags.Has("spin-wait-us")) nn::SetSpinWait(std::chrono::microseconds(flags.GetInt("spin-wait-us")));
   return at::get_num_threads();
 }
 

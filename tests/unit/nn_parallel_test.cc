@@ -5,7 +5,9 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -41,6 +43,25 @@ TEST(ParallelFor, EveryIndexOnceInAtMostThreadsContiguousChunks) {
       }
     }
   }
+}
+
+// Workers that sleep at once (spin_wait_us 0, cores shared with other stages) and workers that
+// busy-wait both pick up every call; the setting is clamped at 0.
+TEST(ParallelFor, WorkersWakeWithAndWithoutSpinning) {
+  const std::chrono::microseconds saved = SpinWait();
+  for (int64_t us : {0, 50, -5}) {
+    SetSpinWait(std::chrono::microseconds(us));
+    EXPECT_EQ(SpinWait().count(), std::max<int64_t>(us, 0));
+    for (int k = 0; k < 200; ++k) {
+      std::atomic<int64_t> sum{0};
+      ParallelFor(64, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) sum.fetch_add(i);
+      }, 2);
+      ASSERT_EQ(sum.load(), 64 * 63 / 2) << "spin " << us << " call " << k;
+      if (k % 50 == 0) std::this_thread::sleep_for(std::chrono::microseconds(300));  // let workers sleep
+    }
+  }
+  SetSpinWait(saved);
 }
 
 TEST(ParallelFor, ConcurrentAndNestedCallersAllComplete) {
