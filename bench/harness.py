@@ -259,12 +259,12 @@ def measure_decoder(args, model_dir, dtype):
             "offline_ms_per_frame": batched[0]["ms_per_frame"] if batched else None}
 
 
-def load_run(args, target, streams, duration, max_seconds, metrics_urls=(), tag="load"):
+def load_run(args, target, streams, duration, max_seconds, metrics_urls=(), tag="load", prompt="default"):
     """One qwen3-tts-load run; returns its JSON report (raises on failed requests)."""
     out_json = os.path.join(args.log_dir, "%s-%d.json" % (tag, int(time.time() * 1000)))
     cmd = [args.tool("qwen3-tts-load"), "--target", target, "--streams", str(streams), "--duration", str(duration),
            "--max-seconds", str(max_seconds), "--deadline", "600", "--warmup", "0", "--sample-interval", "1",
-           "--json", out_json]
+           "--json", out_json, "--prompt", prompt]
     for url in metrics_urls:
         if url:
             cmd += ["--metrics", url]
@@ -321,9 +321,9 @@ def start_split(args, stack, model_dir, dtype):
     return g_addr, [g_metrics, t_metrics, v_metrics]
 
 
-def measure_ttfa(args, target, metrics, tag):
+def measure_ttfa(args, target, metrics, tag, prompt="default"):
     warm_up(args, target)
-    report = load_run(args, target, 1, args.ttfa_seconds, args.ttfa_max_seconds, metrics, tag=tag)
+    report = load_run(args, target, 1, args.ttfa_seconds, args.ttfa_max_seconds, metrics, tag=tag, prompt=prompt)
     s = summarize_load(report)
     log("%s: TTFA p50 %.0f ms over %d requests, %.2f frames/s" % (tag, s["ttfa_p50_ms"], s["requests"],
                                                                   s["frames_per_second"]))
@@ -390,6 +390,12 @@ def targets(args, results):
         out.append({"target": "TTFA through the gateway <= 300 ms (one sentence, p50)",
                     "value": "%.0f ms (%s)" % (b["ttfa_gateway"]["ttfa_p50_ms"], b["dtype"]),
                     "met": b["ttfa_gateway"]["ttfa_p50_ms"] <= 300})
+    gs = [r for r in rows if r.get("ttfa_gateway_streaming_prompt")]
+    if gs:
+        b = min(gs, key=lambda r: r["ttfa_gateway_streaming_prompt"]["ttfa_p50_ms"])
+        out.append({"target": "TTFA through the gateway <= 300 ms, streaming prompt (non_streaming_mode false)",
+                    "value": "%.0f ms (%s)" % (b["ttfa_gateway_streaming_prompt"]["ttfa_p50_ms"], b["dtype"]),
+                    "met": b["ttfa_gateway_streaming_prompt"]["ttfa_p50_ms"] <= 300})
     if 1 in levels and 8 in levels:
         ratio = levels[8]["frames_per_second"] / levels[1]["frames_per_second"]
         out.append({"target": "aggregate throughput at 8 streams >= 4x single stream",
@@ -422,6 +428,13 @@ def markdown(results):
             r["total_ms"], r["frames_per_second"], r["rtf"], mib(r["peak_rss_bytes"]), r["bytes_per_frame"] / 1e6,
             r["bound_ms"], r["achieved_over_bound"], r["bound_predictor_streamed_ms"], fmt(serve and serve["ttfa_p50_ms"], ".0f"),
             fmt(gw and gw["ttfa_p50_ms"], ".0f")))
+    streaming = ["%s %s %s ms" % (r["shape"], r["dtype"], fmt(r["ttfa_gateway_streaming_prompt"]["ttfa_p50_ms"], ".0f"))
+                 for r in results["rows"] if r.get("ttfa_gateway_streaming_prompt")]
+    if streaming:
+        lines.append("")
+        lines.append("TTFA through the gateway with the streaming prompt layout (non_streaming_mode false; the "
+                     "columns above use the model's default, the whole sentence in the prompt), p50: " +
+                     ", ".join(streaming) + ".")
     conc = results.get("concurrency")
     if conc:
         lines.append("")
@@ -655,6 +668,10 @@ def main(argv):
                 try:
                     target, metrics = start_split(args, stack, model_dir, dtype)
                     row["ttfa_gateway"] = measure_ttfa(args, target, metrics, "gateway-%s-%s" % (shape, dtype))
+                    # The streaming prompt layout (non_streaming_mode false): the text is fed one token
+                    # per frame, so the prefill is a few positions instead of the whole sentence.
+                    row["ttfa_gateway_streaming_prompt"] = measure_ttfa(
+                        args, target, metrics, "gateway-streaming-prompt-%s-%s" % (shape, dtype), prompt="streaming")
                     if dtype == sweep_dtype:
                         results["concurrency"] = {"shape": shape, "dtype": dtype, "threads": args.threads,
                                                   "seconds_per_level": args.sweep_seconds,

@@ -2,8 +2,10 @@
 //
 //   qwen3-tts-load --target HOST:PORT [--streams N] [--duration S] [--text T]... [--speaker NAME]
 //       [--language NAME] [--max-seconds S] [--deadline S] [--metrics URL]... [--sample-interval S]
-//       [--warmup S] [--json FILE]
+//       [--warmup S] [--json FILE] [--prompt default|streaming|non-streaming]
 //
+// --prompt streaming asks for the streaming prompt layout (non_streaming_mode false: the text is
+// fed one token per frame, so the prefill is a few positions instead of the whole sentence).
 // N streams each run Synthesize calls back to back for the duration (closed loop: a stream never
 // has more than one call in flight, so the offered load adapts to the server instead of piling up
 // queues). Time to first audio and latency come from this process's own clock, so they include the
@@ -65,6 +67,9 @@ struct Options {
   std::vector<std::string> texts;
   std::string speaker = "ryan";
   std::string language = "english";
+  // "default" (the model's: whole text in the prompt for CustomVoice), "streaming" (one text token
+  // per frame: non_streaming_mode false) or "non-streaming".
+  std::string prompt = "default";
   double max_seconds = 5;
   double deadline = 120;
   std::vector<std::string> metrics_urls;
@@ -78,6 +83,7 @@ int Usage(const std::string& error) {
   std::fprintf(stderr,
                "usage: qwen3-tts-load --target HOST:PORT [--streams N] [--duration S] [--text T]...\n"
                "         [--speaker NAME] [--language NAME] [--max-seconds S] [--deadline S]\n"
+               "         [--prompt default|streaming|non-streaming]\n"
                "         [--metrics URL]... [--sample-interval S] [--warmup S] [--json FILE]\n");
   return 2;
 }
@@ -91,7 +97,8 @@ bool ParseNumber(const std::string& text, double* out) {
 // Returns an error message, empty on success. --text and --metrics accumulate; others overwrite.
 std::string ParseOptions(int argc, char** argv, Options* o) {
   const std::map<std::string, std::string*> strings = {
-      {"target", &o->target}, {"speaker", &o->speaker}, {"language", &o->language}, {"json", &o->json_path}};
+      {"target", &o->target}, {"speaker", &o->speaker}, {"language", &o->language}, {"json", &o->json_path},
+      {"prompt", &o->prompt}};
   const std::map<std::string, std::vector<std::string>*> lists = {{"text", &o->texts}, {"metrics", &o->metrics_urls}};
   double streams = o->streams, warmup = -1;
   const std::map<std::string, double*> numbers = {
@@ -113,6 +120,9 @@ std::string ParseOptions(int argc, char** argv, Options* o) {
     }
   }
   if (o->target.empty()) return "--target is required";
+  if (o->prompt != "default" && o->prompt != "streaming" && o->prompt != "non-streaming") {
+    return "--prompt must be default, streaming or non-streaming, got '" + o->prompt + "'";
+  }
   if (streams < 1 || streams != std::floor(streams)) return "--streams must be a positive integer";
   if (o->duration <= 0) return "--duration must be positive";
   if (o->sample_interval <= 0) return "--sample-interval must be positive";
@@ -151,6 +161,7 @@ v1::SynthesizeRequest BuildRequest(const Options& o, const std::string& text) {
   // Raw PCM keeps encoder cost out of the measurement; the figures are about the model stages.
   config->mutable_audio()->set_encoding(v1::PCM_F32LE);
   config->set_max_duration_seconds(static_cast<float>(o.max_seconds));
+  if (o.prompt != "default") config->set_non_streaming_mode(o.prompt == "non-streaming");
   return request;
 }
 
