@@ -7,7 +7,10 @@
 // runs hundreds of kernel calls: on 2 cores an int8 0.6B step took 110-121 ms on the generation
 // thread against 59 ms on the main thread. These workers spin briefly between calls whatever
 // thread calls them, then sleep. Measured, talker service alone, int8 0.6B on 2 cores, per frame:
-// 111.5 ms on OpenMP, 84.3 ms on this pool without spinning, 69.6 ms spinning 200 us.
+// 111.5 ms on OpenMP, 84.3 ms on this pool without spinning, 69.6 ms spinning 200 us. The default
+// spin is longer (2 ms, about libgomp's own when not throttled) because a worker that went to sleep
+// takes ~0.3 ms to wake on this VM: one-row products between other work (the vocoder's layers, a
+// benchmark loop) took 0.38 ms with 200 us of spinning and 0.08 ms with 2 ms.
 //
 // Spinning is for a process that has its cores to itself. Beside another busy process on the same
 // cores (talker and vocoder on one small machine) a spinning worker takes time the other needs:
@@ -26,7 +29,7 @@ namespace qwen3tts::nn {
 // or nested call runs serially on its own thread. fn must not throw.
 // How long an idle worker busy-waits for the next call before it sleeps (default
 // kDefaultSpinWaitMicros). 0: sleep at once (cores shared with other busy processes).
-constexpr int64_t kDefaultSpinWaitMicros = 200;
+constexpr int64_t kDefaultSpinWaitMicros = 2000;
 void SetSpinWait(std::chrono::microseconds wait);
 std::chrono::microseconds SpinWait();
 
