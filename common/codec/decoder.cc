@@ -242,7 +242,7 @@ DecoderSession::DecoderSession(std::shared_ptr<const CodecDecoder> decoder)
   caches_ = decoder_->transformer_.NewCache(decoder_->config_.sliding_window);
 }
 
-absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes) {
+absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const std::function<bool()>& cancelled) {
   if (finished_) {
     return absl::FailedPreconditionError("decoder session: Push after Flush (or after an internal error)");
   }
@@ -252,6 +252,10 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes) {
   const CodecDecoder& d = *decoder_;
   at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
   for (int64_t i = 0; i < n; ++i) {
+    if (cancelled && cancelled()) {
+      finished_ = true;
+      return absl::CancelledError(absl::StrCat("decoder session: cancelled after ", i, " of ", n, " frames"));
+    }
     // One frame at a time whatever the chunk size: every frame then goes through kernels of the
     // same shapes, so the output is bit-identical for every chunking (batched kernels would
     // round differently, and the decoder amplifies float32 rounding noise).

@@ -33,6 +33,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,8 +127,10 @@ class DecoderSession {
   // determine. The concatenation of all returned chunks equals CodecDecoder::Decode of all
   // frames (bit-identical for every chunking: frames are processed one at a time internally).
   // On INVALID_ARGUMENT nothing of the chunk is consumed and the session stays usable; an
-  // INTERNAL error ends the session.
-  absl::StatusOr<at::Tensor> Push(const at::Tensor& codes);
+  // INTERNAL error ends the session. `cancelled`, when given, is asked before each frame: once it
+  // says true the call returns CANCELLED (the frames decoded so far are dropped) and the session
+  // ends, so a cancelled stream stops within one frame however long its chunk.
+  absl::StatusOr<at::Tensor> Push(const at::Tensor& codes, const std::function<bool()>& cancelled = nullptr);
   // Ends the stream; returns the remaining samples (always empty: latency 0).
   // Push after Flush is FAILED_PRECONDITION.
   absl::StatusOr<at::Tensor> Flush();

@@ -51,9 +51,10 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   DecoderSession session(decoder_);
   // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
+  // A cancelled call stops within a frame, even in the middle of a 16-frame chunk.
   auto push_in_turn = [&](const at::Tensor& codes) {
     ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
-    return session.Push(codes);
+    return session.Push(codes, [context] { return context->IsCancelled(); });
   };
   v1::DecodeRequest request;
   bool decoded_any = false;
@@ -66,6 +67,7 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
       absl::StatusOr<at::Tensor> prime = FramesToTensor(request.prime_frames(), "prime_frames");
       if (!prime.ok()) return ToGrpcStatus(prime.status());
       absl::StatusOr<at::Tensor> discarded = push_in_turn(*prime);
+      if (absl::IsCancelled(discarded.status())) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
       if (!discarded.ok()) return ToGrpcStatus(WithField("prime_frames", discarded.status()));
     }
     if (request.frames_size() == 0) continue;
@@ -73,6 +75,7 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
     if (!codes.ok()) return ToGrpcStatus(codes.status());
     const auto decode_start = std::chrono::steady_clock::now();
     absl::StatusOr<at::Tensor> audio = push_in_turn(*codes);
+    if (absl::IsCancelled(audio.status())) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
     if (!audio.ok()) return ToGrpcStatus(WithField("frames", audio.status()));
     metrics_.decode_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count());

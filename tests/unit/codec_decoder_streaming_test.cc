@@ -172,6 +172,28 @@ TEST(CodecDecoderTest, Int8DecoderStreamsExactlyAndStaysCloseToFloat32) {
   EXPECT_NE(bf16.status().message().find("allowed: float32, int8"), std::string::npos) << bf16.status();
 }
 
+// A cancelled push stops before the next frame and ends the session; without cancellation the
+// callback changes nothing.
+TEST(CodecDecoderTest, CancelledPushStopsWithinAFrame) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  at::Tensor codes = RandomCodes(6, 16, 64, 9);
+  DecoderSession session(decoder);
+  int asked = 0;
+  auto cancelled = session.Push(codes, [&asked] { return ++asked > 2; });  // true before frame 3
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_EQ(asked, 3);
+  EXPECT_EQ(session.frames_decoded(), 2);
+  EXPECT_EQ(session.Push(codes.narrow(0, 0, 1)).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  DecoderSession plain(decoder);
+  auto all = plain.Push(codes, [] { return false; });
+  ASSERT_TRUE(all.ok()) << all.status();
+  auto offline = decoder->Decode(codes);
+  ASSERT_TRUE(offline.ok());
+  EXPECT_TRUE(at::equal(*all, *offline));
+}
+
 TEST(CodecDecoderTest, AppendingFramesNeverChangesEarlierOutput) {
   auto decoder = SmallDecoder();
   ASSERT_NE(decoder, nullptr);
