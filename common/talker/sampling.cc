@@ -36,7 +36,10 @@ void SuppressIds(at::Tensor& scores, const std::vector<int64_t>& ids) {
 }
 
 at::Tensor WarpScores(const at::Tensor& scores_in, const SamplingParams& p) {
-  at::Tensor scores = scores_in / p.temperature;
+  // Shifted so that the largest score is 0 before dividing: softmax, top-k and top-p do not change,
+  // and a tiny temperature (say 1e-39, which passes validation) sends the other scores to -inf
+  // (the greedy limit) instead of overflowing the largest to +inf, whose softmax is NaN.
+  at::Tensor scores = (scores_in - scores_in.max()) / p.temperature;
   const int64_t vocab = scores.size(0);
   if (p.top_k > 0 && p.top_k < vocab) {
     // Keep every score >= the k-th largest (ties at the boundary are kept, as HF does).

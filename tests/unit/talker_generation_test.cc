@@ -255,6 +255,22 @@ TEST_F(TalkerGenerationTest, KvCacheGrowsOnDemandWithoutChangingResults) {
   EXPECT_EQ(grown[0].length(), embeds.size(0));
 }
 
+// The CI fuzz smoke's finding: a temperature of 5.7e-39 (valid: > 0) made the first token's
+// distribution NaN and at::multinomial threw on the generation thread. It samples like greedy now.
+TEST_F(TalkerGenerationTest, TinyTemperatureGeneratesLikeGreedy) {
+  auto model = Load(ModelVariant::kCustomVoice, "0b6");
+  TalkerRequest tiny = CustomVoiceRequest();
+  tiny.options.talker.temperature = tiny.options.code_predictor.temperature = 5.7e-39;
+  tiny.options.repetition_penalty = 1.0;
+  TalkerRequest greedy = GreedyCustomVoiceRequest();
+  greedy.options.repetition_penalty = 1.0;
+  auto sampled = GenerateCodes(model, tiny);
+  ASSERT_TRUE(sampled.ok()) << sampled.status();
+  auto expected = GenerateCodes(model, greedy);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  EXPECT_TRUE(at::equal(*sampled, *expected));
+}
+
 TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
   std::vector<TalkerRequest> requests(3, CustomVoiceRequest());

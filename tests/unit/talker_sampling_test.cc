@@ -53,6 +53,19 @@ TEST(SamplingTest, TopPKeepsTheSmallestSetReachingTheMass) {
   }
 }
 
+// A temperature near 0 (any positive value passes validation) is the greedy limit: the draw is the
+// argmax, never a NaN distribution (which made at::multinomial throw).
+TEST(SamplingTest, TinyTemperatureSamplesTheArgmax) {
+  at::Tensor scores = at::tensor({1.5f, 7.0f, -3.0f, 6.5f, -INFINITY});
+  for (double temperature : {5.7e-39, 1e-30, 1e-6}) {
+    at::Tensor warped = WarpScores(scores, {true, 0, 1.0, temperature});
+    EXPECT_FALSE(at::isnan(warped).any().item<bool>()) << temperature;
+    EXPECT_EQ(warped[1].item<float>(), 0.0f);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(SelectToken(scores, {true, 3, 0.9, temperature}, gen), 1) << temperature;
+  }
+}
+
 TEST(SamplingTest, SeededDrawsAreReproducible) {
   at::Tensor scores = at::randn({1000});
   auto draw = [&](uint64_t seed) {
