@@ -1,7 +1,6 @@
 #include "common/codec/decoder.h"
 
 #include <algorithm>
-#include <exception>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -50,16 +49,6 @@ absl::Status CheckConfig(const CodecDecoderConfig& c) {
         c.upsample_rates.size(), " (one halving per upsample rate)"));
   }
   return absl::OkStatus();
-}
-
-// ATen reports failures (allocation, shape bugs) as exceptions; the library reports Status.
-template <typename Fn>
-absl::StatusOr<at::Tensor> Guarded(const char* what, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
 }
 
 }  // namespace
@@ -185,7 +174,7 @@ absl::StatusOr<at::Tensor> CodecDecoder::DecodeBatched(const at::Tensor& codes) 
   ASSIGN_OR_RETURN(at::Tensor valid, Validate(codes, 0));
   const int64_t frames = valid.size(0);
   if (frames == 0) return at::zeros({0}, at::kFloat);
-  return Guarded("decoder", [&]() {
+  return CatchExceptions("decoder", [&]() -> absl::StatusOr<at::Tensor> {
     at::Tensor h = pre_conv_.Forward(quantizer_.Dequantize(valid));  // [1, latent, T]
     std::vector<nn::KvCache> caches = transformer_.NewCache(frames);
     h = Transform(h.squeeze(0).t().contiguous(), &caches).t().unsqueeze(0);
@@ -259,7 +248,8 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
     // One frame at a time whatever the chunk size: every frame then goes through kernels of the
     // same shapes, so the output is bit-identical for every chunking (batched kernels would
     // round differently, and the decoder amplifies float32 rounding noise).
-    auto frame = Guarded("decoder session", [&]() { return DecodeFrame(valid.narrow(0, i, 1)); });
+    auto frame = CatchExceptions("decoder session",
+                                 [&]() -> absl::StatusOr<at::Tensor> { return DecodeFrame(valid.narrow(0, i, 1)); });
     if (!frame.ok()) {
       finished_ = true;  // the carried state may be half-updated
       return frame.status();

@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "common/nn/float_gemv.h"
 #include "absl/strings/str_cat.h"
+#include "common/nn/float_gemv.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {

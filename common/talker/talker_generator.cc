@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
 #include <random>
 
 #include "absl/status/status.h"
@@ -239,43 +238,38 @@ absl::Status ValidateGenerationOptions(const GenerationOptions& o) {
 absl::StatusOr<std::unique_ptr<TalkerSequence>> TalkerSequence::Start(std::shared_ptr<const TalkerModel> model,
                                                                       const TalkerRequest& request,
                                                                       GenerationTrace* trace) {
-  // at:: operations report failures as exceptions; a request must never take the process down.
-  try {
-    return [&]() -> absl::StatusOr<std::unique_ptr<TalkerSequence>> {
-      RETURN_IF_ERROR(ValidateGenerationOptions(request.options));
-      std::unique_ptr<TalkerSequence> s(new TalkerSequence());
-      ASSIGN_OR_RETURN(Prompt prompt, BuildPrompt(*model, request, &s->warnings_));
-      s->model_ = std::move(model);
-      s->options_ = request.options;
-      s->trace_ = trace;
-      s->text_open_ = request.text_input_open;
-      s->trailing_ = prompt.trailing;
-      s->tts_pad_ = prompt.tts_pad;
-      s->tts_eos_ = prompt.tts_eos;
-      uint64_t seed = request.options.seed.has_value() ? *request.options.seed : std::random_device{}();
-      s->generator_ = at::make_generator<at::CPUGeneratorImpl>(seed);
-      const TalkerConfig& tc = s->model_->talker_config();
-      for (int64_t id = tc.vocab_size - 1024; id < tc.vocab_size; ++id) {
-        if (id >= 0 && id != tc.codec_eos_token_id) s->suppressed_.push_back(id);
-      }
-      // Room for the prompt and the first frames only: the cache doubles when it fills (the attention
-      // grows it), so a request pays for the positions it uses. Sized for max_new_tokens (4096 by
-      // default) it zero-filled ~950 MB per 0.6B request before the prefill could start (274 ms of the
-      // time to first audio, and that much resident memory per stream).
-      s->talker_cache_ = s->model_->NewTalkerCache(prompt.prefill.size(0) +
-                                                   std::min<int64_t>(request.options.max_new_tokens, kInitialFrameCapacity) + 1);
-      s->cp_cache_ = s->model_->NewCodePredictorCache();
-      if (trace != nullptr) {
-        trace->prefill_embeds = prompt.prefill;
-        trace->trailing_text_hidden = prompt.trailing;
-        trace->tts_pad_embed = prompt.tts_pad.view({-1});
-      }
-      RETURN_IF_ERROR(s->Prefill(prompt.prefill));
-      return s;
-    }();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("talker start: ", e.what()));
-  }
+  return CatchExceptions("talker start", [&]() -> absl::StatusOr<std::unique_ptr<TalkerSequence>> {
+    RETURN_IF_ERROR(ValidateGenerationOptions(request.options));
+    std::unique_ptr<TalkerSequence> s(new TalkerSequence());
+    ASSIGN_OR_RETURN(Prompt prompt, BuildPrompt(*model, request, &s->warnings_));
+    s->model_ = std::move(model);
+    s->options_ = request.options;
+    s->trace_ = trace;
+    s->text_open_ = request.text_input_open;
+    s->trailing_ = prompt.trailing;
+    s->tts_pad_ = prompt.tts_pad;
+    s->tts_eos_ = prompt.tts_eos;
+    uint64_t seed = request.options.seed.has_value() ? *request.options.seed : std::random_device{}();
+    s->generator_ = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const TalkerConfig& tc = s->model_->talker_config();
+    for (int64_t id = tc.vocab_size - 1024; id < tc.vocab_size; ++id) {
+      if (id >= 0 && id != tc.codec_eos_token_id) s->suppressed_.push_back(id);
+    }
+    // Room for the prompt and the first frames only: the cache doubles when it fills (the attention
+    // grows it), so a request pays for the positions it uses. Sized for max_new_tokens (4096 by
+    // default) it zero-filled ~950 MB per 0.6B request before the prefill could start (274 ms of the
+    // time to first audio, and that much resident memory per stream).
+    s->talker_cache_ = s->model_->NewTalkerCache(prompt.prefill.size(0) +
+                                                 std::min<int64_t>(request.options.max_new_tokens, kInitialFrameCapacity) + 1);
+    s->cp_cache_ = s->model_->NewCodePredictorCache();
+    if (trace != nullptr) {
+      trace->prefill_embeds = prompt.prefill;
+      trace->trailing_text_hidden = prompt.trailing;
+      trace->tts_pad_embed = prompt.tts_pad.view({-1});
+    }
+    RETURN_IF_ERROR(s->Prefill(prompt.prefill));
+    return s;
+  });
 }
 
 int64_t TalkerSequence::SelectTalkerToken(const at::Tensor& logits, bool record_step0) {
@@ -333,48 +327,45 @@ void TalkerSequence::CloseText() {
 }
 
 absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerSequence::Step() {
-  // at:: operations report failures as exceptions; a request must never take the process down.
-  try {
-    return [&]() -> absl::StatusOr<std::optional<std::vector<int64_t>>> {
-      if (state() != State::kRunning) return std::optional<std::vector<int64_t>>();
-      const TalkerModel& m = *model_;
-      const int64_t groups = m.num_code_groups();
-      std::vector<int64_t> codes(groups);
-      codes[0] = tokens_.back();
+  using Result = absl::StatusOr<std::optional<std::vector<int64_t>>>;
+  Result result = CatchExceptions("talker step", [&]() -> Result {
+    if (state() != State::kRunning) return std::optional<std::vector<int64_t>>();
+    const TalkerModel& m = *model_;
+    const int64_t groups = m.num_code_groups();
+    std::vector<int64_t> codes(groups);
+    codes[0] = tokens_.back();
 
-      using Clock = std::chrono::steady_clock;
-      const auto t0 = Clock::now();
-      // Code predictor: [talker hidden, embedding of the semantic code] then one step per residual group.
-      for (nn::KvCache& c : cp_cache_) c.Reset();
-      at::Tensor cp_in = at::cat({past_hidden_, m.EmbedCodec(Ids({codes[0]}))}, 0);
-      const bool record = trace_ != nullptr && frames_ == 0;
-      if (record) trace_->subtalker_inputs_frame0 = cp_in.to(at::kFloat);
-      at::Tensor h = m.RunCodePredictor(cp_in, &cp_cache_);
-      h = h.narrow(0, h.size(0) - 1, 1);
-      for (int64_t g = 1; g < groups; ++g) {
-        if (g > 1) h = m.RunCodePredictor(m.EmbedResidual(g - 1, Ids({codes[g - 1]})), &cp_cache_);
-        at::Tensor logits = m.ResidualHead(g, h).view({-1}).to(at::kFloat);
-        if (record) trace_->subtalker_logits_frame0.push_back(logits);
-        codes[g] = SelectToken(logits, options_.code_predictor, generator_);
-      }
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    // Code predictor: [talker hidden, embedding of the semantic code] then one step per residual group.
+    for (nn::KvCache& c : cp_cache_) c.Reset();
+    at::Tensor cp_in = at::cat({past_hidden_, m.EmbedCodec(Ids({codes[0]}))}, 0);
+    const bool record = trace_ != nullptr && frames_ == 0;
+    if (record) trace_->subtalker_inputs_frame0 = cp_in.to(at::kFloat);
+    at::Tensor h = m.RunCodePredictor(cp_in, &cp_cache_);
+    h = h.narrow(0, h.size(0) - 1, 1);
+    for (int64_t g = 1; g < groups; ++g) {
+      if (g > 1) h = m.RunCodePredictor(m.EmbedResidual(g - 1, Ids({codes[g - 1]})), &cp_cache_);
+      at::Tensor logits = m.ResidualHead(g, h).view({-1}).to(at::kFloat);
+      if (record) trace_->subtalker_logits_frame0.push_back(logits);
+      codes[g] = SelectToken(logits, options_.code_predictor, generator_);
+    }
 
-      const auto t1 = Clock::now();
-      timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
-      // Next talker input: all 16 codebook embeddings plus this step's text embedding.
-      at::Tensor text_row = generation_step_ < trailing_.size(0) ? trailing_.narrow(0, generation_step_, 1) : tts_pad_;
-      at::Tensor input = m.EmbedFrames(Ids(codes).view({1, groups})) + text_row;
-      at::Tensor hidden = m.RunTalker(input, &talker_cache_);
-      past_hidden_ = hidden;
-      if (trace_ != nullptr) trace_->hidden_states.push_back(hidden.view({-1}).to(at::kFloat));
-      int64_t token = SelectTalkerToken(m.CodecHead(hidden).view({-1}), /*record_step0=*/false);
-      timings_.talker_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
-      FinishStep(token);
-      return std::optional<std::vector<int64_t>>(std::move(codes));
-    }();
-  } catch (const std::exception& e) {
-    finished_ = true;  // its caches may be half-updated
-    return absl::InternalError(absl::StrCat("talker step: ", e.what()));
-  }
+    const auto t1 = Clock::now();
+    timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
+    // Next talker input: all 16 codebook embeddings plus this step's text embedding.
+    at::Tensor text_row = generation_step_ < trailing_.size(0) ? trailing_.narrow(0, generation_step_, 1) : tts_pad_;
+    at::Tensor input = m.EmbedFrames(Ids(codes).view({1, groups})) + text_row;
+    at::Tensor hidden = m.RunTalker(input, &talker_cache_);
+    past_hidden_ = hidden;
+    if (trace_ != nullptr) trace_->hidden_states.push_back(hidden.view({-1}).to(at::kFloat));
+    int64_t token = SelectTalkerToken(m.CodecHead(hidden).view({-1}), /*record_step0=*/false);
+    timings_.talker_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+    FinishStep(token);
+    return std::optional<std::vector<int64_t>>(std::move(codes));
+  });
+  if (!result.ok()) finished_ = true;  // only an exception fails a step: its caches may be half-updated
+  return result;
 }
 
 void TalkerSequence::FinishStep(int64_t token) {
@@ -390,97 +381,92 @@ void TalkerSequence::FinishStep(int64_t token) {
 
 absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
                        const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame) {
-  // at:: operations report failures as exceptions; a request must never take the process down.
-  try {
-    return [&]() -> absl::Status {
-      std::vector<size_t> running;
-      bool traced = false;
-      for (size_t i = 0; i < sequences.size(); ++i) {
-        if (sequences[i]->state() != TalkerSequence::State::kRunning) continue;
-        running.push_back(i);
-        traced |= sequences[i]->trace_ != nullptr;
-      }
-      // One sequence (or a trace to record) takes the plain path: exactly what Step() computes.
-      if (running.size() <= 1 || traced) {
-        for (size_t i : running) {
-          ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> frame, sequences[i]->Step());
-          if (frame.has_value()) on_frame(i, *frame);
-        }
-        return absl::OkStatus();
-      }
-      const TalkerModel& m = *sequences[running[0]]->model_;
+  return CatchExceptions("talker batch step", [&]() -> absl::Status {
+    std::vector<size_t> running;
+    bool traced = false;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (sequences[i]->state() != TalkerSequence::State::kRunning) continue;
+      running.push_back(i);
+      traced |= sequences[i]->trace_ != nullptr;
+    }
+    // One sequence (or a trace to record) takes the plain path: exactly what Step() computes.
+    if (running.size() <= 1 || traced) {
       for (size_t i : running) {
-        if (sequences[i]->model_.get() != &m) return absl::InvalidArgumentError("StepBatch: sequences of different models");
-      }
-      const int64_t B = static_cast<int64_t>(running.size());
-      const int64_t groups = m.num_code_groups();
-      using Clock = std::chrono::steady_clock;
-      const auto t0 = Clock::now();
-
-      // Code predictor for every sequence at once: [past hidden, semantic code embedding] per
-      // sequence, then one row per sequence for each residual group.
-      std::vector<std::vector<int64_t>> codes(B, std::vector<int64_t>(groups));
-      std::vector<std::vector<nn::KvCache>*> cp_caches(B), talker_caches(B);
-      std::vector<at::Tensor> prefix;
-      std::vector<int64_t> semantic(B);
-      for (int64_t b = 0; b < B; ++b) {
-        TalkerSequence* s = sequences[running[b]];
-        for (nn::KvCache& c : s->cp_cache_) c.Reset();
-        cp_caches[b] = &s->cp_cache_;
-        talker_caches[b] = &s->talker_cache_;
-        codes[b][0] = semantic[b] = s->tokens_.back();
-        prefix.push_back(s->past_hidden_);
-      }
-      at::Tensor semantic_embeds = m.EmbedCodec(Ids(semantic));  // [B, H]
-      std::vector<at::Tensor> cp_rows;
-      for (int64_t b = 0; b < B; ++b) {
-        cp_rows.push_back(prefix[b]);
-        cp_rows.push_back(semantic_embeds.narrow(0, b, 1));
-      }
-      at::Tensor h = m.RunCodePredictorBatch(at::cat(cp_rows, 0), std::vector<int64_t>(B, 2), cp_caches);
-      h = h.view({B, 2, -1}).select(1, 1);  // the last row of each sequence
-      const std::vector<int64_t> one_row(B, 1);
-      for (int64_t g = 1; g < groups; ++g) {
-        if (g > 1) {
-          std::vector<int64_t> previous(B);
-          for (int64_t b = 0; b < B; ++b) previous[b] = codes[b][g - 1];
-          h = m.RunCodePredictorBatch(m.EmbedResidual(g - 1, Ids(previous)), one_row, cp_caches);
-        }
-        at::Tensor logits = m.ResidualHead(g, h).to(at::kFloat);  // [B, V]
-        for (int64_t b = 0; b < B; ++b) {
-          TalkerSequence* s = sequences[running[b]];
-          codes[b][g] = SelectToken(logits[b], s->options_.code_predictor, s->generator_);
-        }
-      }
-      const auto t1 = Clock::now();
-
-      // One talker step for every sequence: 16 code embeddings + its own next text embedding.
-      std::vector<int64_t> flat;
-      std::vector<at::Tensor> text_rows;
-      for (int64_t b = 0; b < B; ++b) {
-        TalkerSequence* s = sequences[running[b]];
-        flat.insert(flat.end(), codes[b].begin(), codes[b].end());
-        text_rows.push_back(s->generation_step_ < s->trailing_.size(0) ? s->trailing_.narrow(0, s->generation_step_, 1)
-                                                                          : s->tts_pad_);
-      }
-      at::Tensor input = m.EmbedFrames(Ids(flat).view({B, groups})) + at::cat(text_rows, 0);
-      at::Tensor hidden = m.RunTalkerBatch(input, one_row, talker_caches);  // [B, H]
-      at::Tensor head = m.CodecHead(hidden);                                 // [B, vocab]
-      const auto t2 = Clock::now();
-      for (int64_t b = 0; b < B; ++b) {
-        TalkerSequence* s = sequences[running[b]];
-        s->past_hidden_ = hidden.narrow(0, b, 1);
-        const int64_t token = s->SelectTalkerToken(head[b], /*record_step0=*/false);
-        s->timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
-        s->timings_.talker_seconds += std::chrono::duration<double>(t2 - t1).count();
-        s->FinishStep(token);
-        on_frame(running[b], codes[b]);
+        ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> frame, sequences[i]->Step());
+        if (frame.has_value()) on_frame(i, *frame);
       }
       return absl::OkStatus();
-    }();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("talker batch step: ", e.what()));
-  }
+    }
+    const TalkerModel& m = *sequences[running[0]]->model_;
+    for (size_t i : running) {
+      if (sequences[i]->model_.get() != &m) return absl::InvalidArgumentError("StepBatch: sequences of different models");
+    }
+    const int64_t B = static_cast<int64_t>(running.size());
+    const int64_t groups = m.num_code_groups();
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+
+    // Code predictor for every sequence at once: [past hidden, semantic code embedding] per
+    // sequence, then one row per sequence for each residual group.
+    std::vector<std::vector<int64_t>> codes(B, std::vector<int64_t>(groups));
+    std::vector<std::vector<nn::KvCache>*> cp_caches(B), talker_caches(B);
+    std::vector<at::Tensor> prefix;
+    std::vector<int64_t> semantic(B);
+    for (int64_t b = 0; b < B; ++b) {
+      TalkerSequence* s = sequences[running[b]];
+      for (nn::KvCache& c : s->cp_cache_) c.Reset();
+      cp_caches[b] = &s->cp_cache_;
+      talker_caches[b] = &s->talker_cache_;
+      codes[b][0] = semantic[b] = s->tokens_.back();
+      prefix.push_back(s->past_hidden_);
+    }
+    at::Tensor semantic_embeds = m.EmbedCodec(Ids(semantic));  // [B, H]
+    std::vector<at::Tensor> cp_rows;
+    for (int64_t b = 0; b < B; ++b) {
+      cp_rows.push_back(prefix[b]);
+      cp_rows.push_back(semantic_embeds.narrow(0, b, 1));
+    }
+    at::Tensor h = m.RunCodePredictorBatch(at::cat(cp_rows, 0), std::vector<int64_t>(B, 2), cp_caches);
+    h = h.view({B, 2, -1}).select(1, 1);  // the last row of each sequence
+    const std::vector<int64_t> one_row(B, 1);
+    for (int64_t g = 1; g < groups; ++g) {
+      if (g > 1) {
+        std::vector<int64_t> previous(B);
+        for (int64_t b = 0; b < B; ++b) previous[b] = codes[b][g - 1];
+        h = m.RunCodePredictorBatch(m.EmbedResidual(g - 1, Ids(previous)), one_row, cp_caches);
+      }
+      at::Tensor logits = m.ResidualHead(g, h).to(at::kFloat);  // [B, V]
+      for (int64_t b = 0; b < B; ++b) {
+        TalkerSequence* s = sequences[running[b]];
+        codes[b][g] = SelectToken(logits[b], s->options_.code_predictor, s->generator_);
+      }
+    }
+    const auto t1 = Clock::now();
+
+    // One talker step for every sequence: 16 code embeddings + its own next text embedding.
+    std::vector<int64_t> flat;
+    std::vector<at::Tensor> text_rows;
+    for (int64_t b = 0; b < B; ++b) {
+      TalkerSequence* s = sequences[running[b]];
+      flat.insert(flat.end(), codes[b].begin(), codes[b].end());
+      text_rows.push_back(s->generation_step_ < s->trailing_.size(0) ? s->trailing_.narrow(0, s->generation_step_, 1)
+                                                                        : s->tts_pad_);
+    }
+    at::Tensor input = m.EmbedFrames(Ids(flat).view({B, groups})) + at::cat(text_rows, 0);
+    at::Tensor hidden = m.RunTalkerBatch(input, one_row, talker_caches);  // [B, H]
+    at::Tensor head = m.CodecHead(hidden);                                 // [B, vocab]
+    const auto t2 = Clock::now();
+    for (int64_t b = 0; b < B; ++b) {
+      TalkerSequence* s = sequences[running[b]];
+      s->past_hidden_ = hidden.narrow(0, b, 1);
+      const int64_t token = s->SelectTalkerToken(head[b], /*record_step0=*/false);
+      s->timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
+      s->timings_.talker_seconds += std::chrono::duration<double>(t2 - t1).count();
+      s->FinishStep(token);
+      on_frame(running[b], codes[b]);
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<at::Tensor> GenerateCodes(std::shared_ptr<const TalkerModel> model, const TalkerRequest& request,

@@ -1,8 +1,11 @@
 // Early-return helpers for absl::Status / absl::StatusOr (Abseil ships none publicly in 20220623).
 #pragma once
 
+#include <exception>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 #define QWEN3TTS_CONCAT_INNER(a, b) a##b
 #define QWEN3TTS_CONCAT(a, b) QWEN3TTS_CONCAT_INNER(a, b)
@@ -21,3 +24,19 @@
   auto tmp = (expr);                                   \
   if (!tmp.ok()) return std::move(tmp).status();       \
   lhs = std::move(tmp).value()
+
+namespace qwen3tts {
+
+// Runs fn (returning absl::Status or absl::StatusOr<T>) and turns an exception escaping it into
+// INTERNAL "<what>: <message>": ATen reports failures (allocation, shape bugs, invalid
+// distributions) as exceptions, and a request must never take a process down.
+template <typename Fn>
+auto CatchExceptions(const char* what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+}  // namespace qwen3tts
