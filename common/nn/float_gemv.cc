@@ -60,18 +60,23 @@ bool FloatKernelAvailable(FloatKernel kernel) {
   return false;
 }
 
+void FloatGemvInto(const float* w, int64_t out, int64_t in, const float* x, int64_t rows, float* y,
+                   FloatKernel kernel, int threads) {
+  if (rows == 0 || out == 0) return;
+  const FloatGemvProblem problem{w, in, x, in, rows, y, out};
+  const RangeFn range = KernelFunction(FloatKernelAvailable(kernel) ? kernel : FloatKernel::kAuto);
+  // Output rows are split between threads; each weight row is read once per kFloatDotMaxRows
+  // activation rows.
+  ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { range(problem, begin, end); }, threads);
+}
+
 at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x_in, FloatKernel kernel) {
   TORCH_CHECK(w.scalar_type() == at::kFloat && w.dim() == 2 && w.is_contiguous(), "FloatGemv: weight must be a contiguous float32 matrix");
   TORCH_CHECK(x_in.dim() == 2 && x_in.size(1) == w.size(1), "FloatGemv: input ", x_in.sizes(), " does not match weight ", w.sizes());
   at::Tensor x = x_in.to(at::kFloat).contiguous();
   const int64_t out = w.size(0), in = w.size(1), rows = x.size(0);
   at::Tensor y = at::empty({rows, out}, x.options());
-  if (rows == 0 || out == 0) return y;
-  const FloatGemvProblem problem{w.data_ptr<float>(), in, x.data_ptr<float>(), in, rows, y.data_ptr<float>(), out};
-  const RangeFn range = KernelFunction(FloatKernelAvailable(kernel) ? kernel : FloatKernel::kAuto);
-  // Output rows are split between threads; each weight row is read once per kFloatDotMaxRows
-  // activation rows.
-  ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { range(problem, begin, end); });
+  FloatGemvInto(w.data_ptr<float>(), out, in, x.data_ptr<float>(), rows, y.data_ptr<float>(), kernel);
   return y;
 }
 

@@ -25,4 +25,10 @@ bool FloatKernelAvailable(FloatKernel kernel);
 // result does not depend on what it is batched with or on the thread count.
 at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x, FloatKernel kernel = FloatKernel::kAuto);
 
+// The same product on raw float32 rows, for callers that keep their own buffers (the transformer's
+// decoding step allocates nothing): y[r * out + o] = dot(w row o, x row r), w [out, in] and x
+// [rows, in] contiguous. threads as for ParallelFor (1: on the calling thread only).
+void FloatGemvInto(const float* w, int64_t out, int64_t in, const float* x, int64_t rows, float* y,
+                   FloatKernel kernel = FloatKernel::kAuto, int threads = 0);
+
 }  // namespace qwen3tts::nn

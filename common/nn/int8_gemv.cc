@@ -126,20 +126,26 @@ bool Int8KernelAvailable(Int8Kernel kernel) {
   return false;
 }
 
-at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in, Int8Kernel kernel) {
-  at::Tensor x = x_in.to(at::kFloat).contiguous();
-  const int64_t out = w.q.size(0), in = w.q.size(1), rows = x.size(0);
-  at::Tensor y = at::empty({rows, out}, x.options());
+void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
+  const int64_t out = w.q.size(0), in = w.q.size(1);
+  if (rows == 0 || out == 0) return;
   thread_local QuantizedActivations activations;
-  QuantizeActivations(x.data_ptr<float>(), rows, in, &activations);
+  QuantizeActivations(x, rows, in, &activations);
   const Int8GemvProblem problem{w.q.data_ptr<int8_t>(), w.scale.data_ptr<float>(), in,
                                 activations.q.data(),    activations.ldq,            activations.scale.data(),
-                                activations.blocks,      rows,                       y.data_ptr<float>(),
+                                activations.blocks,      rows,                       y,
                                 out};
   const GemvRangeFn gemv_range = KernelFunction(Int8KernelAvailable(kernel) ? kernel : Int8Kernel::kAuto);
   // Output rows are split between threads; each weight row is read once for up to
   // kInt8DotMaxRows activation rows.
   ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { gemv_range(problem, begin, end); });
+}
+
+at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in, Int8Kernel kernel) {
+  at::Tensor x = x_in.to(at::kFloat).contiguous();
+  const int64_t out = w.q.size(0), rows = x.size(0);
+  at::Tensor y = at::empty({rows, out}, x.options());
+  Int8GemvInto(w, x.data_ptr<float>(), rows, y.data_ptr<float>(), kernel);
   return y;
 }
 

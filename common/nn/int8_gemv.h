@@ -38,4 +38,8 @@ bool Int8KernelAvailable(Int8Kernel kernel);
 // not depend on what it is batched with.
 at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
 
+// The same product on raw float32 rows: x [rows, in] and y [rows, out] contiguous (the transformer's
+// decoding step keeps its own buffers and allocates nothing).
+void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
+
 }  // namespace qwen3tts::nn

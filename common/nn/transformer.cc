@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/nn/float_gemv.h"
+#include "common/nn/row_ops.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts::nn {
@@ -50,6 +51,26 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = out;
   return y.view(shape);
+}
+
+bool Linear::TakesRows(int64_t rows) const {
+  if (!weight_.defined()) return true;
+  return weight_.scalar_type() == at::kFloat && rows <= kFloatGemvMaxRows &&
+         (!bias_.defined() || bias_.scalar_type() == at::kFloat);
+}
+
+void Linear::Into(const float* x, int64_t rows, float* y) const {
+  const int64_t out = out_features();
+  if (weight_.defined()) {
+    FloatGemvInto(weight_.data_ptr<float>(), out, weight_.size(1), x, rows, y);
+  } else {
+    Int8GemvInto(int8_, x, rows, y);
+  }
+  if (!bias_.defined()) return;
+  const float* b = bias_.data_ptr<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) y[r * out + o] += b[o];
+  }
 }
 
 int64_t Linear::bytes() const {
@@ -140,6 +161,19 @@ KvCache::KvCache(int64_t kv_heads, int64_t head_dim, int64_t capacity, bool slid
   v_ = at::zeros({kv_heads, capacity, head_dim}, at::TensorOptions().dtype(dtype));
 }
 
+void KvCache::Reserve(int64_t positions) {
+  if (positions <= capacity_) return;
+  const int64_t capacity = std::max(positions, capacity_ * 2);
+  const int64_t kvh = k_.size(0), d = k_.size(2);
+  at::Tensor k2 = at::zeros({kvh, capacity, d}, k_.options());
+  at::Tensor v2 = at::zeros({kvh, capacity, d}, v_.options());
+  k2.narrow(1, 0, length_).copy_(k_.narrow(1, 0, length_));
+  v2.narrow(1, 0, length_).copy_(v_.narrow(1, 0, length_));
+  k_ = k2;
+  v_ = v2;
+  capacity_ = capacity;
+}
+
 // ---- block ---------------------------------------------------------------------------------------
 
 absl::StatusOr<TransformerBlock> TransformerBlock::Load(const Checkpoint& ckpt, const std::string& prefix,
@@ -215,17 +249,7 @@ at::Tensor TransformerBlock::AttendSegment(const at::Tensor& q_rows, const at::T
   const int64_t start = cache->length_;
   at::Tensor keys, values, mask;
   if (!cache->sliding_) {
-    if (start + T > cache->capacity_) {
-      // Rare: the sequence outgrew its reservation. Reallocate with headroom (amortized O(1)).
-      int64_t capacity = std::max(start + T, cache->capacity_ * 2);
-      at::Tensor k2 = at::zeros({kvh, capacity, d}, cache->k_.options());
-      at::Tensor v2 = at::zeros({kvh, capacity, d}, cache->v_.options());
-      k2.narrow(1, 0, start).copy_(cache->k_.narrow(1, 0, start));
-      v2.narrow(1, 0, start).copy_(cache->v_.narrow(1, 0, start));
-      cache->k_ = k2;
-      cache->v_ = v2;
-      cache->capacity_ = capacity;
-    }
+    cache->Reserve(start + T);
     cache->k_.narrow(1, start, T).copy_(k.transpose(0, 1));
     cache->v_.narrow(1, start, T).copy_(v.transpose(0, 1));
     keys = cache->k_.narrow(1, 0, start + T);
@@ -306,6 +330,108 @@ at::Tensor TransformerBlock::ForwardSegments(const at::Tensor& x, const std::vec
   return residual + m;
 }
 
+// ---- decoding-step path (raw rows) ----------------------------------------------------------------
+
+struct TransformerBlock::StepBuffers {
+  std::vector<float> normed, q, k, v, attn, out, gate, up, scores;
+  std::vector<RowSegment> segments;
+  // Grows only: after the first steps of a sequence a step allocates nothing.
+  static float* Sized(std::vector<float>* v, int64_t n) {
+    if (static_cast<int64_t>(v->size()) < n) v->resize(static_cast<size_t>(n));
+    return v->data();
+  }
+};
+
+bool TransformerBlock::TakesRows(int64_t rows) const {
+  for (const Linear* l : {&q_proj_, &k_proj_, &v_proj_, &o_proj_, &up_proj_, &down_proj_}) {
+    if (!l->TakesRows(rows)) return false;
+  }
+  if (config_.mlp == MlpKind::kSwiGlu && !gate_proj_.TakesRows(rows)) return false;
+  return input_norm_w_.scalar_type() == at::kFloat;
+}
+
+void TransformerBlock::NormRows(const float* x, int64_t rows, const at::Tensor& w, const at::Tensor& b,
+                                float* y) const {
+  if (config_.norm == NormKind::kRms) {
+    RmsNormRows(x, rows, config_.hidden_size, w.data_ptr<float>(), config_.norm_eps, y);
+  } else {
+    LayerNormRows(x, rows, config_.hidden_size, w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
+                  config_.norm_eps, y);
+  }
+}
+
+void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segments, size_t num_segments,
+                                StepBuffers* buf) const {
+  const BlockConfig& c = config_;
+  const int64_t hidden = c.hidden_size, d = c.head_dim, heads = c.num_heads, kvh = c.num_kv_heads;
+  const int64_t q_dim = heads * d, kv_dim = kvh * d;
+  float* normed = StepBuffers::Sized(&buf->normed, rows * hidden);
+  float* q = StepBuffers::Sized(&buf->q, rows * q_dim);
+  float* k = StepBuffers::Sized(&buf->k, rows * kv_dim);
+  float* v = StepBuffers::Sized(&buf->v, rows * kv_dim);
+  float* attn = StepBuffers::Sized(&buf->attn, rows * q_dim);
+  float* out = StepBuffers::Sized(&buf->out, rows * hidden);
+
+  NormRows(x, rows, input_norm_w_, input_norm_b_, normed);
+  q_proj_.Into(normed, rows, q);
+  k_proj_.Into(normed, rows, k);
+  v_proj_.Into(normed, rows, v);
+  int64_t row = 0;
+  for (size_t s = 0; s < num_segments; ++s) {
+    const RowSegment& seg = segments[s];
+    KvCache* cache = seg.cache;
+    for (int64_t t = 0; t < seg.rows; ++t, ++row) {
+      float* qr = q + row * q_dim;
+      float* kr = k + row * kv_dim;
+      const float* vr = v + row * kv_dim;
+      if (c.qk_norm) {
+        RmsNormRows(qr, heads, d, q_norm_w_.data_ptr<float>(), c.norm_eps, qr);
+        RmsNormRows(kr, kvh, d, k_norm_w_.data_ptr<float>(), c.norm_eps, kr);
+      }
+      RotateHalf(qr, heads, d, seg.cos + t * d, seg.sin + t * d);
+      RotateHalf(kr, kvh, d, seg.cos + t * d, seg.sin + t * d);
+      // Store this position, then attend to everything it may see (itself included).
+      const int64_t position = cache->length_;
+      int64_t slot = position, first = 0, length = position + 1;
+      if (cache->sliding_) {
+        slot = position % cache->capacity_;  // ring: every filled slot is inside the window
+        length = std::min(position + 1, cache->capacity_);
+      } else {
+        cache->Reserve(position + 1);
+        if (c.sliding_window.has_value()) first = std::max<int64_t>(0, position + 1 - *c.sliding_window);
+        length = position + 1 - first;
+      }
+      const int64_t stride = cache->capacity_ * d;
+      float* keys = cache->k_.data_ptr<float>();
+      float* values = cache->v_.data_ptr<float>();
+      for (int64_t g = 0; g < kvh; ++g) {
+        std::copy(kr + g * d, kr + (g + 1) * d, keys + g * stride + slot * d);
+        std::copy(vr + g * d, vr + (g + 1) * d, values + g * stride + slot * d);
+      }
+      AttendOnePosition(qr, heads, kvh, d, keys + first * d, values + first * d, stride, length,
+                        StepBuffers::Sized(&buf->scores, heads * length), attn + row * q_dim);
+      cache->length_ = position + 1;
+    }
+  }
+  o_proj_.Into(attn, rows, out);
+  AddScaledRows(x, out, c.layer_scale ? attn_scale_.data_ptr<float>() : nullptr, rows, hidden);
+
+  NormRows(x, rows, post_norm_w_, post_norm_b_, normed);
+  const int64_t inter = c.intermediate_size;
+  float* up = StepBuffers::Sized(&buf->up, rows * inter);
+  up_proj_.Into(normed, rows, up);
+  if (c.mlp == MlpKind::kSwiGlu) {
+    float* gate = StepBuffers::Sized(&buf->gate, rows * inter);
+    gate_proj_.Into(normed, rows, gate);
+    SiluMul(gate, up, rows * inter);
+    down_proj_.Into(gate, rows, out);
+  } else {
+    Gelu(up, rows * inter);
+    down_proj_.Into(up, rows, out);
+  }
+  AddScaledRows(x, out, c.layer_scale ? mlp_scale_.data_ptr<float>() : nullptr, rows, hidden);
+}
+
 // ---- stack ---------------------------------------------------------------------------------------
 
 absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, const std::string& prefix,
@@ -342,18 +468,67 @@ std::vector<KvCache> TransformerStack::NewCache(int64_t capacity) const {
   return caches;
 }
 
-at::Tensor TransformerStack::Forward(const at::Tensor& x, std::vector<KvCache>* caches) const {
-  const int64_t start = caches->front().length();
-  auto [cos, sin] = rope_.Slice(start, x.size(0), dtype_);
-  at::Tensor h = x;
-  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i].Forward(h, cos, sin, &(*caches)[i]);
+bool TransformerStack::StepsOnRows(int64_t rows) const {
+  return rows > 0 && dtype_ == at::kFloat && !blocks_.empty() && blocks_.front().TakesRows(rows);
+}
+
+at::Tensor TransformerStack::FinalNorm(const at::Tensor& h) const {
   if (!final_norm_w_.defined()) return h;
   if (config_.norm == NormKind::kRms) return RmsNorm(h, final_norm_w_, config_.norm_eps);
   return at::layer_norm(h, {config_.hidden_size}, final_norm_w_, final_norm_b_, config_.norm_eps);
 }
 
+at::Tensor TransformerStack::ForwardRows(const at::Tensor& x, const int64_t* rows, std::vector<KvCache>* const* caches,
+                                         size_t num_sequences) const {
+  const int64_t total = x.size(0), hidden = config_.hidden_size;
+  at::Tensor h = at::empty({total, hidden}, at::TensorOptions().dtype(at::kFloat));
+  h.copy_(x);
+  // Decoding steps reuse one set of buffers per thread; a long prompt's prefill gets its own,
+  // released when it is done.
+  thread_local TransformerBlock::StepBuffers step_buffers;
+  TransformerBlock::StepBuffers prompt_buffers;
+  TransformerBlock::StepBuffers* buf = total <= kFloatGemvMaxRows ? &step_buffers : &prompt_buffers;
+  // RoPE rows per sequence; the slices keep the tables alive while the raw pointers are in use.
+  std::vector<std::pair<at::Tensor, at::Tensor>> rope;
+  rope.reserve(num_sequences);
+  buf->segments.resize(num_sequences);
+  for (size_t i = 0; i < num_sequences; ++i) {
+    rope.push_back(rope_.Slice(caches[i]->front().length(), rows[i], at::kFloat));
+    buf->segments[i].rows = rows[i];
+    buf->segments[i].cos = rope.back().first.data_ptr<float>();
+    buf->segments[i].sin = rope.back().second.data_ptr<float>();
+  }
+  float* data = h.data_ptr<float>();
+  for (size_t layer = 0; layer < blocks_.size(); ++layer) {
+    for (size_t i = 0; i < num_sequences; ++i) buf->segments[i].cache = &(*caches[i])[layer];
+    blocks_[layer].StepRows(data, total, buf->segments.data(), num_sequences, buf);
+  }
+  if (final_norm_w_.defined()) {
+    if (config_.norm == NormKind::kRms) {
+      RmsNormRows(data, total, hidden, final_norm_w_.data_ptr<float>(), config_.norm_eps, data);
+    } else {
+      LayerNormRows(data, total, hidden, final_norm_w_.data_ptr<float>(),
+                    final_norm_b_.defined() ? final_norm_b_.data_ptr<float>() : nullptr, config_.norm_eps, data);
+    }
+  }
+  return h;
+}
+
+at::Tensor TransformerStack::Forward(const at::Tensor& x, std::vector<KvCache>* caches) const {
+  if (StepsOnRows(x.size(0))) {
+    const int64_t rows = x.size(0);
+    return ForwardRows(x, &rows, &caches, 1);
+  }
+  const int64_t start = caches->front().length();
+  auto [cos, sin] = rope_.Slice(start, x.size(0), dtype_);
+  at::Tensor h = x;
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i].Forward(h, cos, sin, &(*caches)[i]);
+  return FinalNorm(h);
+}
+
 at::Tensor TransformerStack::ForwardBatch(const at::Tensor& x, const std::vector<int64_t>& rows,
                                           const std::vector<std::vector<KvCache>*>& caches) const {
+  if (StepsOnRows(x.size(0))) return ForwardRows(x, rows.data(), caches.data(), rows.size());
   std::vector<std::pair<at::Tensor, at::Tensor>> rope;
   rope.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) rope.push_back(rope_.Slice(caches[i]->front().length(), rows[i], dtype_));
@@ -365,9 +540,7 @@ at::Tensor TransformerStack::ForwardBatch(const at::Tensor& x, const std::vector
     }
     h = blocks_[layer].ForwardSegments(h, segments);
   }
-  if (!final_norm_w_.defined()) return h;
-  if (config_.norm == NormKind::kRms) return RmsNorm(h, final_norm_w_, config_.norm_eps);
-  return at::layer_norm(h, {config_.hidden_size}, final_norm_w_, final_norm_b_, config_.norm_eps);
+  return FinalNorm(h);
 }
 
 }  // namespace qwen3tts::nn

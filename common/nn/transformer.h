@@ -26,6 +26,11 @@ class Linear {
   Linear() = default;
   Linear(at::Tensor weight, at::Tensor bias);  // bias may be undefined
   at::Tensor operator()(const at::Tensor& x) const;
+  // Whether Into can take `rows` float32 rows: int8 weights always, float32 weights up to
+  // kFloatGemvMaxRows (beyond that a GEMM is faster); bfloat16 weights never.
+  bool TakesRows(int64_t rows) const;
+  // y [rows, out] = x [rows, in] W^T + b on raw buffers (a decoding step's layers allocate nothing).
+  void Into(const float* x, int64_t rows, float* y) const;
   int64_t out_features() const { return weight_.defined() ? weight_.size(0) : int8_.q.size(0); }
   // Bytes of parameters read by one application (what a decoding step streams from memory).
   int64_t bytes() const;
@@ -89,6 +94,8 @@ class KvCache {
 
  private:
   friend class TransformerBlock;
+  // Makes room for `positions` (non-sliding caches; rare: reallocates with doubling, amortized O(1)).
+  void Reserve(int64_t positions);
   at::Tensor k_, v_;  // [kv_heads, capacity, head_dim]
   int64_t capacity_ = 0;
   int64_t length_ = 0;
@@ -134,6 +141,21 @@ class TransformerBlock {
   };
   at::Tensor ForwardSegments(const at::Tensor& x, const std::vector<Segment>& segments) const;
   const BlockConfig& config() const { return config_; }
+
+  // The decoding-step path: float32 rows updated in place, every operation on raw buffers
+  // (nn/row_ops.h), nothing allocated once `buffers` have grown. Rows are attended one position at
+  // a time in order (written to the cache, then attending to it), which is causal attention for a
+  // chunk of any length and keeps a sliding ring exact. Same segments as ForwardSegments, with
+  // RoPE rows as float32 pointers.
+  struct RowSegment {
+    int64_t rows = 0;
+    const float* cos = nullptr;  // [rows, head_dim]
+    const float* sin = nullptr;
+    KvCache* cache = nullptr;
+  };
+  struct StepBuffers;
+  bool TakesRows(int64_t rows) const;  // float32 activations and every projection takes them
+  void StepRows(float* x, int64_t rows, const RowSegment* segments, size_t num_segments, StepBuffers* buffers) const;
   // int8 quantization of the attention and MLP projections (Linear::QuantizeInt8).
   void QuantizeLinearsInt8();
 
@@ -145,6 +167,7 @@ class TransformerBlock {
   at::Tensor AttendSegment(const at::Tensor& q_rows, const at::Tensor& k_rows, const at::Tensor& v_rows,
                            const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
   at::Tensor Mlp(const at::Tensor& x) const;
+  void NormRows(const float* x, int64_t rows, const at::Tensor& w, const at::Tensor& b, float* y) const;
 
   BlockConfig config_;
   at::Tensor input_norm_w_, input_norm_b_, post_norm_w_, post_norm_b_;
@@ -174,6 +197,13 @@ class TransformerStack {
   c10::ScalarType dtype() const { return dtype_; }
 
  private:
+  // Float32 stacks step up to a few dozen rows (every int8 row count) through
+  // TransformerBlock::StepRows; other calls go through the tensor-op path.
+  bool StepsOnRows(int64_t rows) const;
+  at::Tensor ForwardRows(const at::Tensor& x, const int64_t* rows, std::vector<KvCache>* const* caches,
+                         size_t num_sequences) const;
+  at::Tensor FinalNorm(const at::Tensor& h) const;
+
   std::vector<TransformerBlock> blocks_;
   at::Tensor final_norm_w_, final_norm_b_;
   BlockConfig config_;

@@ -37,9 +37,13 @@ TEST(ParallelFor, EveryIndexOnceInAtMostThreadsContiguousChunks) {
         for (const auto& [begin, end] : chunks) {
           EXPECT_LT(begin, end);
           // Chunks hold at least `grain` items, except the last one.
-          if (end != n) EXPECT_GE(end - begin, grain);
+          if (end != n) {
+            EXPECT_GE(end - begin, grain);
+          }
         }
-        if (n == 0) EXPECT_TRUE(chunks.empty());
+        if (n == 0) {
+          EXPECT_TRUE(chunks.empty());
+        }
       }
     }
   }

@@ -355,6 +355,13 @@ TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
   });
   std::vector<absl::StatusOr<at::Tensor>> got(requests.size(), absl::UnknownError("not run"));
   std::vector<std::thread> clients;
+  // Readers start only once every stream is submitted: the early sequences run ahead until their
+  // queues fill (max_queued_frames), so the later ones join a running batch at different frames
+  // however fast the steps are.
+  std::atomic<size_t> submitted{0};
+  auto wait_for_all = [&] {
+    while (submitted.load() < requests.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
   for (size_t i = 0; i < requests.size(); ++i) {
     clients.emplace_back([&, i] {
       std::this_thread::sleep_for(std::chrono::milliseconds(15 * i));  // join at different frames
@@ -368,9 +375,12 @@ TEST_F(TalkerGenerationTest, BatcherStreamsMatchTheirSoloRuns) {
       auto seq = TalkerSequence::Start(model, r);
       if (!seq.ok()) {
         got[i] = seq.status();
+        ++submitted;
         return;
       }
       std::shared_ptr<TalkerBatcher::Stream> stream = batcher.Submit(std::move(*seq));
+      ++submitted;
+      wait_for_all();
       std::thread writer;
       if (i == 3) {
         writer = std::thread([&, stream, later] {

@@ -1,0 +1,134 @@
+#include "common/nn/row_ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/nn/float_gemv.h"
+#include "common/nn/parallel.h"
+
+namespace qwen3tts::nn {
+
+void RmsNormRows(const float* x, int64_t rows, int64_t n, const float* weight, double eps, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    double sum = 0;  // double: the mean of squares stays exact to float precision for any width
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(xr[i]) * xr[i];
+    const float variance = static_cast<float>(sum / static_cast<double>(n));
+    const float inverse = 1.0f / std::sqrt(variance + static_cast<float>(eps));
+    for (int64_t i = 0; i < n; ++i) yr[i] = weight[i] * (xr[i] * inverse);
+  }
+}
+
+void LayerNormRows(const float* x, int64_t rows, int64_t n, const float* weight, const float* bias, double eps,
+                   float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    double sum = 0, sum_sq = 0;
+    for (int64_t i = 0; i < n; ++i) sum += xr[i];
+    const double mean = sum / static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) sum_sq += (xr[i] - mean) * (xr[i] - mean);
+    const float mean_f = static_cast<float>(mean);
+    const float inverse = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(n) + eps));
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = (xr[i] - mean_f) * inverse;
+      yr[i] = weight ? (bias ? v * weight[i] + bias[i] : v * weight[i]) : v;
+    }
+  }
+}
+
+void RotateHalf(float* x, int64_t heads, int64_t d, const float* cos, const float* sin) {
+  const int64_t half = d / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    float* xh = x + h * d;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = xh[i], b = xh[i + half];
+      xh[i] = a * cos[i] + (-b) * sin[i];
+      xh[i + half] = b * cos[i + half] + a * sin[i + half];
+    }
+  }
+}
+
+void SiluMul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void Gelu(float* x, int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752440f;
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+}
+
+void AddScaledRows(float* y, const float* x, const float* scale, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * n;
+    const float* xr = x + r * n;
+    if (scale) {
+      for (int64_t i = 0; i < n; ++i) yr[i] += xr[i] * scale[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) yr[i] += xr[i];
+    }
+  }
+}
+
+namespace {
+
+// Heads [g * groups, (g + 1) * groups) against kv head g.
+void AttendKvHead(const float* q, int64_t groups, int64_t d, const float* keys, const float* values, int64_t length,
+                  float* scores, float* out) {
+  // Scores of all the group's heads in one pass over the keys: the keys are the "weight" rows.
+  FloatGemvInto(keys, length, d, q, groups, scores, FloatKernel::kAuto, /*threads=*/1);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  for (int64_t h = 0; h < groups; ++h) {
+    float* s = scores + h * length;
+    float max_score = -INFINITY;
+    for (int64_t l = 0; l < length; ++l) {
+      s[l] *= scale;
+      max_score = std::max(max_score, s[l]);
+    }
+    float sum = 0;
+    for (int64_t l = 0; l < length; ++l) {
+      s[l] = std::exp(s[l] - max_score);
+      sum += s[l];
+    }
+    const float inverse = 1.0f / sum;
+    float* o = out + h * d;
+    std::fill(o, o + d, 0.0f);
+    for (int64_t l = 0; l < length; ++l) {
+      const float p = s[l] * inverse;
+      const float* v = values + l * d;
+      for (int64_t i = 0; i < d; ++i) o[i] += p * v[i];
+    }
+  }
+}
+
+}  // namespace
+
+void AttendOnePosition(const float* q, int64_t heads, int64_t kv_heads, int64_t d, const float* keys,
+                       const float* values, int64_t kv_stride, int64_t length, float* scores, float* out) {
+  struct Job {
+    const float *q, *keys, *values;
+    int64_t groups, d, kv_stride, length;
+    float *scores, *out;
+    void operator()(int64_t begin, int64_t end) const {
+      for (int64_t g = begin; g < end; ++g) {
+        AttendKvHead(q + g * groups * d, groups, d, keys + g * kv_stride, values + g * kv_stride, length,
+                     scores + g * groups * length, out + g * groups * d);
+      }
+    }
+  };
+  const Job job{q, keys, values, heads / kv_heads, d, kv_stride, length, scores, out};
+  // Below ~64k multiply-adds a split costs more in hand-over than it saves (the code predictor's
+  // 17 positions); the talker's hundreds of positions are worth both cores.
+  if (heads * length * d < (int64_t{1} << 16)) {
+    job(0, kv_heads);
+  } else {
+    // One pointer captured: the std::function holds it without allocating.
+    ParallelFor(kv_heads, /*grain=*/1, [&job](int64_t begin, int64_t end) { job(begin, end); });
+  }
+}
+
+}  // namespace qwen3tts::nn
