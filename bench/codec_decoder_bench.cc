@@ -2,12 +2,15 @@
 // than real time) of the offline decode and of frame-by-frame streaming, per thread count.
 //
 //   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
-//                                [--threads 1,2] [--dtype float32,int8] [--json]
+//                                [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16]
+//                                [--json]
 // --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
 // --full-size: a random decoder with the official decoder shape (the reference config class's
 //              defaults), written as bfloat16 to a temporary file first.
 // With neither, the golden tiny model and the full-size random decoder are both measured.
 // --dtype: decoder precisions to measure (CodecDecoder: float32, int8), one row set each.
+// --conv-dtype: convolution arithmetic (float32, bfloat16), crossed with --dtype; the dtype column
+//               then reads e.g. "int8+bf16conv".
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -45,9 +48,9 @@ struct Row {
   double wall_s = 0, audio_s = 0, ms_per_frame = 0, max_frame_ms = 0;
 };
 
-std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir, WeightPrecision precision) {
+std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir, WeightPrecision precision, WeightPrecision conv) {
   const std::string st = fs::exists(dir + "/speech_tokenizer/config.json") ? dir + "/speech_tokenizer" : dir;
-  auto decoder = CodecDecoder::Load(st, precision);
+  auto decoder = CodecDecoder::Load(st, precision, conv);
   if (!decoder.ok()) {
     std::fprintf(stderr, "%s: %s\n", st.c_str(), std::string(decoder.status().message()).c_str());
     return nullptr;
@@ -55,7 +58,7 @@ std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir, WeightPrecis
   return *decoder;
 }
 
-std::shared_ptr<const CodecDecoder> RandomFullSize(WeightPrecision precision) {
+std::shared_ptr<const CodecDecoder> RandomFullSize(WeightPrecision precision, WeightPrecision conv) {
   CodecDecoderConfig config;  // model_config.h defaults = the reference decoder config defaults
   const std::string path =
       (fs::temp_directory_path() / ("qwen3tts_bench_decoder_" + std::to_string(getpid()) + ".safetensors"))
@@ -69,7 +72,7 @@ std::shared_ptr<const CodecDecoder> RandomFullSize(WeightPrecision precision) {
     return nullptr;
   }
   auto ckpt = Checkpoint::Open(path);
-  auto decoder = ckpt.ok() ? CodecDecoder::Create(*ckpt, config, 24000, precision) : ckpt.status();
+  auto decoder = ckpt.ok() ? CodecDecoder::Create(*ckpt, config, 24000, precision, conv) : ckpt.status();
   fs::remove(path);
   if (!decoder.ok()) {
     std::fprintf(stderr, "%s\n", std::string(decoder.status().message()).c_str());
@@ -90,6 +93,7 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
       Row r;
       r.model = label;
       r.dtype = WeightPrecisionName(decoder->precision());
+      if (decoder->conv_precision() == WeightPrecision::kBFloat16) r.dtype += "+bf16conv";
       r.mode = mode;
       r.threads = t;
       r.frames = frames;
@@ -134,6 +138,7 @@ int main(int argc, char** argv) {
   int64_t frames = 0;
   std::vector<int> threads = {1, 2};
   std::vector<WeightPrecision> precisions = {WeightPrecision::kFloat32};
+  std::vector<WeightPrecision> conv_precisions = {WeightPrecision::kFloat32};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -172,11 +177,21 @@ int main(int argc, char** argv) {
         }
         precisions.push_back(*p);
       }
+    } else if (arg == "--conv-dtype") {
+      conv_precisions.clear();
+      for (absl::string_view part : absl::StrSplit(value(), ',')) {
+        absl::StatusOr<WeightPrecision> p = ParseWeightPrecision(std::string(part));
+        if (!p.ok() || *p == WeightPrecision::kInt8) {
+          std::fprintf(stderr, "--conv-dtype takes float32 and/or bfloat16 separated by commas\n");
+          return 2;
+        }
+        conv_precisions.push_back(*p);
+      }
     } else if (arg == "--json") {
       json = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--json]\n",
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16] [--json]\n",
                    argv[0]);
       return 2;
     }
@@ -190,22 +205,24 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
   for (WeightPrecision precision : precisions) {
+   for (WeightPrecision conv : conv_precisions) {
     for (const std::string& dir : dirs) {
-      auto decoder = LoadDir(dir, precision);
+      auto decoder = LoadDir(dir, precision, conv);
       if (!decoder) return 1;
       Measure(fs::path(dir).filename().string(), decoder, frames > 0 ? frames : 125, threads, &rows);
     }
     if (full_size) {
-      auto decoder = RandomFullSize(precision);
+      auto decoder = RandomFullSize(precision, conv);
       if (!decoder) return 1;
       Measure("full-size random", decoder, frames > 0 ? frames : 25, threads, &rows);
     }
+   }
   }
 
-  std::printf("%-18s %-8s %-24s %7s %6s %9s %9s %9s %12s %12s\n", "model", "dtype", "mode", "threads", "frames",
+  std::printf("%-18s %-14s %-24s %7s %6s %9s %9s %9s %12s %12s\n", "model", "dtype", "mode", "threads", "frames",
               "wall s", "audio s", "RTF", "ms/frame", "max ms/call");
   for (const Row& r : rows) {
-    std::printf("%-18s %-8s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f\n", r.model.c_str(), r.dtype.c_str(),
+    std::printf("%-18s %-14s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f\n", r.model.c_str(), r.dtype.c_str(),
                 r.mode.c_str(), r.threads, static_cast<long>(r.frames), r.wall_s, r.audio_s,
                 r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
   }

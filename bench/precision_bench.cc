@@ -6,8 +6,8 @@
 //   - the SNR of the bfloat16 / int8 waveform against the float32 waveform.
 // Codes are compared position by position over the shorter run; a different length (EOS moved)
 // is shown. A second table does the same for the vocoder (codec decoder) on every
-// speech_tokenizer_decode case: float32 and int8 decoders against the reference waveform and
-// int8 against float32. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
+// speech_tokenizer_decode case: float32, bfloat16-convolution, int8 and int8 + bfloat16-convolution
+// decoders against the reference waveform and against float32. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
 // ../shared/golden).
 #include <ATen/ATen.h>
 
@@ -67,10 +67,24 @@ std::vector<float> ToVector(const at::Tensor& t) {
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-// The vocoder's precision: each decode case through a float32 and an int8 decoder.
+// The vocoder's precision: each decode case through the float32 decoder, with bfloat16
+// convolutions, with int8 linear layers, and with both.
 int VocoderTable(const std::string& dir, const nlohmann::json& manifest) {
-  std::printf("\nvocoder (codec decoder)\n%-28s %7s | %14s | %14s | %14s\n", "case", "frames", "float32 SNR dB",
-              "int8 SNR dB", "int8 vs f32 dB");
+  struct Config {
+    const char* name;
+    WeightPrecision linears, convolutions;
+  };
+  const Config configs[] = {{"float32", WeightPrecision::kFloat32, WeightPrecision::kFloat32},
+                            {"bf16conv", WeightPrecision::kFloat32, WeightPrecision::kBFloat16},
+                            {"int8", WeightPrecision::kInt8, WeightPrecision::kFloat32},
+                            {"int8+bf16conv", WeightPrecision::kInt8, WeightPrecision::kBFloat16}};
+  constexpr int kConfigs = 4;
+  std::printf("\nvocoder (codec decoder): SNR dB against the reference waveform | against float32\n%-28s %7s |",
+              "case", "frames");
+  for (const Config& c : configs) std::printf(" %14s", c.name);
+  std::printf(" |");
+  for (int i = 1; i < kConfigs; ++i) std::printf(" %14s", configs[i].name);
+  std::printf("\n");
   for (const nlohmann::json& c : manifest["cases"]) {
     if (c.value("mode", "") != "speech_tokenizer_decode") continue;
     auto file = SafetensorsFile::Open(dir + "/" + c.value("file", ""));
@@ -78,19 +92,21 @@ int VocoderTable(const std::string& dir, const nlohmann::json& manifest) {
     auto codes = (*file)->Load("input_codes", at::kLong);
     auto expected = (*file)->Load("waveform", at::kFloat);
     if (!codes.ok() || !expected.ok()) return std::fprintf(stderr, "%s: input_codes / waveform missing\n", c.value("id", "?").c_str()), 1;
-    std::vector<float> audio[2];
-    const WeightPrecision precisions[2] = {WeightPrecision::kFloat32, WeightPrecision::kInt8};
-    for (int p = 0; p < 2; ++p) {
-      auto decoder = CodecDecoder::Load(dir + "/" + c.value("model_dir", "") + "/speech_tokenizer", precisions[p]);
+    std::vector<float> audio[kConfigs];
+    for (int p = 0; p < kConfigs; ++p) {
+      auto decoder = CodecDecoder::Load(dir + "/" + c.value("model_dir", "") + "/speech_tokenizer", configs[p].linears,
+                                        configs[p].convolutions);
       if (!decoder.ok()) return std::fprintf(stderr, "%s\n", std::string(decoder.status().message()).c_str()), 1;
       auto wav = (*decoder)->Decode(codes->view({-1, (*decoder)->num_quantizers()}));
       if (!wav.ok()) return std::fprintf(stderr, "%s\n", std::string(wav.status().message()).c_str()), 1;
       audio[p] = ToVector(*wav);
     }
     const std::vector<float> reference = ToVector(*expected);
-    std::printf("%-28s %7lld | %14.1f | %14.1f | %14.1f\n", c.value("id", "?").c_str(),
-                static_cast<long long>(codes->size(0)), SnrDb(reference, audio[0]), SnrDb(reference, audio[1]),
-                SnrDb(audio[0], audio[1]));
+    std::printf("%-28s %7lld |", c.value("id", "?").c_str(), static_cast<long long>(codes->size(0)));
+    for (int p = 0; p < kConfigs; ++p) std::printf(" %14.1f", SnrDb(reference, audio[p]));
+    std::printf(" |");
+    for (int p = 1; p < kConfigs; ++p) std::printf(" %14.1f", SnrDb(audio[0], audio[p]));
+    std::printf("\n");
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "common/codec/decoder.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -54,12 +55,12 @@ absl::Status CheckConfig(const CodecDecoderConfig& c) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
-    const std::string& speech_tokenizer_dir, WeightPrecision precision) {
+    const std::string& speech_tokenizer_dir, WeightPrecision precision, WeightPrecision conv_precision) {
   ASSIGN_OR_RETURN(SpeechTokenizerConfig config,
                    ParseSpeechTokenizerConfig(speech_tokenizer_dir + "/config.json"));
   ASSIGN_OR_RETURN(Checkpoint weights, Checkpoint::Open(speech_tokenizer_dir));
   ASSIGN_OR_RETURN(std::shared_ptr<const CodecDecoder> decoder,
-                   Create(weights, config.decoder, config.output_sample_rate, precision));
+                   Create(weights, config.decoder, config.output_sample_rate, precision, conv_precision));
   if (config.decode_upsample_rate != decoder->samples_per_frame()) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.file, ": decode_upsample_rate ", config.decode_upsample_rate,
@@ -71,16 +72,27 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
 
 absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
     const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate,
-    WeightPrecision precision) {
+    WeightPrecision precision, WeightPrecision conv_precision) {
   if (precision == WeightPrecision::kBFloat16) {
     return absl::InvalidArgumentError(
         "codec decoder dtype 'bfloat16' is not supported (allowed: float32, int8)");
+  }
+  if (conv_precision == WeightPrecision::kInt8) {
+    return absl::InvalidArgumentError(
+        "codec decoder conv dtype 'int8' is not supported (allowed: float32, bfloat16)");
+  }
+  const bool bf16_convs = conv_precision == WeightPrecision::kBFloat16;
+  if (bf16_convs && !CpuHasBfloat16Arithmetic()) {
+    std::fprintf(stderr,
+                 "warning: codec decoder conv dtype bfloat16 on a CPU without AVX512-BF16: the convolutions "
+                 "run emulated, slower than float32\n");
   }
   const bool int8 = precision == WeightPrecision::kInt8;
   RETURN_IF_ERROR(CheckConfig(config));
   std::shared_ptr<CodecDecoder> d(new CodecDecoder());
   d->config_ = config;
   d->precision_ = precision;
+  d->conv_precision_ = conv_precision;
   d->sample_rate_ = sample_rate;
   d->samples_per_frame_ = 1;
   for (int64_t r : config.upsampling_ratios) d->samples_per_frame_ *= r;
@@ -147,6 +159,14 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   ASSIGN_OR_RETURN(d->final_conv_,
                    CausalConv1d::Load(weights, absl::StrCat("decoder.decoder.", stages + 2),
                                       output_dim, 1, 7));
+  if (bf16_convs) {
+    d->pre_conv_.ComputeInBfloat16();
+    for (auto& conv : d->upsample_convs_) conv.ComputeInBfloat16();
+    for (auto& block : d->upsample_blocks_) block.ConvolutionsInBfloat16();
+    d->decoder_in_conv_.ComputeInBfloat16();
+    for (auto& block : d->decoder_blocks_) block.ConvolutionsInBfloat16();
+    d->final_conv_.ComputeInBfloat16();
+  }
   return std::shared_ptr<const CodecDecoder>(std::move(d));
 }
 

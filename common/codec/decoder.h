@@ -57,14 +57,18 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   // precision: float32 (the reference's numbers) or int8 for the layers whose weights a streaming
   // step reads once per frame and that dominate its memory traffic: the pre-transformer's and the
   // ConvNeXt blocks' linear layers (nn::Int8Gemv; 436 of the 0.6B decoder's ~700 MB read per
-  // frame). The convolutions, whose time is arithmetic, stay float32. bfloat16 is
-  // INVALID_ARGUMENT.
+  // frame). bfloat16 is INVALID_ARGUMENT.
+  // conv_precision: the convolutions' arithmetic, where the decoder spends its time: float32, or
+  // bfloat16 (CpuHasBfloat16Arithmetic in decoder_layers.h: about twice as fast on CPUs with
+  // AVX512-BF16, slower than float32 elsewhere, which the load logs); int8 is INVALID_ARGUMENT.
   static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Load(
-      const std::string& speech_tokenizer_dir, WeightPrecision precision = WeightPrecision::kFloat32);
+      const std::string& speech_tokenizer_dir, WeightPrecision precision = WeightPrecision::kFloat32,
+      WeightPrecision conv_precision = WeightPrecision::kFloat32);
   // From an open checkpoint (official names) and the decoder config.
   static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Create(
       const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate = 24000,
-      WeightPrecision precision = WeightPrecision::kFloat32);
+      WeightPrecision precision = WeightPrecision::kFloat32,
+      WeightPrecision conv_precision = WeightPrecision::kFloat32);
 
   // codes: [frames, num_quantizers] integer. Returns float32 [frames * samples_per_frame].
   // INVALID_ARGUMENT for bad codes (see ValidateDecoderCodes). Thread-safe.
@@ -88,6 +92,7 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   int64_t codebook_size() const { return config_.codebook_size; }
   const CodecDecoderConfig& config() const { return config_; }
   WeightPrecision precision() const { return precision_; }
+  WeightPrecision conv_precision() const { return conv_precision_; }
 
  private:
   friend class DecoderSession;
@@ -99,6 +104,7 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
 
   CodecDecoderConfig config_;
   WeightPrecision precision_ = WeightPrecision::kFloat32;
+  WeightPrecision conv_precision_ = WeightPrecision::kFloat32;
   int64_t sample_rate_ = 24000;
   int64_t samples_per_frame_ = 0;
   SplitRvqDequantizer quantizer_;

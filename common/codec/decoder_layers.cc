@@ -24,6 +24,14 @@ at::Tensor LastSteps(const at::Tensor& x, int64_t length) {
 
 }  // namespace
 
+bool CpuHasBfloat16Arithmetic() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, const std::string& name,
                                              const std::vector<int64_t>& shape) {
   ASSIGN_OR_RETURN(at::Tensor tensor, weights.LoadShaped(name, shape, at::kFloat));
@@ -50,8 +58,10 @@ at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
   // The reference pads (kernel-1)*dilation on the left plus an "extra" right padding that is
   // always zero at stride 1.
   at::Tensor padded = at::constant_pad_nd(x, {history_length(), 0}, 0.0);
-  return at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1},
-                    /*padding=*/at::IntArrayRef{0}, at::IntArrayRef{dilation_}, groups_);
+  if (bfloat16_) padded = padded.to(at::kBFloat16);
+  at::Tensor y = at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1},
+                            /*padding=*/at::IntArrayRef{0}, at::IntArrayRef{dilation_}, groups_);
+  return bfloat16_ ? y.to(at::kFloat) : y;
 }
 
 void CausalConv1d::AppendInitialStates(StreamStates* states) const {
@@ -63,7 +73,11 @@ at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t&
   at::Tensor full = WithHistory(history, x);
   const int64_t steps = x.size(2);
   at::Tensor y;
-  if (groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
+  if (bfloat16_) {
+    y = at::conv1d(full.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
+                   at::IntArrayRef{dilation_}, groups_)
+            .to(at::kFloat);
+  } else if (groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
     // A streaming step has a few time steps against a large weight: one row per output step
     // (its receptive field, laid out as the weight's [in, kernel]) through the few-rows kernel,
     // which reads the weight once instead of having GEMM repack it on every call.
@@ -78,6 +92,13 @@ at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t&
   }
   if (history_length() > 0) history = LastSteps(full, history_length());
   return y;
+}
+
+void CausalConv1d::ComputeInBfloat16() {
+  if (bfloat16_) return;
+  weight_ = weight_.to(at::kBFloat16).contiguous();
+  bias_ = bias_.to(at::kBFloat16);
+  bfloat16_ = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,7 +142,36 @@ at::Tensor CausalConvTranspose1d::CheckpointWeight() const {
       .contiguous();
 }
 
+void CausalConvTranspose1d::ComputeInBfloat16() {
+  if (bfloat16_) return;
+  // The block-matrix form for every call: oneDNN's bfloat16 transposed convolution refuses an
+  // input shorter than the kernel (a one-frame step of the ConvNeXt upsampler), and the product
+  // form computes exactly the new output blocks anyway.
+  block_matrix_ = block_matrix_.to(at::kBFloat16).contiguous();
+  block_bias_ = bias_.repeat_interleave(stride_).to(at::kBFloat16);  // per output column o * stride + p
+  bfloat16_ = true;
+}
+
+at::Tensor CausalConvTranspose1d::BlockProduct(const at::Tensor& full, int64_t n) const {
+  // Row j: input frames j, j-1, ..., j-h (the newest first, as block_matrix_'s columns), so the
+  // output blocks of exactly the last n frames come out, each complete: nothing is recomputed.
+  const int64_t h = history_frames();
+  at::Tensor frames = full[0].t();                                         // [h + n, in]
+  at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
+                        .reshape({n, (h + 1) * in_channels_});
+  at::Tensor blocks = bfloat16_ ? at::linear(rows.to(at::kBFloat16), block_matrix_, block_bias_)
+                                      .to(at::kFloat)
+                                : nn::FloatGemv(block_matrix_, rows);  // [n, out * stride]
+  at::Tensor out = blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
+  if (!bfloat16_) out.add_(bias_.view({1, out_channels_, 1}));
+  return out;
+}
+
 at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
+  if (bfloat16_) {
+    // Causal: the whole sequence is one step from a zero history.
+    return BlockProduct(at::constant_pad_nd(x, {history_frames(), 0}, 0.0), x.size(2));
+  }
   at::Tensor y = at::conv_transpose1d(x, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
   const int64_t right_trim = kernel_ - stride_;
   if (right_trim > 0) y = y.narrow(2, 0, y.size(2) - right_trim);
@@ -139,15 +189,8 @@ at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states
   const int64_t n = x.size(2);
   at::Tensor full = WithHistory(history, x);  // [1, in, h + n]
   at::Tensor out;
-  if (n <= nn::kFloatGemvMaxRows) {
-    // Row j: input frames j, j-1, ..., j-h (the newest first, as block_matrix_'s columns), so the
-    // output blocks of exactly the new frames come out, each complete: nothing is recomputed.
-    at::Tensor frames = full[0].t();                                         // [h + n, in]
-    at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
-                          .reshape({n, (h + 1) * in_channels_});
-    at::Tensor blocks = nn::FloatGemv(block_matrix_, rows);  // [n, out * stride]
-    out = blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
-    out.add_(bias_.view({1, out_channels_, 1}));
+  if (bfloat16_ || n <= nn::kFloatGemvMaxRows) {
+    out = BlockProduct(full, n);
   } else {
     at::Tensor y = at::conv_transpose1d(full, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
     // Output blocks of the history frames were emitted by earlier calls; the blocks of the new
@@ -240,6 +283,11 @@ at::Tensor SnakeResidualUnit::Forward(const at::Tensor& x) const {
   return h + x;
 }
 
+void SnakeResidualUnit::ConvolutionsInBfloat16() {
+  conv1_.ComputeInBfloat16();
+  conv2_.ComputeInBfloat16();
+}
+
 void SnakeResidualUnit::AppendInitialStates(StreamStates* states) const {
   conv1_.AppendInitialStates(states);
   conv2_.AppendInitialStates(states);
@@ -276,6 +324,11 @@ at::Tensor SnakeDecoderBlock::Forward(const at::Tensor& x) const {
   at::Tensor h = upsample_.Forward(act_.Forward(x));
   for (const auto& unit : units_) h = unit.Forward(h);
   return h;
+}
+
+void SnakeDecoderBlock::ConvolutionsInBfloat16() {
+  upsample_.ComputeInBfloat16();
+  for (auto& unit : units_) unit.ConvolutionsInBfloat16();
 }
 
 void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {

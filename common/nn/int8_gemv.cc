@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -85,22 +86,29 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
     std::fill(a->q.begin() + r * a->ldq + in, a->q.begin() + (r + 1) * a->ldq, 0);  // the padding
     for (int64_t b = 0; b < a->blocks; ++b) {
       const int64_t begin = b * kInt8ActivationBlock, end = std::min(in, begin + kInt8ActivationBlock);
-      float max_abs = 0;
-      bool finite = true;
+      // Written so that the compiler vectorizes both loops (they were a tenth of an int8 decoding
+      // step as scalar code): the largest |x| as the largest magnitude bit pattern (for
+      // non-negative floats integer order is float order, and an infinity or NaN is at least the
+      // infinity pattern), rounding by the 1.5 * 2^23 shift, which is round-half-to-even like
+      // nearbyint for the |v| <= 127 it sees.
+      uint32_t max_bits = 0;
       for (int64_t i = begin; i < end; ++i) {
-        const float v = std::fabs(x[r * in + i]);
-        finite = finite && std::isfinite(v);
-        max_abs = std::max(max_abs, v);
+        uint32_t bits;
+        std::memcpy(&bits, &x[r * in + i], sizeof(bits));
+        max_bits = std::max(max_bits, bits & 0x7fffffffu);
       }
-      if (!finite) {  // a NaN or infinity makes the row's outputs NaN, as a float product would
+      if (max_bits >= 0x7f800000u) {  // a NaN or infinity makes the row's outputs NaN, as a float product would
         a->scale[r * a->blocks + b] = std::numeric_limits<float>::quiet_NaN();  // whatever q holds
         continue;
       }
+      float max_abs;
+      std::memcpy(&max_abs, &max_bits, sizeof(max_abs));
       const float inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
       a->scale[r * a->blocks + b] = max_abs / 127.0f;
+      constexpr float kRoundShift = 12582912.0f;  // 1.5 * 2^23
       for (int64_t i = begin; i < end; ++i) {
-        const float q = std::nearbyint(x[r * in + i] * inverse);
-        a->q[r * a->ldq + i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+        const float q = std::clamp((x[r * in + i] * inverse + kRoundShift) - kRoundShift, -127.0f, 127.0f);
+        a->q[r * a->ldq + i] = static_cast<int8_t>(static_cast<int32_t>(q));
       }
     }
   }

@@ -111,6 +111,10 @@ void SetSpinWait(std::chrono::microseconds wait) { spin_wait_us.store(std::max<i
 
 std::chrono::microseconds SpinWait() { return std::chrono::microseconds(spin_wait_us.load()); }
 
+void UseThreadsOnThisThread(int threads) {
+  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
+}
+
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads) {
   if (n <= 0) return;
   if (threads <= 0) threads = at::get_num_threads();

@@ -35,4 +35,11 @@ std::chrono::microseconds SpinWait();
 
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads = 0);
 
+// Gives the calling thread `threads` intra-op threads (ParallelFor's default, libtorch's and
+// OpenBLAS's parallel regions) when threads > 0 and it has another count. The count is per
+// thread under OpenMP, so stages sharing a process each keep their own share of the cores:
+// `qwen3-tts serve` gives the talker's generation thread one count and the vocoder's decode calls
+// another. Changing it is not free (libtorch resizes a pool), hence only on a change.
+void UseThreadsOnThisThread(int threads);
+
 }  // namespace qwen3tts::nn

@@ -4,11 +4,16 @@
 #include <chrono>
 #include <utility>
 
+#include "common/nn/parallel.h"
+
 namespace qwen3tts {
 
-TalkerBatcher::TalkerBatcher(int max_batch, int max_queued_frames, std::function<void(const StepStats&)> on_step)
+TalkerBatcher::TalkerBatcher(int max_batch, int max_queued_frames, std::function<void(const StepStats&)> on_step,
+                             int threads, int prefill_threads)
     : max_batch_(std::max(1, max_batch)),
       max_queued_frames_(std::max(1, max_queued_frames)),
+      threads_(threads),
+      prefill_threads_(prefill_threads > 0 ? prefill_threads : threads),
       on_step_(std::move(on_step)),
       thread_([this] { Run(); }) {}
 
@@ -108,7 +113,9 @@ void TalkerBatcher::StartPending(std::unique_lock<std::mutex>& lock) {
     Starter start = std::move(next->start_);
     next->start_ = nullptr;
     lock.unlock();
+    nn::UseThreadsOnThisThread(prefill_threads_);
     absl::StatusOr<std::unique_ptr<TalkerSequence>> started = start();
+    nn::UseThreadsOnThisThread(threads_);
     lock.lock();
     if (!started.ok()) {
       RetireLocked(next, started.status());
@@ -119,6 +126,7 @@ void TalkerBatcher::StartPending(std::unique_lock<std::mutex>& lock) {
 }
 
 void TalkerBatcher::Run() {
+  nn::UseThreadsOnThisThread(threads_);
   std::unique_lock<std::mutex> lock(sync_->mu);
   while (true) {
     // The timeout notices streams abandoned without Cancel (their holder simply let go).

@@ -37,8 +37,12 @@ class TalkerBatcher {
   // max_batch: the most sequences stepped together (later ones wait for a place, first come first
   // served). max_queued_frames: frames a stream may have produced but its reader not yet taken;
   // a slow reader pauses its own sequence instead of growing memory or slowing the others.
+  // threads: intra-op threads of the generation thread's steps (0: the process's;
+  // nn::UseThreadsOnThisThread); prefill_threads: of its prefills (0: as steps). A process whose
+  // other stage is idle while a request starts (`qwen3-tts serve`) prefills on every core.
   explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
-                         std::function<void(const StepStats&)> on_step = nullptr);
+                         std::function<void(const StepStats&)> on_step = nullptr, int threads = 0,
+                         int prefill_threads = 0);
   ~TalkerBatcher();  // stops the generation thread; streams still open end with UNAVAILABLE
   // (their handles stay usable after the batcher is gone)
   TalkerBatcher(const TalkerBatcher&) = delete;
@@ -111,6 +115,8 @@ class TalkerBatcher {
 
   const int max_batch_;
   const int max_queued_frames_;
+  const int threads_;
+  const int prefill_threads_;
   std::function<void(const StepStats&)> on_step_;
   std::shared_ptr<Sync> sync_ = std::make_shared<Sync>();
   std::vector<std::shared_ptr<Stream>> streams_;  // in the batch or waiting for a place, FIFO

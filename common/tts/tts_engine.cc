@@ -23,7 +23,7 @@ absl::StatusOr<std::shared_ptr<const TtsEngine>> TtsEngine::Load(const std::stri
   ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::Open(model_dir));
   ASSIGN_OR_RETURN(e->talker_, TalkerModel::Load(ckpt, e->info_.config, options.talker_precision));
   const std::string st_dir = JoinPath(model_dir, "speech_tokenizer");
-  ASSIGN_OR_RETURN(e->decoder_, CodecDecoder::Load(st_dir, options.decoder_precision));
+  ASSIGN_OR_RETURN(e->decoder_, CodecDecoder::Load(st_dir, options.decoder_precision, options.decoder_conv_precision));
   if (e->info_.config.variant == ModelVariant::kBase) {
     if (!e->info_.config.speaker_encoder.has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(e->info_.config.file, ": a Base model needs speaker_encoder_config"));

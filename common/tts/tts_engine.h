@@ -21,7 +21,8 @@ namespace qwen3tts {
 
 struct EngineOptions {
   WeightPrecision talker_precision = WeightPrecision::kFloat32;
-  WeightPrecision decoder_precision = WeightPrecision::kFloat32;  // float32 or int8 (CodecDecoder)
+  WeightPrecision decoder_precision = WeightPrecision::kFloat32;       // float32 or int8 (CodecDecoder)
+  WeightPrecision decoder_conv_precision = WeightPrecision::kFloat32;  // float32 or bfloat16
 };
 
 struct SynthesisRequest {

@@ -129,6 +129,11 @@ int Synthesize(const Args& a) {
     return Fail(absl::StrCat("--vocoder-dtype: '", vocoder_dtype, "' is not allowed (allowed: float32, int8)"));
   }
   engine_options.decoder_precision = *ParseWeightPrecision(vocoder_dtype);
+  const std::string conv_dtype = a.Get("vocoder-conv-dtype", "float32");
+  if (conv_dtype != "float32" && conv_dtype != "bfloat16") {
+    return Fail(absl::StrCat("--vocoder-conv-dtype: '", conv_dtype, "' is not allowed (allowed: float32, bfloat16)"));
+  }
+  engine_options.decoder_conv_precision = *ParseWeightPrecision(conv_dtype);
   auto engine = TtsEngine::Load(a.Get("model-dir"), engine_options);
   if (!engine.ok()) return Fail(std::string(engine.status().message()));
   SynthesisRequest r;
@@ -183,12 +188,13 @@ void Usage() {
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
                "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16|int8] [--threads N]\n"
-               "                     [--vocoder-dtype float32|int8] [--voice-dir DIR] [--http-listen HOST:PORT]\n"
+               "                     [--vocoder-dtype float32|int8] [--vocoder-conv-dtype float32|bfloat16] [--voice-dir DIR]\n"
+               "                     [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
-               "                     [--dtype float32|bfloat16|int8] [--vocoder-dtype float32|int8] [--threads N]\n"
-               "                     [--format pcm16|float]\n"
+               "                     [--dtype float32|bfloat16|int8] [--vocoder-dtype float32|int8]\n"
+               "                     [--vocoder-conv-dtype float32|bfloat16] [--threads N] [--format pcm16|float]\n"
                "  make-random-model  --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]\n"
                "                     [--seed N] [--tokenizer-from DIR]\n");
 }
@@ -207,7 +213,7 @@ int main(int argc, char** argv) {
   } else if (command == "synthesize") {
     args = Parse(argc, argv, 2, {"greedy", "x-vector-only"},
                  {"model-dir", "text", "out", "speaker", "language", "instruct", "ref-audio", "ref-text", "seed",
-                  "temperature", "top-k", "top-p", "max-frames", "dtype", "vocoder-dtype", "threads", "format"});
+                  "temperature", "top-k", "top-p", "max-frames", "dtype", "vocoder-dtype", "vocoder-conv-dtype", "threads", "format"});
   } else if (command == "serve") {
     return ServeMain(argc - 1, argv + 1);
   } else if (command == "make-random-model") {

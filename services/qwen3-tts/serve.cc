@@ -1,6 +1,8 @@
 #include "services/qwen3-tts/serve.h"
 
 #include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
@@ -76,9 +78,15 @@ int ServeMain(int argc, char** argv) {
   const std::vector<FlagSpec> specs = ServeFlagSpecs();
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts serve", specs)) return 2;
-  // One intra-op pool serves every stage: the stages share the cores instead of each sizing a
-  // pool to the whole machine.
+  // The stages split the process's threads instead of each sizing its parallel regions to the
+  // whole machine: the vocoder's decode calls get `vocoder_threads`, the talker's generation thread
+  // the rest (both all of them on a single core). On 2 cores, talker 2 + vocoder 1 threads made 3
+  // busy threads, and a parallel region whose second thread lost its core waited for it: one
+  // stream ran at 7.3 frames/s against 9.7 with 1 + 1 (int8, bench/RESULTS.md). A prefill, which
+  // starts a request while its audio is not being decoded yet, takes every thread.
   const int threads = ApplyThreads(flags);
+  const int vocoder_threads = std::min<int>(threads, static_cast<int>(flags.GetInt("vocoder-threads")));
+  const int talker_threads = threads > vocoder_threads ? threads - vocoder_threads : threads;
   const std::string dtype = flags.Get("dtype");
   SetBuildInfo("all", dtype, threads);
   const std::string model_dir = flags.Get("model-dir");
@@ -107,7 +115,9 @@ int ServeMain(int argc, char** argv) {
   const std::string st_dir = JoinPath(model_dir, "speech_tokenizer");
   absl::StatusOr<WeightPrecision> vocoder_precision = ParseWeightPrecision(flags.Get("vocoder-dtype"));
   if (!vocoder_precision.ok()) return vocoder_precision.status();
-  auto decoder = CodecDecoder::Load(st_dir, *vocoder_precision);
+  absl::StatusOr<WeightPrecision> conv_precision = ParseWeightPrecision(flags.Get("vocoder-conv-dtype"));
+  if (!conv_precision.ok()) return conv_precision.status();
+  auto decoder = CodecDecoder::Load(st_dir, *vocoder_precision, *conv_precision);
   if (!decoder.ok()) return decoder.status();
   if (info->config.variant == ModelVariant::kBase) {
     if (!info->config.speaker_encoder.has_value()) return absl::InvalidArgumentError("Base model without speaker_encoder_config");
@@ -128,8 +138,8 @@ int ServeMain(int argc, char** argv) {
     if (!keys.ok()) return keys.status();
     api_keys = std::move(*keys);
   }
-    auto talker_service = std::make_shared<TalkerService>(*info, *talker, xvector, limits);
-    auto vocoder_service = std::make_shared<VocoderService>(*decoder, encoder, limits);
+    auto talker_service = std::make_shared<TalkerService>(*info, *talker, xvector, limits, talker_threads, threads);
+    auto vocoder_service = std::make_shared<VocoderService>(*decoder, encoder, limits, vocoder_threads);
     absl::Status warm = talker_service->WarmUp();
     if (warm.ok()) warm = vocoder_service->WarmUp();
     if (!warm.ok()) return warm;

@@ -27,7 +27,8 @@ std::string RequestIdOf(grpc::ServerContextBase* context) {
 }  // namespace
 
 TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model,
-                             std::shared_ptr<const XVectorEncoder> xvector, StreamLimits limits)
+                             std::shared_ptr<const XVectorEncoder> xvector, StreamLimits limits, int compute_threads,
+                             int prefill_threads)
     : info_(std::move(info)),
       model_(std::move(model)),
       xvector_(std::move(xvector)),
@@ -41,7 +42,8 @@ TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> 
                    metrics_.talker_frame_seconds.Observe(step.talker_seconds);
                    metrics_.code_predictor_frame_seconds.Observe(step.code_predictor_seconds);
                  }
-               }) {}
+               },
+               compute_threads, prefill_threads) {}
 
 absl::Status TalkerService::WarmUp() const {
   const ModelConfig& config = info_.config;

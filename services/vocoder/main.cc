@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
     if (PathExists(JoinPath(dir, "speech_tokenizer/config.json"))) dir = JoinPath(dir, "speech_tokenizer");
     absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(dtype);
     if (!precision.ok()) return precision.status();
-    auto decoder = CodecDecoder::Load(dir, *precision);
+    absl::StatusOr<WeightPrecision> conv_precision = ParseWeightPrecision(flags.Get("conv-dtype"));
+    if (!conv_precision.ok()) return conv_precision.status();
+    auto decoder = CodecDecoder::Load(dir, *precision, *conv_precision);
     if (!decoder.ok()) return decoder.status();
     std::shared_ptr<const SpeechEncoder> encoder;
     auto config = ParseSpeechTokenizerConfig(JoinPath(dir, "config.json"));

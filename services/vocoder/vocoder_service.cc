@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "common/audio/audio_file.h"
+#include "common/nn/parallel.h"
 #include "common/rpc/grpc_util.h"
 #include "common/rpc/reactors.h"
 #include "services/common/proto_convert.h"
@@ -23,13 +24,15 @@ absl::Status WithField(const std::string& field, const absl::Status& status) {
 }  // namespace
 
 VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
-                               StreamLimits limits)
+                               StreamLimits limits, int compute_threads)
     : decoder_(std::move(decoder)),
       encoder_(std::move(encoder)),
       metrics_(StageMetrics::For("vocoder")),
-      admission_(limits.max_streams, limits.max_queue, &metrics_) {}
+      admission_(limits.max_streams, limits.max_queue, &metrics_),
+      compute_threads_(compute_threads) {}
 
 absl::Status VocoderService::WarmUp() const {
+  nn::UseThreadsOnThisThread(compute_threads_);
   DecoderSession session(decoder_);
   absl::StatusOr<at::Tensor> audio = session.Push(at::zeros({2, decoder_->num_quantizers()}, at::kLong));
   if (!audio.ok()) return absl::Status(audio.status().code(), absl::StrCat("warm-up: ", audio.status().message()));
@@ -53,6 +56,7 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
   // A cancelled call stops within a frame, even in the middle of a 16-frame chunk.
   auto push_in_turn = [&](const at::Tensor& codes) {
+    nn::UseThreadsOnThisThread(compute_threads_);
     ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
     return session.Push(codes, [context] { return context->IsCancelled(); });
   };
@@ -97,6 +101,7 @@ grpc::ServerUnaryReactor* VocoderService::Encode(grpc::CallbackServerContext*, c
 }
 
 grpc::Status VocoderService::DoEncode(const v1::EncodeRequest* request, v1::EncodeResponse* response) {
+  nn::UseThreadsOnThisThread(compute_threads_);
   if (encoder_ == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this vocoder has no speech-tokenizer encoder weights");
   }

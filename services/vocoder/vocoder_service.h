@@ -14,8 +14,10 @@ namespace qwen3tts {
 
 class VocoderService final : public v1::Codec::CallbackService {
  public:
+  // compute_threads: intra-op threads of each decode / encode call (0: the process's), for a vocoder
+  // that shares its process with other stages (`qwen3-tts serve`).
   VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
-                 StreamLimits limits = {});
+                 StreamLimits limits = {}, int compute_threads = 0);
 
   // Decodes (and encodes, when there is an encoder) a few frames before the stage reports SERVING.
   absl::Status WarmUp() const;
@@ -33,6 +35,7 @@ class VocoderService final : public v1::Codec::CallbackService {
   std::shared_ptr<const SpeechEncoder> encoder_;  // absent when the checkpoint has no encoder weights
   StageMetrics& metrics_;
   mutable AdmissionControl admission_;
+  const int compute_threads_;
   // Decode calls of concurrent streams take turns when ops are multi-threaded.
   ComputeGate decode_gate_;
 };

@@ -1,6 +1,7 @@
 // Talker generation on a random tiny model: request validation, reproducible seeded sampling,
 // streaming text input, batch stepping and bfloat16.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -499,6 +500,28 @@ TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsGenerationThread) {
   EXPECT_EQ(c.status().message(), "text: too long");
   EXPECT_TRUE(failing->done());
   EXPECT_EQ(failing->sequence(), nullptr);
+}
+
+// A batcher that shares its process with another stage (`qwen3-tts serve`) steps with its own
+// intra-op thread count and prefills with another, on its generation thread only.
+TEST_F(TalkerGenerationTest, BatcherUsesItsOwnThreadCountsForStepsAndPrefills) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  const int caller_threads = at::get_num_threads();
+  std::atomic<int> prefill_threads{0}, step_threads{0};
+  {
+    TalkerBatcher batcher(/*max_batch=*/2, /*max_queued_frames=*/4,
+                          [&](const TalkerBatcher::StepStats&) { step_threads = at::get_num_threads(); },
+                          /*threads=*/1, /*prefill_threads=*/3);
+    auto stream = batcher.Submit([&] {
+      prefill_threads = at::get_num_threads();
+      return TalkerSequence::Start(model, GreedyCustomVoiceRequest());
+    });
+    auto codes = ReadAll(*stream);
+    ASSERT_TRUE(codes.ok()) << codes.status();
+  }
+  EXPECT_EQ(prefill_threads.load(), 3);
+  EXPECT_EQ(step_threads.load(), 1);
+  EXPECT_EQ(at::get_num_threads(), caller_threads);  // the caller's own count is untouched
 }
 
 // The first-step logits of a lower-precision model stay within 5 % of float32's range.
