@@ -167,25 +167,20 @@ int main(int argc, char** argv) {
         }
         threads.push_back(t);
       }
-    } else if (arg == "--dtype") {
-      precisions.clear();
+    } else if (arg == "--dtype" || arg == "--conv-dtype") {
+      // Linear layers have no bfloat16 form, convolutions no int8 one.
+      const bool conv = arg == "--conv-dtype";
+      const WeightPrecision refused = conv ? WeightPrecision::kInt8 : WeightPrecision::kBFloat16;
+      std::vector<WeightPrecision>& list = conv ? conv_precisions : precisions;
+      list.clear();
       for (absl::string_view part : absl::StrSplit(value(), ',')) {
         absl::StatusOr<WeightPrecision> p = ParseWeightPrecision(std::string(part));
-        if (!p.ok() || *p == WeightPrecision::kBFloat16) {
-          std::fprintf(stderr, "--dtype takes float32 and/or int8 separated by commas\n");
+        if (!p.ok() || *p == refused) {
+          std::fprintf(stderr, "%s takes float32 and/or %s separated by commas\n", arg.c_str(),
+                       conv ? "bfloat16" : "int8");
           return 2;
         }
-        precisions.push_back(*p);
-      }
-    } else if (arg == "--conv-dtype") {
-      conv_precisions.clear();
-      for (absl::string_view part : absl::StrSplit(value(), ',')) {
-        absl::StatusOr<WeightPrecision> p = ParseWeightPrecision(std::string(part));
-        if (!p.ok() || *p == WeightPrecision::kInt8) {
-          std::fprintf(stderr, "--conv-dtype takes float32 and/or bfloat16 separated by commas\n");
-          return 2;
-        }
-        conv_precisions.push_back(*p);
+        list.push_back(*p);
       }
     } else if (arg == "--json") {
       json = true;

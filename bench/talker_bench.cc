@@ -3,7 +3,7 @@
 // run generates the same number of frames.
 //
 //   qwen3tts-bench-talker [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N]
-//                         [--dtype float32|bfloat16|int8|both|all] [--batch 1,2,4,8]
+//                         [--dtype float32,bfloat16,int8|both|all] [--batch 1,2,4,8]
 // (both = float32 and bfloat16, the default; all adds int8)
 // --batch adds a continuous-batching table: B sequences stepped together (StepBatch, as the talker
 // stage runs its streams), aggregate frames per second and the speed-up over one sequence.
@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "common/talker/random_weights.h"
 #include "common/talker/talker_generator.h"
 #include "common/tensor/checkpoint.h"
@@ -140,10 +142,22 @@ bool Run(const std::string& label, const std::string& dir, WeightPrecision dtype
 
 constexpr WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8};
 
+// choice: all, both (float32 and bfloat16), or precision names separated by commas.
 bool Selected(const std::string& choice, WeightPrecision p) {
   if (choice == "all") return true;
   if (choice == "both") return p != WeightPrecision::kInt8;
-  return choice == WeightPrecisionName(p);
+  for (absl::string_view name : absl::StrSplit(choice, ',')) {
+    if (name == WeightPrecisionName(p)) return true;
+  }
+  return false;
+}
+
+bool ValidDtypeChoice(const std::string& choice) {
+  if (choice == "all" || choice == "both") return true;
+  for (absl::string_view name : absl::StrSplit(choice, ',')) {
+    if (!ParseWeightPrecision(std::string(name)).ok()) return false;
+  }
+  return true;
 }
 
 std::string MakeRandom(const std::string& shape) {
@@ -185,6 +199,11 @@ int main(int argc, char** argv) {
       at::set_num_threads(std::atoi(next().c_str()));
     } else if (a == "--dtype") {
       dtypes = next();
+      if (!ValidDtypeChoice(dtypes)) {
+        std::fprintf(stderr, "--dtype: '%s' is not allowed (allowed: float32, bfloat16, int8 separated by commas, both, all)\n",
+                     dtypes.c_str());
+        return 2;
+      }
     } else if (a == "--batch") {
       std::string list = next();
       for (size_t p = 0; p < list.size();) {
@@ -193,7 +212,7 @@ int main(int argc, char** argv) {
         p = q == std::string::npos ? list.size() : q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32|bfloat16|int8|both|all] [--batch 1,2,4,8]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32,bfloat16,int8|both|all] [--batch 1,2,4,8]\n", argv[0]);
       return 2;
     }
   }

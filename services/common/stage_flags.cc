@@ -62,7 +62,7 @@ std::vector<FlagSpec> ServeFlagSpecs() {
   for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"),
                      FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
                      FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16"}, "float32"),
-                     FlagSpec::Int("vocoder-threads", 1, 1, 1024),
+                     FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),
                      // The stages share the process's cores: kernel workers do not spin by default.
                      FlagSpec::Int("spin-wait-us", 0, 0, 100000), FlagSpec::String("voice-dir", "voices"),
                      FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {

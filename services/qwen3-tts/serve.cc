@@ -86,7 +86,9 @@ int ServeMain(int argc, char** argv) {
   // starts a request while its audio is not being decoded yet, takes every thread.
   const int threads = ApplyThreads(flags);
   const int vocoder_threads = std::min<int>(threads, static_cast<int>(flags.GetInt("vocoder-threads")));
-  const int talker_threads = threads > vocoder_threads ? threads - vocoder_threads : threads;
+  const int talker_threads = flags.GetInt("talker-threads") > 0 ? static_cast<int>(flags.GetInt("talker-threads"))
+                             : threads > vocoder_threads ? threads - vocoder_threads
+                                                         : threads;
   const std::string dtype = flags.Get("dtype");
   SetBuildInfo("all", dtype, threads);
   const std::string model_dir = flags.Get("model-dir");
