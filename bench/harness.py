@@ -139,9 +139,22 @@ class Stack:
 # Models and checkpoints
 
 
+def golden_dir():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.environ.get("QWEN3TTS_GOLDEN_DIR") or os.path.join(root, "..", "shared", "golden")
+
+
 def ensure_model(args, shape):
-    """Creates (once) a random custom_voice model of `shape` in the cache directory; returns its path."""
-    path = os.path.join(args.models_dir, "%s-custom_voice" % shape)
+    """Creates (once) a random custom_voice model of `shape` in the cache directory; returns its path.
+
+    The text tokenizer is Qwen's BPE one, copied from the golden set's tiny model when it is there, so
+    that a sentence is as many tokens as with a real checkpoint (~10-20); make-random-model's own
+    byte-level tokenizer makes every character a token, 3-4x longer prompts and prefills."""
+    bpe = os.path.join(golden_dir(), "models", "tiny-customvoice")
+    use_bpe = all(os.path.exists(os.path.join(bpe, n)) for n in ("vocab.json", "merges.txt", "tokenizer_config.json"))
+    path = os.path.join(args.models_dir, "%s-custom_voice%s" % (shape, "-qwen-bpe" if use_bpe else ""))
+    if not use_bpe:
+        log("no golden tokenizer at %s: the %s model gets a byte-level tokenizer (longer prompts)" % (bpe, shape))
     needed = ["config.json", "model.safetensors", os.path.join("speech_tokenizer", "model.safetensors")]
     if all(os.path.exists(os.path.join(path, n)) for n in needed):
         log("reusing model %s" % path)
@@ -149,8 +162,8 @@ def ensure_model(args, shape):
     os.makedirs(args.models_dir, exist_ok=True)
     partial = path + ".partial-%d" % os.getpid()
     start = time.time()
-    run_tool([args.qwen3_tts, "make-random-model", "--out", partial, "--shape", shape, "--variant", "custom_voice"],
-             timeout=1800)
+    run_tool([args.qwen3_tts, "make-random-model", "--out", partial, "--shape", shape, "--variant", "custom_voice"] +
+             (["--tokenizer-from", bpe] if use_bpe else []), timeout=1800)
     if os.path.exists(path):  # an incomplete earlier attempt
         subprocess.run(["rm", "-rf", path], check=True)
     os.rename(partial, path)
@@ -215,8 +228,7 @@ def measure_bandwidth(args):
 
 def measure_precision(args):
     """Accuracy cost of bfloat16 and int8 talker weights vs float32 on the golden cases (qwen3tts-bench-precision)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    golden = os.environ.get("QWEN3TTS_GOLDEN_DIR") or os.path.join(root, "..", "shared", "golden")
+    golden = golden_dir()
     if not os.path.exists(os.path.join(golden, "manifest.json")):
         log("precision: no golden set at %s (set QWEN3TTS_GOLDEN_DIR); skipped" % golden)
         return None

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,7 @@ struct StackCase {
   std::string name;
   BlockConfig config;
 };
+void PrintTo(const StackCase& c, std::ostream* os) { *os << c.name; }  // test names and logs
 
 StackCase Qwen3Like() {
   BlockConfig c;
