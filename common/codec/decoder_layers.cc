@@ -57,11 +57,17 @@ absl::StatusOr<CausalConv1d> CausalConv1d::Load(const DecoderWeights& weights,
 at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
   // The reference pads (kernel-1)*dilation on the left plus an "extra" right padding that is
   // always zero at stride 1.
-  at::Tensor padded = at::constant_pad_nd(x, {history_length(), 0}, 0.0);
-  if (bfloat16_) padded = padded.to(at::kBFloat16);
-  at::Tensor y = at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1},
-                            /*padding=*/at::IntArrayRef{0}, at::IntArrayRef{dilation_}, groups_);
-  return bfloat16_ ? y.to(at::kFloat) : y;
+  return Convolve(at::constant_pad_nd(x, {history_length(), 0}, 0.0));
+}
+
+at::Tensor CausalConv1d::Convolve(const at::Tensor& padded) const {
+  if (!bfloat16_) {
+    return at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1}, /*padding=*/at::IntArrayRef{0},
+                      at::IntArrayRef{dilation_}, groups_);
+  }
+  return at::conv1d(padded.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
+                    at::IntArrayRef{dilation_}, groups_)
+      .to(at::kFloat);
 }
 
 void CausalConv1d::AppendInitialStates(StreamStates* states) const {
@@ -73,11 +79,7 @@ at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t&
   at::Tensor full = WithHistory(history, x);
   const int64_t steps = x.size(2);
   at::Tensor y;
-  if (bfloat16_) {
-    y = at::conv1d(full.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
-                   at::IntArrayRef{dilation_}, groups_)
-            .to(at::kFloat);
-  } else if (groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
+  if (!bfloat16_ && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
     // A streaming step has a few time steps against a large weight: one row per output step
     // (its receptive field, laid out as the weight's [in, kernel]) through the few-rows kernel,
     // which reads the weight once instead of having GEMM repack it on every call.
@@ -88,7 +90,7 @@ at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t&
     y.add_(bias_);
     y = y.t().unsqueeze(0);
   } else {
-    y = at::conv1d(full, weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0}, at::IntArrayRef{dilation_}, groups_);
+    y = Convolve(full);
   }
   if (history_length() > 0) history = LastSteps(full, history_length());
   return y;

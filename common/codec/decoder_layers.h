@@ -58,6 +58,8 @@ class CausalConv1d {
   void ComputeInBfloat16();
 
  private:
+  // The convolution of an input already carrying its left context, float32 out in either mode.
+  at::Tensor Convolve(const at::Tensor& padded) const;
   at::Tensor weight_, bias_;  // float32, or bfloat16 after ComputeInBfloat16
   int64_t in_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
   bool bfloat16_ = false;

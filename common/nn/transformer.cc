@@ -350,15 +350,19 @@ bool TransformerBlock::TakesRows(int64_t rows) const {
   return input_norm_w_.scalar_type() == at::kFloat;
 }
 
-void TransformerBlock::NormRows(const float* x, int64_t rows, const at::Tensor& w, const at::Tensor& b,
-                                float* y) const {
-  if (config_.norm == NormKind::kRms) {
-    RmsNormRows(x, rows, config_.hidden_size, w.data_ptr<float>(), config_.norm_eps, y);
+namespace {
+
+// The configured norm (RMSNorm, or LayerNorm with an optional bias) over hidden-size rows.
+void NormRows(const BlockConfig& c, const float* x, int64_t rows, const at::Tensor& w, const at::Tensor& b, float* y) {
+  if (c.norm == NormKind::kRms) {
+    RmsNormRows(x, rows, c.hidden_size, w.data_ptr<float>(), c.norm_eps, y);
   } else {
-    LayerNormRows(x, rows, config_.hidden_size, w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr,
-                  config_.norm_eps, y);
+    LayerNormRows(x, rows, c.hidden_size, w.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr, c.norm_eps,
+                  y);
   }
 }
+
+}  // namespace
 
 void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segments, size_t num_segments,
                                 StepBuffers* buf) const {
@@ -372,7 +376,7 @@ void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segmen
   float* attn = StepBuffers::Sized(&buf->attn, rows * q_dim);
   float* out = StepBuffers::Sized(&buf->out, rows * hidden);
 
-  NormRows(x, rows, input_norm_w_, input_norm_b_, normed);
+  NormRows(c, x, rows, input_norm_w_, input_norm_b_, normed);
   q_proj_.Into(normed, rows, q);
   k_proj_.Into(normed, rows, k);
   v_proj_.Into(normed, rows, v);
@@ -416,7 +420,7 @@ void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segmen
   o_proj_.Into(attn, rows, out);
   AddScaledRows(x, out, c.layer_scale ? attn_scale_.data_ptr<float>() : nullptr, rows, hidden);
 
-  NormRows(x, rows, post_norm_w_, post_norm_b_, normed);
+  NormRows(c, x, rows, post_norm_w_, post_norm_b_, normed);
   const int64_t inter = c.intermediate_size;
   float* up = StepBuffers::Sized(&buf->up, rows * inter);
   up_proj_.Into(normed, rows, up);
@@ -503,14 +507,7 @@ at::Tensor TransformerStack::ForwardRows(const at::Tensor& x, const int64_t* row
     for (size_t i = 0; i < num_sequences; ++i) buf->segments[i].cache = &(*caches[i])[layer];
     blocks_[layer].StepRows(data, total, buf->segments.data(), num_sequences, buf);
   }
-  if (final_norm_w_.defined()) {
-    if (config_.norm == NormKind::kRms) {
-      RmsNormRows(data, total, hidden, final_norm_w_.data_ptr<float>(), config_.norm_eps, data);
-    } else {
-      LayerNormRows(data, total, hidden, final_norm_w_.data_ptr<float>(),
-                    final_norm_b_.defined() ? final_norm_b_.data_ptr<float>() : nullptr, config_.norm_eps, data);
-    }
-  }
+  if (final_norm_w_.defined()) NormRows(config_, data, total, final_norm_w_, final_norm_b_, data);
   return h;
 }
 

@@ -167,7 +167,6 @@ class TransformerBlock {
   at::Tensor AttendSegment(const at::Tensor& q_rows, const at::Tensor& k_rows, const at::Tensor& v_rows,
                            const at::Tensor& cos, const at::Tensor& sin, KvCache* cache) const;
   at::Tensor Mlp(const at::Tensor& x) const;
-  void NormRows(const float* x, int64_t rows, const at::Tensor& w, const at::Tensor& b, float* y) const;
 
   BlockConfig config_;
   at::Tensor input_norm_w_, input_norm_b_, post_norm_w_, post_norm_b_;
