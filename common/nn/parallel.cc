@@ -1,6 +1,7 @@
 #include "common/nn/parallel.h"
 
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -111,8 +112,32 @@ void SetSpinWait(std::chrono::microseconds wait) { spin_wait_us.store(std::max<i
 
 std::chrono::microseconds SpinWait() { return std::chrono::microseconds(spin_wait_us.load()); }
 
+namespace {
+std::atomic<int> process_threads{0};  // SetProcessThreads; 0 until then
+}  // namespace
+
+// Why libtorch's own count is 1: every thread's first ATen call runs libtorch's one-time set-up,
+// which calls at::set_num_threads(that count), and at::set_num_threads rebuilds libtorch's
+// process-wide pthreadpool (used by QNNPACK/XNNPACK operators, not by us) with that many threads.
+// Each rebuild started a worker that spins ~25 ms of CPU before it sleeps. The services run each
+// call on a thread of its own, so every request started one (and the talker's switch to the prefill
+// count and back two more) while its prefill ran on the same cores: measured 14 rebuilds in 10
+// one-frame requests of `serve`. With 1 the pool has no worker threads; our counts are OpenMP's
+// per-thread ones, which is what at::get_num_threads(), at::parallel_for, oneDNN and OpenBLAS read.
+int SetProcessThreads(int threads) {
+  const int count = threads > 0 ? threads : at::get_num_threads();
+  process_threads.store(count);
+  at::set_num_threads(1);
+  omp_set_num_threads(count);
+  return count;
+}
+
 void UseThreadsOnThisThread(int threads) {
-  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
+  if (threads <= 0) threads = process_threads.load();
+  if (threads <= 0) return;  // no SetProcessThreads: libtorch's default stays
+  // at::get_num_threads() first: on the thread's first ATen call libtorch's set-up would overwrite
+  // the count set here.
+  if (at::get_num_threads() != threads) omp_set_num_threads(threads);
 }
 
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads) {

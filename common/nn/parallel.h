@@ -35,11 +35,18 @@ std::chrono::microseconds SpinWait();
 
 void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads = 0);
 
-// Gives the calling thread `threads` intra-op threads (ParallelFor's default, libtorch's and
-// OpenBLAS's parallel regions) when threads > 0 and it has another count. The count is per
-// thread under OpenMP, so stages sharing a process each keep their own share of the cores:
-// `qwen3-tts serve` gives the talker's generation thread one count and the vocoder's decode calls
-// another. Changing it is not free (libtorch resizes a pool), hence only on a change.
+// The process's intra-op thread count (threads <= 0: libtorch's default, the number of CPUs), set
+// once at start-up before other threads compute: it becomes the calling thread's count and the
+// default of UseThreadsOnThisThread(0). libtorch's own process-wide count is set to 1 and must not be
+// changed afterwards with at::set_num_threads (parallel.cc says why); any other thread that computes
+// calls UseThreadsOnThisThread, or it runs on one. Returns the count.
+int SetProcessThreads(int threads);
+
+// Gives the calling thread `threads` intra-op threads (ParallelFor's default, libtorch's, oneDNN's
+// and OpenBLAS's parallel regions); threads <= 0: the process's count (SetProcessThreads). The
+// count is per thread under OpenMP, so stages sharing a process each keep their own share of the
+// cores: `qwen3-tts serve` gives the talker's generation thread one count and the vocoder's decode
+// calls another. Cheap: OpenMP's per-thread count only.
 void UseThreadsOnThisThread(int threads);
 
 }  // namespace qwen3tts::nn

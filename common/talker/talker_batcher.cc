@@ -1,5 +1,7 @@
 #include "common/talker/talker_batcher.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <chrono>
 #include <utility>
@@ -153,13 +155,20 @@ void TalkerBatcher::Run() {
     std::vector<TalkerSequence::Timings> before;
     for (TalkerSequence* seq : sequences) before.push_back(seq->timings());
     std::vector<std::pair<size_t, std::vector<int64_t>>> produced;
+    // A step of sequences without a frame yet still belongs to their start: none of their audio is
+    // being decoded, so, like the prefill, it takes the prefill's threads (time to first audio).
+    const bool starting = std::all_of(sequences.begin(), sequences.end(),
+                                      [](const TalkerSequence* s) { return s->frames_produced() == 0; });
     lock.unlock();
+    if (starting) nn::UseThreadsOnThisThread(prefill_threads_);
+    StepStats stats;
+    stats.threads = at::get_num_threads();
     absl::Status stepped = StepBatch(sequences, [&produced](size_t i, const std::vector<int64_t>& codes) {
       produced.emplace_back(i, codes);
     });
+    if (starting) nn::UseThreadsOnThisThread(threads_);
     lock.lock();
 
-    StepStats stats;
     stats.batch_size = static_cast<int>(produced.size());
     for (auto& [i, codes] : produced) {
       stats.talker_seconds += sequences[i]->timings().talker_seconds - before[i].talker_seconds;

@@ -32,14 +32,16 @@ class TalkerBatcher {
     int batch_size = 0;
     double talker_seconds = 0;
     double code_predictor_seconds = 0;
+    int threads = 0;  // intra-op threads the step ran on
   };
 
   // max_batch: the most sequences stepped together (later ones wait for a place, first come first
   // served). max_queued_frames: frames a stream may have produced but its reader not yet taken;
   // a slow reader pauses its own sequence instead of growing memory or slowing the others.
   // threads: intra-op threads of the generation thread's steps (0: the process's;
-  // nn::UseThreadsOnThisThread); prefill_threads: of its prefills (0: as steps). A process whose
-  // other stage is idle while a request starts (`qwen3-tts serve`) prefills on every core.
+  // nn::UseThreadsOnThisThread); prefill_threads: of its prefills and of a step whose sequences
+  // have no frame yet (0: as steps). A process whose other stage is idle while a request starts
+  // (`qwen3-tts serve`) prefills and produces the first frame on every core.
   explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
                          std::function<void(const StepStats&)> on_step = nullptr, int threads = 0,
                          int prefill_threads = 0);

@@ -1,6 +1,5 @@
 #include "services/common/stage_flags.h"
 
-#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cstdio>
@@ -90,10 +89,9 @@ StreamLimits StageStreamLimits(const Flags& flags) {
 }
 
 int ApplyThreads(const Flags& flags) {
-  const int64_t threads = flags.GetInt("threads");
-  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  const int threads = nn::SetProcessThreads(static_cast<int>(flags.GetInt("threads")));
   if (flags.Has("spin-wait-us")) nn::SetSpinWait(std::chrono::microseconds(flags.GetInt("spin-wait-us")));
-  return at::get_num_threads();
+  return threads;
 }
 
 bool ParseOrUsage(const Flags& flags, const std::string& program, const std::vector<FlagSpec>& specs) {

@@ -9,7 +9,6 @@
 //             [--http-listen HOST:PORT]   (OpenAI-compatible POST /v1/audio/speech)
 //   qwen3-tts make-random-model --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]
 //             [--seed N] [--tokenizer-from DIR]
-#include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "common/audio/audio_file.h"
+#include "common/nn/parallel.h"
 #include "common/tts/random_model.h"
 #include "common/tts/tts_engine.h"
 #include "services/qwen3-tts/serve.h"
@@ -119,7 +119,7 @@ int Synthesize(const Args& a) {
   std::string error;
   int64_t threads = 0;
   if (!ParseNumber(a, "threads", &threads, &error)) return Fail(error);
-  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  nn::SetProcessThreads(static_cast<int>(threads));
   EngineOptions engine_options;
   absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(a.Get("dtype", "float32"));
   if (!precision.ok()) return Fail(absl::StrCat("--", precision.status().message()));

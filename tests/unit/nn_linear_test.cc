@@ -72,9 +72,11 @@ TEST(Int8Weights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndepende
 
 // The scalar, AVX2 and AVX-512 VNNI kernels give the same bits, so results do not depend on the CPU.
 TEST(Int8Weights, EveryKernelTheCpuHasGivesTheSameBits) {
-  for (int64_t in : {8, 203, 1024}) {
+  // Widths: a partial block, an odd number of whole blocks (the AVX-512 kernel's half-used last
+  // chunk), both, and whole chunks; rows beyond each kernel's rows per pass (4, 8).
+  for (int64_t in : {8, 96, 203, 1024}) {
     Int8Weight q = QuantizeInt8(RandomWeight(70, in, in + 1));
-    for (int64_t rows : {1, 3, 6}) {
+    for (int64_t rows : {1, 3, 6, 9, 17}) {
       at::Tensor x = at::randn({rows, in});
       at::Tensor scalar = Int8Gemv(q, x, Int8Kernel::kScalar);
       EXPECT_TRUE(at::equal(Int8Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;

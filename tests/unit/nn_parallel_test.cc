@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -108,6 +109,40 @@ TEST(ParallelFor, KernelsGiveTheSameBitsOnOneAndTwoThreads) {
   });
   other.join();
   at::set_num_threads(saved);
+}
+
+size_t ThreadsInProcess() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// libtorch rebuilds its process-wide pthreadpool, whose workers spin ~25 ms of CPU each, whenever
+// at::set_num_threads runs, and each thread's first ATen call runs it with libtorch's process-wide
+// count. The services run every call on a thread of its own: neither that first call nor a switch
+// of a thread's count (the talker's prefill and steps) may start threads.
+TEST(ThreadCounts, ThreadsChooseTheirCountsWithoutStartingThreads) {
+  const int saved = at::get_num_threads();
+  ASSERT_EQ(SetProcessThreads(2), 2);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  const size_t before = ThreadsInProcess();
+  int first = 0, process = 0, own = 0;
+  std::thread worker([&] {
+    at::Tensor t = at::zeros({8}) + 1;  // this thread's first ATen calls
+    first = at::get_num_threads();
+    UseThreadsOnThisThread(0);
+    process = at::get_num_threads();
+    UseThreadsOnThisThread(3);
+    own = at::get_num_threads();
+    UseThreadsOnThisThread(1);
+  });
+  worker.join();
+  EXPECT_EQ(first, 1);    // a thread that does not choose runs on one
+  EXPECT_EQ(process, 2);  // 0: the process's count
+  EXPECT_EQ(own, 3);
+  EXPECT_EQ(ThreadsInProcess(), before);  // no pool workers were started and left behind
+  EXPECT_EQ(at::get_num_threads(), 2);    // the counts are per thread: the caller's is untouched
+  SetProcessThreads(saved);
 }
 
 }  // namespace
