@@ -1,10 +1,94 @@
-// Built with -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni (common/nn/CMakeLists.txt):
-// the 256-bit VNNI dot product replaces maddubs + madd. Called only when the CPU has all of them.
+// Built with -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512vnni (common/nn/CMakeLists.txt);
+// called only when the CPU has all of them. Internal linkage and no standard-library inline
+// functions, so no AVX-512 code is shared with other translation units.
+//
+// One 512-bit register holds a tile's 16 outputs. Per block and activation row: the integer sums
+// start at the row's correction (-128 * sum of its block, undoing the weights' +128), eight VNNI
+// instructions add the 16 outputs' quads times one broadcast activation quad, in two independent
+// chains (even and odd quads; integer sums, so the split changes nothing) so that a single row is
+// not bound by the instruction's latency; then one convert and one FMA by the block's scale.
+// GCC 12's _mm512_cvtepi32_ps passes an intentionally undefined vector and then warns about it
+// (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <cstdint>
+
 #include "common/nn/int8_dot.h"
-#include "common/nn/int8_dot_simd.h"
 
 namespace qwen3tts::nn {
+namespace {
 
-void Int8GemvRangeAvx512Vnni(const Int8GemvProblem& p, int64_t begin, int64_t end) { GemvRange(p, begin, end); }
+constexpr int kMaxRows = 8;  // activation rows per pass over a tile (2 + 1 registers per row)
+
+inline __m512i BroadcastQuad(const int8_t* x) {
+  int32_t quad;
+  __builtin_memcpy(&quad, x, sizeof(quad));
+  return _mm512_set1_epi32(quad);
+}
+
+template <int R>
+inline void TileRows(const uint8_t* tile, const Int8GemvProblem& p, int64_t r0, __m512* acc) {
+  const int64_t ldq = p.blocks * 32;
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < p.blocks; ++b) {
+    const uint8_t* wb = tile + b * kInt8TileBlockBytes;
+    __m512i even[R], odd[R];
+    for (int r = 0; r < R; ++r) {
+      even[r] = _mm512_set1_epi32(p.xc[(r0 + r) * p.blocks + b]);
+      odd[r] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 8; k += 2) {
+      const __m512i w0 = _mm512_loadu_si512(wb + 64 * k);
+      const __m512i w1 = _mm512_loadu_si512(wb + 64 * (k + 1));
+      for (int r = 0; r < R; ++r) {
+        const int8_t* x = p.xq + (r0 + r) * ldq + 32 * b + 4 * k;
+        even[r] = _mm512_dpbusd_epi32(even[r], w0, BroadcastQuad(x));
+        odd[r] = _mm512_dpbusd_epi32(odd[r], w1, BroadcastQuad(x + 4));
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even[r], odd[r]));
+      acc[r] = _mm512_fmadd_ps(dot, _mm512_set1_ps(p.xs[(r0 + r) * p.blocks + b]), acc[r]);
+    }
+  }
+}
+
+template <int R>
+inline void StoreRows(const Int8GemvProblem& p, int64_t tile, int64_t r0, const __m512* acc) {
+  const int64_t o0 = tile * kInt8TileOutputs;
+  const int64_t n = p.out - o0 < kInt8TileOutputs ? p.out - o0 : kInt8TileOutputs;
+  const __mmask16 valid = static_cast<__mmask16>((1u << n) - 1);
+  const __m512 scale = _mm512_maskz_loadu_ps(valid, p.w_scale + o0);
+  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(p.y + (r0 + r) * p.ldy + o0, valid, _mm512_mul_ps(acc[r], scale));
+}
+
+template <int R>
+inline void Pass(const Int8GemvProblem& p, int64_t tile, int64_t r0) {
+  __m512 acc[R];
+  TileRows<R>(p.w + tile * p.blocks * kInt8TileBlockBytes, p, r0, acc);
+  StoreRows<R>(p, tile, r0, acc);
+}
+
+}  // namespace
+
+void Int8GemvTilesAvx512Vnni(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  static_assert(kMaxRows == 8, "the switch below instantiates Pass<1..8>");
+  for (int64_t t = tile_begin; t < tile_end; ++t) {
+    for (int64_t r0 = 0; r0 < p.rows; r0 += kMaxRows) {
+      switch (p.rows - r0 < kMaxRows ? p.rows - r0 : kMaxRows) {
+        case 1: Pass<1>(p, t, r0); break;
+        case 2: Pass<2>(p, t, r0); break;
+        case 3: Pass<3>(p, t, r0); break;
+        case 4: Pass<4>(p, t, r0); break;
+        case 5: Pass<5>(p, t, r0); break;
+        case 6: Pass<6>(p, t, r0); break;
+        case 7: Pass<7>(p, t, r0); break;
+        default: Pass<8>(p, t, r0); break;
+      }
+    }
+  }
+}
 
 }  // namespace qwen3tts::nn

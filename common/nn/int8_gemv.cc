@@ -13,67 +13,107 @@
 
 namespace qwen3tts::nn {
 
+namespace {
+
+int64_t Tiles(int64_t out) { return (out + kInt8TileOutputs - 1) / kInt8TileOutputs; }
+int64_t Blocks(int64_t in) { return (in + kInt8ActivationBlock - 1) / kInt8ActivationBlock; }
+
+// Byte offset of weight (o, i) in the packed layout (common/nn/int8_dot.h).
+int64_t PackedOffset(int64_t o, int64_t i, int64_t blocks) {
+  const int64_t tile = o / kInt8TileOutputs, b = i / kInt8ActivationBlock, k = i % kInt8ActivationBlock / 4;
+  return ((tile * blocks + b) * 8 + k) * 64 + (o % kInt8TileOutputs) * 4 + i % 4;
+}
+
+}  // namespace
+
 Int8Weight QuantizeInt8(const at::Tensor& weight) {
   at::Tensor w = weight.to(at::kFloat).contiguous();
   at::Tensor max_abs = std::get<0>(w.abs().max(/*dim=*/1));
   at::Tensor scale = at::where(max_abs > 0, max_abs / 127.0, at::ones_like(max_abs));
   at::Tensor q = at::clamp(at::round(w / scale.unsqueeze(1)), -127, 127).to(at::kChar).contiguous();
-  return {q, scale.contiguous()};
+  Int8Weight packed{at::empty({0}, at::kByte), scale.contiguous(), w.size(0), w.size(1)};
+  const int64_t blocks = Blocks(packed.in);
+  packed.packed = at::full({Tiles(packed.out) * blocks * kInt8TileBlockBytes}, 128, at::kByte);  // weight 0
+  const int8_t* src = q.data_ptr<int8_t>();
+  uint8_t* dst = packed.packed.data_ptr<uint8_t>();
+  ParallelFor(packed.out, /*grain=*/kInt8TileOutputs, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      for (int64_t i = 0; i < packed.in; ++i) {
+        dst[PackedOffset(o, i, blocks)] = static_cast<uint8_t>(src[o * packed.in + i] + 128);
+      }
+    }
+  });
+  return packed;
 }
 
-at::Tensor DequantizeInt8(const Int8Weight& w) { return w.q.to(at::kFloat) * w.scale.unsqueeze(1); }
+at::Tensor Int8Values(const Int8Weight& w) {
+  at::Tensor q = at::empty({w.out, w.in}, at::kChar);
+  const int64_t blocks = Blocks(w.in);
+  const uint8_t* src = w.packed.data_ptr<uint8_t>();
+  int8_t* dst = q.data_ptr<int8_t>();
+  for (int64_t o = 0; o < w.out; ++o) {
+    for (int64_t i = 0; i < w.in; ++i) dst[o * w.in + i] = static_cast<int8_t>(src[PackedOffset(o, i, blocks)] - 128);
+  }
+  return q;
+}
 
-void Int8GemvRangeScalar(const Int8GemvProblem& p, int64_t begin, int64_t end) {
-  const int64_t blocks = (p.in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
-  for (int64_t o = begin; o < end; ++o) {
-    const int8_t* w = p.w + o * p.in;
+at::Tensor DequantizeInt8(const Int8Weight& w) { return Int8Values(w).to(at::kFloat) * w.scale.unsqueeze(1); }
+
+void Int8GemvTilesScalar(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  const int64_t ldq = p.blocks * kInt8ActivationBlock;
+  for (int64_t t = tile_begin; t < tile_end; ++t) {
+    const uint8_t* tile = p.w + t * p.blocks * kInt8TileBlockBytes;
     for (int64_t r = 0; r < p.rows; ++r) {
-      float acc[2][8] = {};
-      for (int64_t b = 0; b < blocks; ++b) {
-        for (int lane = 0; lane < 8; ++lane) {
-          int32_t quad = 0;
-          for (int k = 0; k < 4; ++k) {
-            const int64_t i = b * kInt8ActivationBlock + lane * 4 + k;
-            if (i < p.in) quad += static_cast<int32_t>(w[i]) * p.xq[r * p.ldq + i];
+      float acc[kInt8TileOutputs] = {};
+      for (int64_t b = 0; b < p.blocks; ++b) {
+        int32_t dot[kInt8TileOutputs] = {};
+        for (int k = 0; k < 8; ++k) {
+          for (int j = 0; j < kInt8TileOutputs; ++j) {
+            for (int e = 0; e < 4; ++e) {
+              const int32_t weight = static_cast<int32_t>(tile[(b * 8 + k) * 64 + j * 4 + e]) - 128;
+              dot[j] += weight * p.xq[r * ldq + b * kInt8ActivationBlock + 4 * k + e];
+            }
           }
-          acc[b & 1][lane] = std::fma(static_cast<float>(quad), p.xs[r * p.lds + b], acc[b & 1][lane]);
+        }
+        for (int j = 0; j < kInt8TileOutputs; ++j) {
+          acc[j] = std::fma(static_cast<float>(dot[j]), p.xs[r * p.blocks + b], acc[j]);
         }
       }
-      float t[8];
-      for (int lane = 0; lane < 8; ++lane) t[lane] = acc[0][lane] + acc[1][lane];
-      const float q0 = t[0] + t[4], q1 = t[1] + t[5], q2 = t[2] + t[6], q3 = t[3] + t[7];
-      p.y[r * p.ldy + o] = ((q0 + q2) + (q1 + q3)) * p.w_scale[o];
+      for (int j = 0; j < kInt8TileOutputs && t * kInt8TileOutputs + j < p.out; ++j) {
+        p.y[r * p.ldy + t * kInt8TileOutputs + j] = acc[j] * p.w_scale[t * kInt8TileOutputs + j];
+      }
     }
   }
 }
 
 namespace {
 
-using GemvRangeFn = void (*)(const Int8GemvProblem&, int64_t, int64_t);
+using GemvTilesFn = void (*)(const Int8GemvProblem&, int64_t, int64_t);
 
-GemvRangeFn KernelFunction(Int8Kernel kernel) {
+GemvTilesFn KernelFunction(Int8Kernel kernel) {
 #if defined(QWEN3TTS_X86_KERNELS)
   switch (kernel) {
-    case Int8Kernel::kScalar: return Int8GemvRangeScalar;
-    case Int8Kernel::kAvx2: return Int8GemvRangeAvx2;
-    case Int8Kernel::kAvx512Vnni: return Int8GemvRangeAvx512Vnni;
+    case Int8Kernel::kScalar: return Int8GemvTilesScalar;
+    case Int8Kernel::kAvx2: return Int8GemvTilesAvx2;
+    case Int8Kernel::kAvx512Vnni: return Int8GemvTilesAvx512Vnni;
     case Int8Kernel::kAuto: break;
   }
-  static const GemvRangeFn best = Int8KernelAvailable(Int8Kernel::kAvx512Vnni) ? Int8GemvRangeAvx512Vnni
-                                  : Int8KernelAvailable(Int8Kernel::kAvx2)     ? Int8GemvRangeAvx2
-                                                                                : Int8GemvRangeScalar;
+  static const GemvTilesFn best = Int8KernelAvailable(Int8Kernel::kAvx512Vnni) ? Int8GemvTilesAvx512Vnni
+                                  : Int8KernelAvailable(Int8Kernel::kAvx2)     ? Int8GemvTilesAvx2
+                                                                                : Int8GemvTilesScalar;
   return best;
 #else
   (void)kernel;
-  return Int8GemvRangeScalar;
+  return Int8GemvTilesScalar;
 #endif
 }
 
 // Activations quantized per block of 32 inputs: q = round(x / s), s = max|x_block| / 127. Reused
 // buffers (per calling thread): the decoding step allocates nothing here.
 struct QuantizedActivations {
-  std::vector<int8_t> q;     // rows x ldq, zero beyond `in`
-  std::vector<float> scale;  // rows x blocks
+  std::vector<int8_t> q;            // rows x ldq, zero beyond `in`
+  std::vector<float> scale;         // rows x blocks
+  std::vector<int32_t> correction;  // rows x blocks: -128 * sum of the block's q (Int8GemvProblem::xc)
   int64_t ldq = 0, blocks = 0;
 };
 
@@ -82,6 +122,7 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
   a->ldq = a->blocks * kInt8ActivationBlock;
   a->q.resize(static_cast<size_t>(rows * a->ldq));  // every byte that counts is written below
   a->scale.resize(static_cast<size_t>(rows * a->blocks));
+  a->correction.resize(static_cast<size_t>(rows * a->blocks));
   for (int64_t r = 0; r < rows; ++r) {
     std::fill(a->q.begin() + r * a->ldq + in, a->q.begin() + (r + 1) * a->ldq, 0);  // the padding
     for (int64_t b = 0; b < a->blocks; ++b) {
@@ -111,6 +152,11 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
         a->q[r * a->ldq + i] = static_cast<int8_t>(static_cast<int32_t>(q));
       }
     }
+    for (int64_t b = 0; b < a->blocks; ++b) {
+      int32_t sum = 0;
+      for (int64_t i = 0; i < kInt8ActivationBlock; ++i) sum += a->q[r * a->ldq + b * kInt8ActivationBlock + i];
+      a->correction[r * a->blocks + b] = -128 * sum;
+    }
   }
 }
 
@@ -135,25 +181,24 @@ bool Int8KernelAvailable(Int8Kernel kernel) {
 }
 
 void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
-  const int64_t out = w.q.size(0), in = w.q.size(1);
-  if (rows == 0 || out == 0) return;
+  if (rows == 0 || w.out == 0) return;
   thread_local QuantizedActivations activations;
-  QuantizeActivations(x, rows, in, &activations);
-  const Int8GemvProblem problem{w.q.data_ptr<int8_t>(), w.scale.data_ptr<float>(), in,
-                                activations.q.data(),    activations.ldq,            activations.scale.data(),
-                                activations.blocks,      rows,                       y,
-                                out};
-  const GemvRangeFn gemv_range = KernelFunction(Int8KernelAvailable(kernel) ? kernel : Int8Kernel::kAuto);
-  // Output rows are split between threads; each weight row is read once for up to
-  // kInt8DotMaxRows activation rows.
-  ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { gemv_range(problem, begin, end); });
+  QuantizeActivations(x, rows, w.in, &activations);
+  const Int8GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.scale.data_ptr<float>(), w.out,
+                                activations.blocks,           activations.q.data(),     activations.correction.data(),
+                                activations.scale.data(),     rows,                     y,
+                                w.out};
+  const GemvTilesFn gemv_tiles = KernelFunction(Int8KernelAvailable(kernel) ? kernel : Int8Kernel::kAuto);
+  // Tiles of 16 output rows are split between threads; each tile is read once per 8 (AVX2: 4)
+  // activation rows.
+  ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });
 }
 
 at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in, Int8Kernel kernel) {
   at::Tensor x = x_in.to(at::kFloat).contiguous();
-  const int64_t out = w.q.size(0), rows = x.size(0);
-  at::Tensor y = at::empty({rows, out}, x.options());
-  Int8GemvInto(w, x.data_ptr<float>(), rows, y.data_ptr<float>(), kernel);
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == w.in, "Int8Gemv: input width ", x.size(-1), " != ", w.in);
+  at::Tensor y = at::empty({x.size(0), w.out}, x.options());
+  Int8GemvInto(w, x.data_ptr<float>(), x.size(0), y.data_ptr<float>(), kernel);
   return y;
 }
 

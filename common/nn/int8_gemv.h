@@ -5,8 +5,9 @@
 // bytes of float32. Converting each weight to float before its multiply made the kernel
 // compute-bound at two thirds of memory bandwidth (16.6 of 34 GB/s, 8 GB/s for 4 rows), so the
 // activations are quantized too, per block of 32 inputs (dynamic quantization, as llama.cpp's
-// Q8 activations): the products are exact integer dot products of 4 bytes per 32-bit lane, and
-// only the per-block sums are scaled and accumulated in float32.
+// Q8 activations): each block's products are an exact integer dot product, and only the block sums
+// are scaled and accumulated in float32. Prefills and batched steps multiply many rows by the same
+// weights: the weights are packed so that one pass computes 16 outputs for up to 8 rows.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -16,13 +17,17 @@
 namespace qwen3tts::nn {
 
 // Symmetric per-output-row quantization of a float32 weight [out, in]:
-// q = round(w / scale) in [-127, 127], scale = max|w_row| / 127 (1 for an all-zero row).
+// q = round(w / scale) in [-127, 127], scale = max|w_row| / 127 (1 for an all-zero row). The values
+// are kept only in the kernels' packed layout (common/nn/int8_dot.h: tiles of 16 output rows,
+// blocks of 32 inputs, padded with zeros).
 struct Int8Weight {
-  at::Tensor q;      // int8 [out, in], contiguous
-  at::Tensor scale;  // float32 [out]
+  at::Tensor packed;  // uint8, the tiles
+  at::Tensor scale;   // float32 [out]
+  int64_t out = 0, in = 0;
 };
 Int8Weight QuantizeInt8(const at::Tensor& weight);
-at::Tensor DequantizeInt8(const Int8Weight& w);  // float32 [out, in]
+at::Tensor Int8Values(const Int8Weight& w);      // int8 [out, in], q
+at::Tensor DequantizeInt8(const Int8Weight& w);  // float32 [out, in], q * scale
 
 constexpr int64_t kInt8ActivationBlock = 32;
 

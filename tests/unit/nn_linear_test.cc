@@ -22,8 +22,9 @@ at::Tensor RandomWeight(int64_t out, int64_t in, int64_t seed) {
 TEST(Int8Weights, QuantizationErrorIsAtMostHalfAStepPerRow) {
   at::Tensor w = RandomWeight(37, 203, 1);
   Int8Weight q = QuantizeInt8(w);
-  ASSERT_EQ(q.q.scalar_type(), at::kChar);
-  EXPECT_LE(q.q.abs().max().item<int>(), 127);
+  ASSERT_EQ(Int8Values(q).scalar_type(), at::kChar);
+  EXPECT_LE(Int8Values(q).abs().max().item<int>(), 127);
+  EXPECT_TRUE(at::equal(Int8Values(q).to(at::kFloat) * q.scale.unsqueeze(1), DequantizeInt8(q)));
   at::Tensor error = (DequantizeInt8(q) - w).abs();
   at::Tensor half_step = q.scale.unsqueeze(1) / 2 + 1e-7;
   EXPECT_TRUE(error.le(half_step).all().item<bool>());
@@ -43,12 +44,12 @@ at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step) {
 }
 
 // Input widths with full blocks only, a partial last block, fewer inputs than a block, odd block
-// counts; row counts on both sides of the kernel's 4-row pass.
+// counts; row counts on both sides of the kernels' 4- and 8-row passes; 67 outputs (a partial tile).
 TEST(Int8Weights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndependent) {
   for (int64_t in : {8, 203, 256, 1000, 1024}) {
     Int8Weight q = QuantizeInt8(RandomWeight(67, in, in));
     at::Tensor dense = DequantizeInt8(q).to(at::kDouble);
-    for (int64_t rows : {1, 2, 3, 4, 5, 9}) {
+    for (int64_t rows : {1, 2, 3, 4, 5, 9, 19}) {
       at::Tensor x = at::randn({rows, in});
       x[0][in / 2] = 40;  // an outlier only costs its own block precision
       at::Tensor y = Int8Gemv(q, x);
@@ -72,8 +73,8 @@ TEST(Int8Weights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndepende
 
 // The scalar, AVX2 and AVX-512 VNNI kernels give the same bits, so results do not depend on the CPU.
 TEST(Int8Weights, EveryKernelTheCpuHasGivesTheSameBits) {
-  // Widths: a partial block, an odd number of whole blocks (the AVX-512 kernel's half-used last
-  // chunk), both, and whole chunks; rows beyond each kernel's rows per pass (4, 8).
+  // Widths: a partial block, whole blocks, both; rows beyond each kernel's rows per pass (4, 8);
+  // 70 outputs: a partial last tile of 16.
   for (int64_t in : {8, 96, 203, 1024}) {
     Int8Weight q = QuantizeInt8(RandomWeight(70, in, in + 1));
     for (int64_t rows : {1, 3, 6, 9, 17}) {
@@ -116,7 +117,8 @@ TEST(LinearLayer, Int8QuantizedLayerIsCloseToFloat32AndQuarterTheBytes) {
   at::Tensor b = at::randn({96});
   Linear linear(w, b);
   linear.QuantizeInt8();
-  EXPECT_EQ(linear.bytes(), 96 * 130 + 96 * 4 + 96 * 4);  // int8 weight, float scales, float bias
+  // int8 weights packed in blocks of 32 inputs (130 -> 160), float scales, float bias
+  EXPECT_EQ(linear.bytes(), 96 * 160 + 96 * 4 + 96 * 4);
   EXPECT_EQ(linear.out_features(), 96);
   Int8Weight q = QuantizeInt8(w);
   for (int64_t rows : {1, 5, 16, 17, 40}) {  // the int8 kernel for any number of rows
