@@ -31,7 +31,7 @@ at::Tensor DequantizeInt8(const Int8Weight& w);  // float32 [out, in], q * scale
 
 constexpr int64_t kInt8ActivationBlock = 32;
 
-// Which row kernel runs. Every kernel returns the same bits (the integer parts are exact and the
+// Which kernel runs. Every kernel returns the same bits (the integer parts are exact and the
 // float order is fixed, common/nn/int8_dot.h); kAuto picks the fastest the CPU has, and so does a
 // kernel the CPU lacks.
 enum class Int8Kernel { kAuto, kScalar, kAvx2, kAvx512Vnni };
