@@ -36,10 +36,18 @@ Int8Weight QuantizeInt8(const at::Tensor& weight) {
   packed.packed = at::full({Tiles(packed.out) * blocks * kInt8TileBlockBytes}, 128, at::kByte);  // weight 0
   const int8_t* src = q.data_ptr<int8_t>();
   uint8_t* dst = packed.packed.data_ptr<uint8_t>();
+  const int64_t in = packed.in, whole_quads = in / 4;
+  // Quad by quad (w + 128 is w ^ 0x80 on each byte): a model's weights are packed at load time.
   ParallelFor(packed.out, /*grain=*/kInt8TileOutputs, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
-      for (int64_t i = 0; i < packed.in; ++i) {
-        dst[PackedOffset(o, i, blocks)] = static_cast<uint8_t>(src[o * packed.in + i] + 128);
+      for (int64_t quad = 0; quad < whole_quads; ++quad) {
+        uint32_t bytes;
+        std::memcpy(&bytes, src + o * in + 4 * quad, sizeof(bytes));
+        bytes ^= 0x80808080u;
+        std::memcpy(dst + PackedOffset(o, 4 * quad, blocks), &bytes, sizeof(bytes));
+      }
+      for (int64_t i = 4 * whole_quads; i < in; ++i) {
+        dst[PackedOffset(o, i, blocks)] = static_cast<uint8_t>(src[o * in + i] + 128);
       }
     }
   });
