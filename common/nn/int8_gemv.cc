@@ -31,9 +31,9 @@ Int8Weight QuantizeInt8(const at::Tensor& weight) {
   at::Tensor max_abs = std::get<0>(w.abs().max(/*dim=*/1));
   at::Tensor scale = at::where(max_abs > 0, max_abs / 127.0, at::ones_like(max_abs));
   at::Tensor q = at::clamp(at::round(w / scale.unsqueeze(1)), -127, 127).to(at::kChar).contiguous();
-  Int8Weight packed{at::empty({0}, at::kByte), scale.contiguous(), w.size(0), w.size(1)};
-  const int64_t blocks = Blocks(packed.in);
-  packed.packed = at::full({Tiles(packed.out) * blocks * kInt8TileBlockBytes}, 128, at::kByte);  // weight 0
+  const int64_t blocks = Blocks(w.size(1));
+  Int8Weight packed{at::full({Tiles(w.size(0)) * blocks * kInt8TileBlockBytes}, 128, at::kByte),  // weight 0
+                    scale.contiguous(), w.size(0), w.size(1)};
   const int8_t* src = q.data_ptr<int8_t>();
   uint8_t* dst = packed.packed.data_ptr<uint8_t>();
   const int64_t in = packed.in, whole_quads = in / 4;
@@ -148,6 +148,7 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
       }
       if (max_bits >= 0x7f800000u) {  // a NaN or infinity makes the row's outputs NaN, as a float product would
         a->scale[r * a->blocks + b] = std::numeric_limits<float>::quiet_NaN();  // whatever q holds
+        a->correction[r * a->blocks + b] = 0;
         continue;
       }
       float max_abs;
@@ -155,14 +156,12 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
       const float inverse = max_abs > 0 ? 127.0f / max_abs : 0.0f;
       a->scale[r * a->blocks + b] = max_abs / 127.0f;
       constexpr float kRoundShift = 12582912.0f;  // 1.5 * 2^23
+      int32_t sum = 0;  // for the correction (the padding is zero)
       for (int64_t i = begin; i < end; ++i) {
         const float q = std::clamp((x[r * in + i] * inverse + kRoundShift) - kRoundShift, -127.0f, 127.0f);
         a->q[r * a->ldq + i] = static_cast<int8_t>(static_cast<int32_t>(q));
+        sum += static_cast<int32_t>(q);
       }
-    }
-    for (int64_t b = 0; b < a->blocks; ++b) {
-      int32_t sum = 0;
-      for (int64_t i = 0; i < kInt8ActivationBlock; ++i) sum += a->q[r * a->ldq + b * kInt8ActivationBlock + i];
       a->correction[r * a->blocks + b] = -128 * sum;
     }
   }

@@ -45,6 +45,7 @@ class TalkerBatcher {
   explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
                          std::function<void(const StepStats&)> on_step = nullptr, int threads = 0,
                          int prefill_threads = 0);
+  int prefill_threads() const { return prefill_threads_; }  // as resolved (0: the process's)
   ~TalkerBatcher();  // stops the generation thread; streams still open end with UNAVAILABLE
   // (their handles stay usable after the batcher is gone)
   TalkerBatcher(const TalkerBatcher&) = delete;

@@ -1,6 +1,5 @@
 #include "services/common/stage_flags.h"
 
-
 #include <chrono>
 #include <cstdio>
 

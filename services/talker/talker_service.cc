@@ -35,7 +35,6 @@ TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> 
       xvector_(std::move(xvector)),
       metrics_(StageMetrics::For("talker")),
       admission_(limits.max_streams, limits.max_queue, &metrics_),
-      prefill_threads_(prefill_threads),
       // The batch holds every admitted stream (unlimited admission: a generous cap, the rest wait).
       batcher_(limits.max_streams > 0 ? limits.max_streams : 64, /*max_queued_frames=*/32,
                [this](const TalkerBatcher::StepStats& step) {
@@ -225,7 +224,7 @@ grpc::Status TalkerService::DoEmbedSpeaker(const v1::EmbedSpeakerRequest* reques
   }
   absl::StatusOr<std::vector<float>> samples = BytesToFloats(request->pcm_f32le(), "pcm_f32le");
   if (!samples.ok()) return ToGrpcStatus(samples.status());
-  nn::UseThreadsOnThisThread(prefill_threads_);  // like a prefill, a one-off computation on all threads
+  nn::UseThreadsOnThisThread(batcher_.prefill_threads());  // like a prefill, a one-off computation
   const int64_t rate = request->sample_rate_hertz() == 0 ? 24000 : request->sample_rate_hertz();
   absl::StatusOr<std::vector<float>> resampled = Resample(*samples, rate, xvector_->config().sample_rate);
   if (!resampled.ok()) return ToGrpcStatus(resampled.status());

@@ -61,7 +61,6 @@ class TalkerService final : public v1::Talker::CallbackService {
   std::shared_ptr<const XVectorEncoder> xvector_;  // Base models only
   StageMetrics& metrics_;
   mutable AdmissionControl admission_;
-  const int prefill_threads_;  // also EmbedSpeaker's (0: the process's)
   // Every admitted stream is stepped together by one generation thread (continuous batching).
   // Declared last: its thread reports to metrics_ and must stop first.
   TalkerBatcher batcher_;
