@@ -4,7 +4,7 @@
 Measures, per model shape and talker precision:
   * per-frame milliseconds of the talker, the code predictor (qwen3tts-bench-talker; EOS suppressed, so
     every run generates exactly --frames frames) and the speech-tokenizer decoder (qwen3tts-bench-codec-
-    decoder, streaming one frame per call on one thread, as the vocoder stage runs; an int8 row pairs the int8
+    decoder, streaming one frame per call on one thread, as the vocoder stage runs; int8 and int4 rows pair the
     talker with the int8 vocoder, float32 and bfloat16 rows use the float32 vocoder: VOCODER_DTYPE);
   * frames/s, real-time factor (one frame = 80 ms of audio) and peak RSS of the talker bench;
   * the memory-bandwidth bound: weight bytes streamed per frame (talker layers, final norm and codec head
@@ -12,7 +12,7 @@ Measures, per model shape and talker precision:
     read from the checkpoint header, divided by the bandwidth measured by qwen3tts-bench-bandwidth;
   * time to first audio through `qwen3-tts serve` (all stages in one process, in-process channel) and
     through the split deployment (talker, vocoder and gateway processes over loopback gRPC);
-and a concurrency sweep through the gateway with qwen3-tts-load, and the accuracy cost of bfloat16 and int8
+and a concurrency sweep through the gateway with qwen3-tts-load, and the accuracy cost of bfloat16, int8 and int4
 weights against float32 on the golden cases (qwen3tts-bench-precision, $QWEN3TTS_GOLDEN_DIR or
 ../shared/golden beside the checkout; skipped without it). The gRPC API cannot suppress EOS, so
 serving runs use a fixed max_duration and report the frames actually generated per request.
@@ -227,7 +227,7 @@ def measure_bandwidth(args):
 
 
 def measure_precision(args):
-    """Accuracy cost of bfloat16 and int8 talker weights vs float32 on the golden cases (qwen3tts-bench-precision)."""
+    """Accuracy cost of bfloat16, int8 and int4 talker weights vs float32 on the golden cases (qwen3tts-bench-precision)."""
     golden = golden_dir()
     if not os.path.exists(os.path.join(golden, "manifest.json")):
         log("precision: no golden set at %s (set QWEN3TTS_GOLDEN_DIR); skipped" % golden)
@@ -258,7 +258,8 @@ def measure_talker(args, model_dir, dtype):
 
 # The vocoder each talker precision is deployed with: (linear-layer dtype, convolution dtype). The
 # vocoder's linear layers have no bfloat16 form; its convolutions have no int8 one.
-VOCODER_DTYPE = {"float32": ("float32", "float32"), "bfloat16": ("float32", "bfloat16"), "int8": ("int8", "bfloat16")}
+VOCODER_DTYPE = {"float32": ("float32", "float32"), "bfloat16": ("float32", "bfloat16"), "int8": ("int8", "bfloat16"),
+                 "int4": ("int8", "bfloat16")}
 
 
 def vocoder_label(vdtype):
@@ -589,7 +590,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="tiny models and short runs (< 2 minutes)")
     p.add_argument("--shapes", help="comma-separated shapes; SHAPE:dtype+dtype limits a shape's precisions "
                                     "(default 0.6b,1.7b; tiny with --quick)")
-    p.add_argument("--precisions", default="float32,bfloat16,int8")
+    p.add_argument("--precisions", default="float32,bfloat16,int8,int4")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench/results")
     p.add_argument("--models-dir", default="/tmp/qwen3tts-bench-models")
@@ -618,7 +619,7 @@ def parse_args(argv):
         a.shapes.append((name, only.split("+") if only else precisions))
     for _, ps in a.shapes:
         for prec in ps:
-            if prec not in ("float32", "bfloat16", "int8"):
+            if prec not in ("float32", "bfloat16", "int8", "int4"):
                 p.error("unknown precision %s" % prec)
     a.serving_shapes = a.serving_shapes.split(",") if a.serving_shapes else [a.shapes[0][0]]
     a.streams = [int(s) for s in a.streams.split(",")]
@@ -691,7 +692,9 @@ def main(argv):
                         (shape, vocoder_label(vdtype), decoders[(key, vdtype)]["ms_per_frame"], decoders[(key, vdtype)]["x_realtime"]))
                 decoder = decoders[(key, vdtype)]
                 t = measure_talker(args, model_dir, dtype)
-                elem = {"float32": 4, "bfloat16": 2, "int8": 1}[dtype]  # bytes per weight (int8 scales: negligible)
+                # Bytes per weight: int8's per-row scales are negligible; int4 packs 32 weights and a
+                # bfloat16 scale in 18 bytes (its few int8 heads counted as int4: a rounding error).
+                elem = {"float32": 4, "bfloat16": 2, "int8": 1, "int4": 18 / 32}[dtype]
                 row = dict(t)
                 row.update({"shape": shape, "dtype": dtype, "decoder": decoder, "streamed_parameters": params})
                 row["total_ms"] = t["talker_total_ms"] + decoder["ms_per_frame"]

@@ -1,9 +1,10 @@
 // Accuracy cost of lower-precision talker weights, measured on the golden generation cases:
-// for each case the talker runs in float32, bfloat16 and int8 (the case's own sampling settings,
-// greedy in the golden sets), and the table shows
+// for each case the talker runs in float32, bfloat16, int8 and int4 (the case's own sampling
+// settings, greedy in the golden sets), and the table shows
 //   - float32 codes vs the reference implementation's codes (should be 100 %),
-//   - bfloat16 / int8 codes vs float32 codes: all 16 codebooks, and the first (semantic) codebook,
-//   - the SNR of the bfloat16 / int8 waveform against the float32 waveform.
+//   - bfloat16 / int8 / int4 codes vs float32 codes: all 16 codebooks, and the first (semantic)
+//     codebook,
+//   - the SNR of the bfloat16 / int8 / int4 waveform against the float32 waveform.
 // Codes are compared position by position over the shorter run; a different length (EOS moved)
 // is shown. A second table does the same for the vocoder (codec decoder) on every
 // speech_tokenizer_decode case: float32, bfloat16-convolution, int8 and int8 + bfloat16-convolution
@@ -119,11 +120,16 @@ int Main(int argc, char** argv) {
   nlohmann::json manifest = nlohmann::json::parse(in, nullptr, false);
   if (manifest.is_discarded()) return std::fprintf(stderr, "cannot read %s/manifest.json\n", dir.c_str()), 2;
 
-  const WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8};
-  constexpr int kCount = 3;
-  std::printf("%-28s %7s | %8s | %-26s | %-26s\n", "", "", "float32", "bfloat16 vs float32", "int8 vs float32");
-  std::printf("%-28s %7s | %8s | %7s %7s %7s %8s | %7s %7s %7s %8s\n", "case", "frames", "=ref", "frames", "16 cb",
-              "cb0", "SNR dB", "frames", "16 cb", "cb0", "SNR dB");
+  const WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8,
+                                         WeightPrecision::kInt4};
+  constexpr int kCount = 4;
+  std::printf("%-28s %7s | %8s", "", "", "float32");
+  for (int p = 1; p < kCount; ++p) {
+    std::printf(" | %-29s", (std::string(WeightPrecisionName(kPrecisions[p])) + " vs float32").c_str());
+  }
+  std::printf("\n%-28s %7s | %8s", "case", "frames", "=ref");
+  for (int p = 1; p < kCount; ++p) std::printf(" | %7s %6s %6s %8s", "frames", "16 cb", "cb0", "SNR dB");
+  std::printf("\n");
   double worst_snr[kCount], sum_agree[kCount];
   for (int p = 0; p < kCount; ++p) worst_snr[p] = INFINITY, sum_agree[p] = 0;
   int cases = 0;

@@ -73,13 +73,13 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
 absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
     const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate,
     WeightPrecision precision, WeightPrecision conv_precision) {
-  if (precision == WeightPrecision::kBFloat16) {
-    return absl::InvalidArgumentError(
-        "codec decoder dtype 'bfloat16' is not supported (allowed: float32, int8)");
+  if (precision != WeightPrecision::kFloat32 && precision != WeightPrecision::kInt8) {
+    return absl::InvalidArgumentError(absl::StrCat("codec decoder dtype '", WeightPrecisionName(precision),
+                                                   "' is not supported (allowed: float32, int8)"));
   }
-  if (conv_precision == WeightPrecision::kInt8) {
-    return absl::InvalidArgumentError(
-        "codec decoder conv dtype 'int8' is not supported (allowed: float32, bfloat16)");
+  if (conv_precision != WeightPrecision::kFloat32 && conv_precision != WeightPrecision::kBFloat16) {
+    return absl::InvalidArgumentError(absl::StrCat("codec decoder conv dtype '", WeightPrecisionName(conv_precision),
+                                                   "' is not supported (allowed: float32, bfloat16)"));
   }
   const bool bf16_convs = conv_precision == WeightPrecision::kBFloat16;
   if (bf16_convs && !CpuHasBfloat16Arithmetic()) {
@@ -123,7 +123,7 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   ASSIGN_OR_RETURN(d->transformer_,
                    nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
                                               block, config.rope_theta, at::kFloat,
-                                              /*int8_linears=*/int8));
+                                              int8 ? nn::LinearQuantization::kInt8 : nn::LinearQuantization::kNone));
   if (int8) {
     d->input_proj_.QuantizeInt8();
     d->output_proj_.QuantizeInt8();

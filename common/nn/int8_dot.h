@@ -37,8 +37,33 @@ struct Int8GemvProblem {
   int64_t ldy;
 };
 
+// Int4 weights (Int4Weight::packed): the same tiles and blocks, kInt4TileBlockBytes = 288 bytes per
+// tile and block: four 64-byte vectors, vector v holding quad v in its bytes' low nibbles and quad
+// v + 4 in their high nibbles (16 outputs x 4 weights, each stored as q + 8 in [1, 15]; a nibble
+// past the last row or column is 8, weight 0), then the 16 outputs' block scales as bfloat16.
+// Unpacking a vector is one AND for the low quads and a shift + AND for the high ones, and the
+// quads stay in the int8 kernels' order. The integer dot products start at xc = -8 * the sum of
+// the block's xq (undoing the + 8); for each block b in order
+// acc = fma(float(dot_b), xs[r * blocks + b] * s_b(o), acc), and y[r * ldy + o] = acc.
+constexpr int64_t kInt4TileBlockBytes = 288;  // 4 x 64 bytes of nibbles + 16 bfloat16 scales
+constexpr int64_t kInt4ScaleOffset = 256;     // the scales' byte offset in a tile block
+
+struct Int4GemvProblem {
+  const uint8_t* w;  // packed [tiles, blocks, 288 bytes]
+  int64_t out, blocks;
+  const int8_t* xq;   // as Int8GemvProblem
+  const int32_t* xc;  // [rows, blocks]: -8 * the sum of the block's xq
+  const float* xs;
+  int64_t rows;
+  float* y;
+  int64_t ldy;
+};
+
 void Int8GemvTilesScalar(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end);
 void Int8GemvTilesAvx2(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end);
 void Int8GemvTilesAvx512Vnni(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end);
+void Int4GemvTilesScalar(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end);
+void Int4GemvTilesAvx2(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end);
+void Int4GemvTilesAvx512Vnni(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end);
 
 }  // namespace qwen3tts::nn

@@ -44,40 +44,107 @@ inline void HalfTile(const uint8_t* tile, int half, const Int8GemvProblem& p, in
   }
 }
 
+// Stores the first n (of 8) outputs; scale: per-output factors (null: none).
+inline void StoreHalf(float* y, __m256 v, const float* scale, int64_t n) {
+  if (n >= 8) {
+    _mm256_storeu_ps(y, scale != nullptr ? _mm256_mul_ps(v, _mm256_loadu_ps(scale)) : v);
+    return;
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, v);
+  for (int64_t j = 0; j < n; ++j) y[j] = scale != nullptr ? lanes[j] * scale[j] : lanes[j];
+}
+
 template <int R>
 inline void Pass(const Int8GemvProblem& p, int64_t tile, int half, int64_t r0) {
   __m256 acc[R];
   HalfTile<R>(p.w + tile * p.blocks * kInt8TileBlockBytes, half, p, r0, acc);
   const int64_t o0 = tile * kInt8TileOutputs + 8 * half;
-  const int64_t n = p.out - o0;
-  for (int r = 0; r < R; ++r) {
-    float* y = p.y + (r0 + r) * p.ldy + o0;
-    if (n >= 8) {
-      _mm256_storeu_ps(y, _mm256_mul_ps(acc[r], _mm256_loadu_ps(p.w_scale + o0)));
-    } else {
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, acc[r]);
-      for (int64_t j = 0; j < n; ++j) y[j] = lanes[j] * p.w_scale[o0 + j];
+  for (int r = 0; r < R; ++r) StoreHalf(p.y + (r0 + r) * p.ldy + o0, acc[r], p.w_scale + o0, p.out - o0);
+}
+
+// Int4: the unpacked nibbles are at most 15, so maddubs's pair sums (<= 2 * 15 * 127) never
+// saturate and the weights stay unsigned; the sums start at the -8 x block-sum correction as in
+// the VNNI kernel.
+template <int R>
+inline void Int4HalfTile(const uint8_t* tile, int half, const Int4GemvProblem& p, int64_t r0, __m256* acc) {
+  const int64_t ldq = p.blocks * 32;
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0f);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < p.blocks; ++b) {
+    const uint8_t* wb = tile + b * kInt4TileBlockBytes;
+    __m256i dot[R];
+    for (int r = 0; r < R; ++r) dot[r] = _mm256_set1_epi32(p.xc[(r0 + r) * p.blocks + b]);
+    for (int v = 0; v < 4; ++v) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 64 * v + 32 * half));
+      const __m256i w_low = _mm256_and_si256(packed, low_nibbles);
+      const __m256i w_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+      for (int r = 0; r < R; ++r) {
+        const int8_t* x = p.xq + (r0 + r) * ldq + 32 * b + 4 * v;
+        int32_t low_quad, high_quad;
+        __builtin_memcpy(&low_quad, x, sizeof(low_quad));
+        __builtin_memcpy(&high_quad, x + 16, sizeof(high_quad));
+        const __m256i products = _mm256_add_epi16(_mm256_maddubs_epi16(w_low, _mm256_set1_epi32(low_quad)),
+                                                  _mm256_maddubs_epi16(w_high, _mm256_set1_epi32(high_quad)));
+        dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(products, ones));
+      }
+    }
+    const __m128i scale_bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + kInt4ScaleOffset + 16 * half));
+    const __m256 w_scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(scale_bits), 16));
+    for (int r = 0; r < R; ++r) {
+      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(p.xs[(r0 + r) * p.blocks + b]), w_scale);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), scale, acc[r]);
+    }
+  }
+}
+
+template <int R>
+inline void Int4Pass(const Int4GemvProblem& p, int64_t tile, int half, int64_t r0) {
+  __m256 acc[R];
+  Int4HalfTile<R>(p.w + tile * p.blocks * kInt4TileBlockBytes, half, p, r0, acc);
+  const int64_t o0 = tile * kInt8TileOutputs + 8 * half;
+  for (int r = 0; r < R; ++r) StoreHalf(p.y + (r0 + r) * p.ldy + o0, acc[r], nullptr, p.out - o0);
+}
+
+}  // namespace
+
+namespace {
+
+template <int R>
+struct RowCount {
+  static constexpr int kRows = R;
+};
+
+// Every half tile of [tile_begin, tile_end) holding outputs, in passes of up to kMaxRows activation
+// rows: pass(RowCount<R>{}, tile, half, first_row), R fixed at compile time.
+template <typename PassFn>
+inline void ForEachPass(int64_t out, int64_t rows, int64_t tile_begin, int64_t tile_end, PassFn pass) {
+  static_assert(kMaxRows == 4, "the switch below instantiates passes of 1..4 rows");
+  for (int64_t t = tile_begin; t < tile_end; ++t) {
+    for (int half = 0; half < 2 && t * kInt8TileOutputs + 8 * half < out; ++half) {
+      for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+        switch (rows - r0 < kMaxRows ? rows - r0 : kMaxRows) {
+          case 1: pass(RowCount<1>{}, t, half, r0); break;
+          case 2: pass(RowCount<2>{}, t, half, r0); break;
+          case 3: pass(RowCount<3>{}, t, half, r0); break;
+          default: pass(RowCount<4>{}, t, half, r0); break;
+        }
+      }
     }
   }
 }
 
 }  // namespace
 
+void Int4GemvTilesAvx2(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  ForEachPass(p.out, p.rows, tile_begin, tile_end,
+              [&](auto rows, int64_t t, int half, int64_t r0) { Int4Pass<decltype(rows)::kRows>(p, t, half, r0); });
+}
+
 void Int8GemvTilesAvx2(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
-  static_assert(kMaxRows == 4, "the switch below instantiates Pass<1..4>");
-  for (int64_t t = tile_begin; t < tile_end; ++t) {
-    for (int half = 0; half < 2 && t * kInt8TileOutputs + 8 * half < p.out; ++half) {
-      for (int64_t r0 = 0; r0 < p.rows; r0 += kMaxRows) {
-        switch (p.rows - r0 < kMaxRows ? p.rows - r0 : kMaxRows) {
-          case 1: Pass<1>(p, t, half, r0); break;
-          case 2: Pass<2>(p, t, half, r0); break;
-          case 3: Pass<3>(p, t, half, r0); break;
-          default: Pass<4>(p, t, half, r0); break;
-        }
-      }
-    }
-  }
+  ForEachPass(p.out, p.rows, tile_begin, tile_end,
+              [&](auto rows, int64_t t, int half, int64_t r0) { Pass<decltype(rows)::kRows>(p, t, half, r0); });
 }
 
 }  // namespace qwen3tts::nn

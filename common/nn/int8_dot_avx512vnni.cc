@@ -71,24 +71,93 @@ inline void Pass(const Int8GemvProblem& p, int64_t tile, int64_t r0) {
   StoreRows<R>(p, tile, r0, acc);
 }
 
+// Int4: per block, the four nibble vectors unpack to the same quads as an int8 block (low nibbles:
+// quads 0-3, high: 4-7), the sums start at the row's -8 x block-sum correction, and the 16 outputs'
+// bfloat16 block scales (a shift left by 16 makes them float32) times the row's block scale scale
+// the converted sums.
+template <int R>
+inline void Int4TileRows(const uint8_t* tile, const Int4GemvProblem& p, int64_t r0, __m512* acc) {
+  const int64_t ldq = p.blocks * 32;
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < p.blocks; ++b) {
+    const uint8_t* wb = tile + b * kInt4TileBlockBytes;
+    __m512i low[R], high[R];
+    for (int r = 0; r < R; ++r) {
+      low[r] = _mm512_set1_epi32(p.xc[(r0 + r) * p.blocks + b]);
+      high[r] = _mm512_setzero_si512();
+    }
+    for (int v = 0; v < 4; ++v) {
+      const __m512i packed = _mm512_loadu_si512(wb + 64 * v);
+      const __m512i w_low = _mm512_and_si512(packed, low_nibbles);
+      const __m512i w_high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+      for (int r = 0; r < R; ++r) {
+        const int8_t* x = p.xq + (r0 + r) * ldq + 32 * b + 4 * v;
+        low[r] = _mm512_dpbusd_epi32(low[r], w_low, BroadcastQuad(x));
+        high[r] = _mm512_dpbusd_epi32(high[r], w_high, BroadcastQuad(x + 16));
+      }
+    }
+    const __m256i scale_bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + kInt4ScaleOffset));
+    const __m512 w_scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(scale_bits), 16));
+    for (int r = 0; r < R; ++r) {
+      const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(low[r], high[r]));
+      const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.xs[(r0 + r) * p.blocks + b]), w_scale);
+      acc[r] = _mm512_fmadd_ps(dot, scale, acc[r]);
+    }
+  }
+}
+
+template <int R>
+inline void Int4Pass(const Int4GemvProblem& p, int64_t tile, int64_t r0) {
+  __m512 acc[R];
+  Int4TileRows<R>(p.w + tile * p.blocks * kInt4TileBlockBytes, p, r0, acc);
+  const int64_t o0 = tile * kInt8TileOutputs;
+  const int64_t n = p.out - o0 < kInt8TileOutputs ? p.out - o0 : kInt8TileOutputs;
+  const __mmask16 valid = static_cast<__mmask16>((1u << n) - 1);
+  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(p.y + (r0 + r) * p.ldy + o0, valid, acc[r]);
+}
+
 }  // namespace
 
-void Int8GemvTilesAvx512Vnni(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
-  static_assert(kMaxRows == 8, "the switch below instantiates Pass<1..8>");
+namespace {
+
+// Every tile in [tile_begin, tile_end), in passes of up to kMaxRows activation rows:
+// pass(RowCount<R>{}, tile, first_row) with R fixed at compile time (the accumulators live in
+// registers).
+template <int R>
+struct RowCount {
+  static constexpr int kRows = R;
+};
+
+template <typename PassFn>
+inline void ForEachPass(int64_t rows, int64_t tile_begin, int64_t tile_end, PassFn pass) {
+  static_assert(kMaxRows == 8, "the switch below instantiates passes of 1..8 rows");
   for (int64_t t = tile_begin; t < tile_end; ++t) {
-    for (int64_t r0 = 0; r0 < p.rows; r0 += kMaxRows) {
-      switch (p.rows - r0 < kMaxRows ? p.rows - r0 : kMaxRows) {
-        case 1: Pass<1>(p, t, r0); break;
-        case 2: Pass<2>(p, t, r0); break;
-        case 3: Pass<3>(p, t, r0); break;
-        case 4: Pass<4>(p, t, r0); break;
-        case 5: Pass<5>(p, t, r0); break;
-        case 6: Pass<6>(p, t, r0); break;
-        case 7: Pass<7>(p, t, r0); break;
-        default: Pass<8>(p, t, r0); break;
+    for (int64_t r0 = 0; r0 < rows; r0 += kMaxRows) {
+      switch (rows - r0 < kMaxRows ? rows - r0 : kMaxRows) {
+        case 1: pass(RowCount<1>{}, t, r0); break;
+        case 2: pass(RowCount<2>{}, t, r0); break;
+        case 3: pass(RowCount<3>{}, t, r0); break;
+        case 4: pass(RowCount<4>{}, t, r0); break;
+        case 5: pass(RowCount<5>{}, t, r0); break;
+        case 6: pass(RowCount<6>{}, t, r0); break;
+        case 7: pass(RowCount<7>{}, t, r0); break;
+        default: pass(RowCount<8>{}, t, r0); break;
       }
     }
   }
+}
+
+}  // namespace
+
+void Int4GemvTilesAvx512Vnni(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  ForEachPass(p.rows, tile_begin, tile_end,
+              [&](auto rows, int64_t t, int64_t r0) { Int4Pass<decltype(rows)::kRows>(p, t, r0); });
+}
+
+void Int8GemvTilesAvx512Vnni(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  ForEachPass(p.rows, tile_begin, tile_end,
+              [&](auto rows, int64_t t, int64_t r0) { Pass<decltype(rows)::kRows>(p, t, r0); });
 }
 
 }  // namespace qwen3tts::nn

@@ -94,26 +94,173 @@ void Int8GemvTilesScalar(const Int8GemvProblem& p, int64_t tile_begin, int64_t t
   }
 }
 
+// ---- int4 -----------------------------------------------------------------------------------------
+
 namespace {
 
-using GemvTilesFn = void (*)(const Int8GemvProblem&, int64_t, int64_t);
+// Nearest bfloat16 (ties to even) of a finite float, as its 16 bits.
+uint16_t ToBFloat16Bits(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
 
-GemvTilesFn KernelFunction(Int8Kernel kernel) {
+float FromBFloat16Bits(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+// Where weight (o, i) and the scale of (o, block) live in the int4 layout (common/nn/int8_dot.h).
+struct Int4Position {
+  int64_t byte;
+  bool high;  // high nibble
+};
+Int4Position Int4WeightPosition(int64_t o, int64_t i, int64_t blocks) {
+  const int64_t tile = o / kInt8TileOutputs, b = i / kInt8ActivationBlock, k = i % kInt8ActivationBlock / 4;
+  return {(tile * blocks + b) * kInt4TileBlockBytes + (k % 4) * 64 + (o % kInt8TileOutputs) * 4 + i % 4, k >= 4};
+}
+int64_t Int4ScaleByte(int64_t o, int64_t b, int64_t blocks) {
+  return (o / kInt8TileOutputs * blocks + b) * kInt4TileBlockBytes + kInt4ScaleOffset + (o % kInt8TileOutputs) * 2;
+}
+
+}  // namespace
+
+Int4Weight QuantizeInt4(const at::Tensor& weight) {
+  at::Tensor w = weight.to(at::kFloat).contiguous();
+  const int64_t out = w.size(0), in = w.size(1), blocks = Blocks(in);
+  // Every nibble 8 (weight 0) and every scale 0 until written.
+  at::Tensor packed = at::full({Tiles(out) * blocks, kInt4TileBlockBytes}, 0x88, at::kByte);
+  packed.narrow(1, kInt4ScaleOffset, kInt4TileBlockBytes - kInt4ScaleOffset).zero_();
+  const float* src = w.data_ptr<float>();
+  uint8_t* dst = packed.data_ptr<uint8_t>();
+  // Rows of one tile write the same bytes (their nibbles share bytes only within a row's quad, and
+  // a tile's rows are never split between threads: grain 16, begin a multiple of 16).
+  ParallelFor(out, /*grain=*/kInt8TileOutputs, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t first = b * kInt8ActivationBlock, last = std::min(in, first + kInt8ActivationBlock);
+        float max_abs = 0;
+        for (int64_t i = first; i < last; ++i) max_abs = std::max(max_abs, std::abs(src[o * in + i]));
+        const uint16_t scale_bits = ToBFloat16Bits(max_abs / 7.0f);
+        std::memcpy(dst + Int4ScaleByte(o, b, blocks), &scale_bits, sizeof(scale_bits));
+        const float scale = FromBFloat16Bits(scale_bits);
+        for (int64_t i = first; i < last; ++i) {
+          const float q = scale > 0 ? std::clamp(std::nearbyint(src[o * in + i] / scale), -7.0f, 7.0f) : 0.0f;
+          const uint8_t nibble = static_cast<uint8_t>(static_cast<int>(q) + 8);
+          const Int4Position at = Int4WeightPosition(o, i, blocks);
+          dst[at.byte] = at.high ? static_cast<uint8_t>((dst[at.byte] & 0x0f) | nibble << 4)
+                                 : static_cast<uint8_t>((dst[at.byte] & 0xf0) | nibble);
+        }
+      }
+    }
+  });
+  return Int4Weight{packed.view({-1}), out, in};
+}
+
+at::Tensor Int4Values(const Int4Weight& w) {
+  at::Tensor q = at::empty({w.out, w.in}, at::kChar);
+  const int64_t blocks = Blocks(w.in);
+  const uint8_t* src = w.packed.data_ptr<uint8_t>();
+  int8_t* dst = q.data_ptr<int8_t>();
+  for (int64_t o = 0; o < w.out; ++o) {
+    for (int64_t i = 0; i < w.in; ++i) {
+      const Int4Position at = Int4WeightPosition(o, i, blocks);
+      dst[o * w.in + i] = static_cast<int8_t>((at.high ? src[at.byte] >> 4 : src[at.byte] & 0x0f) - 8);
+    }
+  }
+  return q;
+}
+
+at::Tensor Int4Scales(const Int4Weight& w) {
+  const int64_t blocks = Blocks(w.in);
+  at::Tensor s = at::empty({w.out, blocks}, at::kFloat);
+  const uint8_t* src = w.packed.data_ptr<uint8_t>();
+  float* dst = s.data_ptr<float>();
+  for (int64_t o = 0; o < w.out; ++o) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint16_t bits;
+      std::memcpy(&bits, src + Int4ScaleByte(o, b, blocks), sizeof(bits));
+      dst[o * blocks + b] = FromBFloat16Bits(bits);
+    }
+  }
+  return s;
+}
+
+at::Tensor DequantizeInt4(const Int4Weight& w) {
+  at::Tensor per_input = Int4Scales(w).repeat_interleave(kInt8ActivationBlock, /*dim=*/1).narrow(1, 0, w.in);
+  return Int4Values(w).to(at::kFloat) * per_input;
+}
+
+void Int4GemvTilesScalar(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  const int64_t ldq = p.blocks * kInt8ActivationBlock;
+  for (int64_t t = tile_begin; t < tile_end; ++t) {
+    const uint8_t* tile = p.w + t * p.blocks * kInt4TileBlockBytes;
+    for (int64_t r = 0; r < p.rows; ++r) {
+      float acc[kInt8TileOutputs] = {};
+      for (int64_t b = 0; b < p.blocks; ++b) {
+        const uint8_t* wb = tile + b * kInt4TileBlockBytes;
+        for (int j = 0; j < kInt8TileOutputs; ++j) {
+          int32_t dot = p.xc[r * p.blocks + b];
+          for (int k = 0; k < 8; ++k) {
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t byte = wb[(k % 4) * 64 + j * 4 + e];
+              const int32_t nibble = k < 4 ? byte & 0x0f : byte >> 4;
+              dot += nibble * p.xq[r * ldq + b * kInt8ActivationBlock + 4 * k + e];
+            }
+          }
+          uint16_t scale_bits;
+          std::memcpy(&scale_bits, wb + kInt4ScaleOffset + 2 * j, sizeof(scale_bits));
+          acc[j] = std::fma(static_cast<float>(dot), p.xs[r * p.blocks + b] * FromBFloat16Bits(scale_bits), acc[j]);
+        }
+      }
+      for (int j = 0; j < kInt8TileOutputs && t * kInt8TileOutputs + j < p.out; ++j) {
+        p.y[r * p.ldy + t * kInt8TileOutputs + j] = acc[j];
+      }
+    }
+  }
+}
+
+namespace {
+
+template <typename Problem>
+using GemvTilesFn = void (*)(const Problem&, int64_t, int64_t);
+
+// One weight format's kernels; those for instruction sets this build has none of are null (the
+// kernel asked for is always one the CPU has: Int8KernelAvailable).
+template <typename Problem>
+struct KernelSet {
+  GemvTilesFn<Problem> scalar, avx2, avx512_vnni;
+};
+
 #if defined(QWEN3TTS_X86_KERNELS)
+constexpr KernelSet<Int8GemvProblem> kInt8Kernels{Int8GemvTilesScalar, Int8GemvTilesAvx2, Int8GemvTilesAvx512Vnni};
+constexpr KernelSet<Int4GemvProblem> kInt4Kernels{Int4GemvTilesScalar, Int4GemvTilesAvx2, Int4GemvTilesAvx512Vnni};
+#else
+constexpr KernelSet<Int8GemvProblem> kInt8Kernels{Int8GemvTilesScalar, nullptr, nullptr};
+constexpr KernelSet<Int4GemvProblem> kInt4Kernels{Int4GemvTilesScalar, nullptr, nullptr};
+#endif
+
+Int8Kernel BestKernel() {
+  static const Int8Kernel best = Int8KernelAvailable(Int8Kernel::kAvx512Vnni) ? Int8Kernel::kAvx512Vnni
+                                 : Int8KernelAvailable(Int8Kernel::kAvx2)     ? Int8Kernel::kAvx2
+                                                                               : Int8Kernel::kScalar;
+  return best;
+}
+
+// The kernel asked for, or the fastest the CPU has for kAuto and for a kernel it lacks.
+template <typename Problem>
+GemvTilesFn<Problem> KernelFunction(const KernelSet<Problem>& kernels, Int8Kernel kernel) {
+  if (kernel == Int8Kernel::kAuto || !Int8KernelAvailable(kernel)) kernel = BestKernel();
   switch (kernel) {
-    case Int8Kernel::kScalar: return Int8GemvTilesScalar;
-    case Int8Kernel::kAvx2: return Int8GemvTilesAvx2;
-    case Int8Kernel::kAvx512Vnni: return Int8GemvTilesAvx512Vnni;
+    case Int8Kernel::kAvx2: return kernels.avx2;
+    case Int8Kernel::kAvx512Vnni: return kernels.avx512_vnni;
+    case Int8Kernel::kScalar:
     case Int8Kernel::kAuto: break;
   }
-  static const GemvTilesFn best = Int8KernelAvailable(Int8Kernel::kAvx512Vnni) ? Int8GemvTilesAvx512Vnni
-                                  : Int8KernelAvailable(Int8Kernel::kAvx2)     ? Int8GemvTilesAvx2
-                                                                                : Int8GemvTilesScalar;
-  return best;
-#else
-  (void)kernel;
-  return Int8GemvTilesScalar;
-#endif
+  return kernels.scalar;
 }
 
 // Activations quantized per block of 32 inputs: q = round(x / s), s = max|x_block| / 127. Reused
@@ -121,11 +268,12 @@ GemvTilesFn KernelFunction(Int8Kernel kernel) {
 struct QuantizedActivations {
   std::vector<int8_t> q;            // rows x ldq, zero beyond `in`
   std::vector<float> scale;         // rows x blocks
-  std::vector<int32_t> correction;  // rows x blocks: -128 * sum of the block's q (Int8GemvProblem::xc)
+  std::vector<int32_t> correction;  // rows x blocks: -zero_point * sum of the block's q (Int8GemvProblem::xc)
   int64_t ldq = 0, blocks = 0;
 };
 
-void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActivations* a) {
+// zero_point: what the packed weights add to each weight (128 for int8, 8 for int4).
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_point, QuantizedActivations* a) {
   a->blocks = (in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
   a->ldq = a->blocks * kInt8ActivationBlock;
   a->q.resize(static_cast<size_t>(rows * a->ldq));  // every byte that counts is written below
@@ -162,9 +310,15 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, QuantizedActi
         a->q[r * a->ldq + i] = static_cast<int8_t>(static_cast<int32_t>(q));
         sum += static_cast<int32_t>(q);
       }
-      a->correction[r * a->blocks + b] = -128 * sum;
+      a->correction[r * a->blocks + b] = -zero_point * sum;
     }
   }
+}
+
+// One set of buffers per thread, shared by the int8 and int4 products.
+QuantizedActivations& ThreadActivations() {
+  thread_local QuantizedActivations activations;
+  return activations;
 }
 
 }  // namespace
@@ -189,24 +343,48 @@ bool Int8KernelAvailable(Int8Kernel kernel) {
 
 void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
   if (rows == 0 || w.out == 0) return;
-  thread_local QuantizedActivations activations;
-  QuantizeActivations(x, rows, w.in, &activations);
+  QuantizedActivations& activations = ThreadActivations();
+  QuantizeActivations(x, rows, w.in, /*zero_point=*/128, &activations);
   const Int8GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.scale.data_ptr<float>(), w.out,
                                 activations.blocks,           activations.q.data(),     activations.correction.data(),
                                 activations.scale.data(),     rows,                     y,
                                 w.out};
-  const GemvTilesFn gemv_tiles = KernelFunction(Int8KernelAvailable(kernel) ? kernel : Int8Kernel::kAuto);
+  const GemvTilesFn<Int8GemvProblem> gemv_tiles = KernelFunction(kInt8Kernels, kernel);
   // Tiles of 16 output rows are split between threads; each tile is read once per 8 (AVX2: 4)
   // activation rows.
   ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });
 }
 
-at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x_in, Int8Kernel kernel) {
+void Int4GemvInto(const Int4Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
+  if (rows == 0 || w.out == 0) return;
+  QuantizedActivations& activations = ThreadActivations();
+  QuantizeActivations(x, rows, w.in, /*zero_point=*/8, &activations);
+  const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.out,  activations.blocks, activations.q.data(),
+                                activations.correction.data(), activations.scale.data(), rows, y, w.out};
+  const GemvTilesFn<Int4GemvProblem> gemv_tiles = KernelFunction(kInt4Kernels, kernel);
+  ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });
+}
+
+namespace {
+
+template <typename Weight>
+at::Tensor GemvOnTensor(const char* name, const Weight& w, const at::Tensor& x_in, Int8Kernel kernel,
+                        void (*into)(const Weight&, const float*, int64_t, float*, Int8Kernel)) {
   at::Tensor x = x_in.to(at::kFloat).contiguous();
-  TORCH_CHECK(x.dim() == 2 && x.size(1) == w.in, "Int8Gemv: input width ", x.size(-1), " != ", w.in);
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == w.in, name, ": input width ", x.size(-1), " != ", w.in);
   at::Tensor y = at::empty({x.size(0), w.out}, x.options());
-  Int8GemvInto(w, x.data_ptr<float>(), x.size(0), y.data_ptr<float>(), kernel);
+  into(w, x.data_ptr<float>(), x.size(0), y.data_ptr<float>(), kernel);
   return y;
+}
+
+}  // namespace
+
+at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel) {
+  return GemvOnTensor("Int8Gemv", w, x, kernel, Int8GemvInto);
+}
+
+at::Tensor Int4Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel kernel) {
+  return GemvOnTensor("Int4Gemv", w, x, kernel, Int4GemvInto);
 }
 
 }  // namespace qwen3tts::nn

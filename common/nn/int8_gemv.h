@@ -1,4 +1,4 @@
-// Int8 matrix-vector products for decoding steps.
+// Int8 and int4 matrix-vector products for decoding steps.
 //
 // A decoding step multiplies one row per sequence by every weight matrix, so its cost is the bytes
 // of weights streamed from memory: int8 weights (one scale per output row) stream a quarter of the
@@ -31,6 +31,21 @@ at::Tensor DequantizeInt8(const Int8Weight& w);  // float32 [out, in], q * scale
 
 constexpr int64_t kInt8ActivationBlock = 32;
 
+// 4-bit weights (int4): symmetric per output row and block of 32 inputs, q = round(w / s) in
+// [-7, 7] with s = max|w_block| / 7 rounded to bfloat16 (0 for an all-zero block), so a block's
+// scale is stored in 2 bytes and a weight costs 4.5 bits: 0.56x the bytes of int8. Why: one
+// stream's decoding step is bound by memory bandwidth (the code predictor's 5 layers are read 15
+// times per frame and do not fit the L3 cache). Activations are quantized as for int8, so the
+// block products stay exact integers; only the scales differ.
+struct Int4Weight {
+  at::Tensor packed;  // uint8: per tile of 16 outputs and block of 32 inputs, weights + scales (int8_dot.h)
+  int64_t out = 0, in = 0;
+};
+Int4Weight QuantizeInt4(const at::Tensor& weight);
+at::Tensor Int4Values(const Int4Weight& w);      // int8 [out, in], q
+at::Tensor Int4Scales(const Int4Weight& w);      // float32 [out, blocks], s
+at::Tensor DequantizeInt4(const Int4Weight& w);  // float32 [out, in], q * s of the weight's block
+
 // Which kernel runs. Every kernel returns the same bits (the integer parts are exact and the
 // float order is fixed, common/nn/int8_dot.h); kAuto picks the fastest the CPU has, and so does a
 // kernel the CPU lacks.
@@ -42,9 +57,12 @@ bool Int8KernelAvailable(Int8Kernel kernel);
 // A row's quantization and accumulation order do not depend on the other rows, so its result does
 // not depend on what it is batched with.
 at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
+// The same for int4 weights: activations quantized the same way, and every kernel the same bits.
+at::Tensor Int4Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
 
 // The same product on raw float32 rows: x [rows, in] and y [rows, out] contiguous (the transformer's
 // decoding step keeps its own buffers and allocates nothing).
 void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
+void Int4GemvInto(const Int4Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
 
 }  // namespace qwen3tts::nn

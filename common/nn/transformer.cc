@@ -23,27 +23,31 @@ Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)),
 // FloatGemv reads each weight row once per 4 rows. Every row takes the same path whatever the batch
 // size (up to kFloatGemvMaxRows), so a sequence's results do not depend on what it is batched with.
 
-void Linear::QuantizeInt8() {
-  if (!weight_.defined()) return;
-  int8_ = nn::QuantizeInt8(weight_);
+void Linear::Quantize(LinearQuantization quantization) {
+  if (!weight_.defined() || quantization == LinearQuantization::kNone) return;
+  if (quantization == LinearQuantization::kInt8) {
+    int8_ = nn::QuantizeInt8(weight_);
+  } else {
+    int4_ = nn::QuantizeInt4(weight_);
+  }
   weight_ = at::Tensor();
 }
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
-  const bool int8 = !weight_.defined();
-  const int64_t in = int8 ? int8_.in : weight_.size(1);
+  const bool quantized = !weight_.defined();
+  const int64_t in = quantized ? int8_.in + int4_.in : weight_.size(1);
   const int64_t out = out_features();
   const int64_t rows = x.numel() / in;
-  if (!int8 && (x.scalar_type() != at::kFloat || rows > kFloatGemvMaxRows || rows == 0)) {
+  if (!quantized && (x.scalar_type() != at::kFloat || rows > kFloatGemvMaxRows || rows == 0)) {
     return at::linear(x, weight_, bias_);
   }
   at::Tensor flat = x.reshape({rows, in});
   at::Tensor y;
-  if (int8) {
+  if (quantized) {
     // Every row count, prefill included: the tile kernel computes prefills ~3x faster than the
     // row kernel before it, itself as fast as a float32 GEMM of dequantized weights, and prefill
     // and decoding see the same arithmetic.
-    y = Int8Gemv(int8_, flat);
+    y = int8_.packed.defined() ? Int8Gemv(int8_, flat) : Int4Gemv(int4_, flat);
   } else {
     y = FloatGemv(weight_, flat);
   }
@@ -63,8 +67,10 @@ void Linear::Into(const float* x, int64_t rows, float* y) const {
   const int64_t out = out_features();
   if (weight_.defined()) {
     FloatGemvInto(weight_.data_ptr<float>(), out, weight_.size(1), x, rows, y);
-  } else {
+  } else if (int8_.packed.defined()) {
     Int8GemvInto(int8_, x, rows, y);
+  } else {
+    Int4GemvInto(int4_, x, rows, y);
   }
   if (!bias_.defined()) return;
   const float* b = bias_.data_ptr<float>();
@@ -74,14 +80,28 @@ void Linear::Into(const float* x, int64_t rows, float* y) const {
 }
 
 int64_t Linear::bytes() const {
-  int64_t n = weight_.defined() ? weight_.numel() * weight_.element_size()
-                                : int8_.packed.numel() + int8_.scale.numel() * int8_.scale.element_size();
+  int64_t n = weight_.defined()       ? weight_.numel() * weight_.element_size()
+              : int8_.packed.defined() ? int8_.packed.numel() + int8_.scale.numel() * int8_.scale.element_size()
+              : int4_.packed.defined() ? int4_.packed.numel()  // the scales are inside
+                                       : 0;                     // an unused layer (GELU blocks' gate)
   if (bias_.defined()) n += bias_.numel() * bias_.element_size();
   return n;
 }
 
-void TransformerBlock::QuantizeLinearsInt8() {
-  for (Linear* l : {&q_proj_, &k_proj_, &v_proj_, &o_proj_, &gate_proj_, &up_proj_, &down_proj_}) l->QuantizeInt8();
+void TransformerBlock::QuantizeLinears(LinearQuantization quantization) {
+  for (Linear* l : {&q_proj_, &k_proj_, &v_proj_, &o_proj_, &gate_proj_, &up_proj_, &down_proj_}) {
+    l->Quantize(quantization);
+  }
+}
+
+int64_t TransformerBlock::bytes() const {
+  int64_t n = 0;
+  for (const Linear* l : {&q_proj_, &k_proj_, &v_proj_, &o_proj_, &gate_proj_, &up_proj_, &down_proj_}) n += l->bytes();
+  for (const at::Tensor* t : {&input_norm_w_, &input_norm_b_, &post_norm_w_, &post_norm_b_, &q_norm_w_, &k_norm_w_,
+                              &attn_scale_, &mlp_scale_}) {
+    if (t->defined()) n += t->numel() * t->element_size();
+  }
+  return n;
 }
 
 absl::StatusOr<Linear> LoadLinear(const Checkpoint& ckpt, const std::string& prefix, int64_t in_features,
@@ -441,7 +461,7 @@ void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segmen
 absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, const std::string& prefix,
                                                         int64_t num_layers, const std::string& final_norm,
                                                         const BlockConfig& config, double rope_theta,
-                                                        c10::ScalarType dtype, bool int8_linears) {
+                                                        c10::ScalarType dtype, LinearQuantization quantization) {
   TransformerStack stack;
   stack.config_ = config;
   stack.dtype_ = dtype;
@@ -450,7 +470,7 @@ absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, 
     ASSIGN_OR_RETURN(TransformerBlock block,
                      TransformerBlock::Load(ckpt, absl::StrCat(prefix, "layers.", i, "."), config, dtype));
     // Layer by layer, so that loading never holds more than one layer in float32.
-    if (int8_linears) block.QuantizeLinearsInt8();
+    block.QuantizeLinears(quantization);
     stack.blocks_.push_back(std::move(block));
   }
   if (!final_norm.empty()) {
@@ -460,6 +480,15 @@ absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, 
     }
   }
   return stack;
+}
+
+int64_t TransformerStack::bytes() const {
+  int64_t n = 0;
+  for (const TransformerBlock& block : blocks_) n += block.bytes();
+  for (const at::Tensor* t : {&final_norm_w_, &final_norm_b_}) {
+    if (t->defined()) n += t->numel() * t->element_size();
+  }
+  return n;
 }
 
 std::vector<KvCache> TransformerStack::NewCache(int64_t capacity) const {

@@ -20,7 +20,10 @@
 
 namespace qwen3tts::nn {
 
-// y = x W^T + b with W [out, in] as stored in checkpoints, or quantized to int8 (QuantizeInt8).
+// How a stack's or layer's linear weights are kept: as loaded, or quantized (int8_gemv.h).
+enum class LinearQuantization { kNone, kInt8, kInt4 };
+
+// y = x W^T + b with W [out, in] as stored in checkpoints, or quantized to int8 or int4 (Quantize).
 class Linear {
  public:
   Linear() = default;
@@ -31,16 +34,18 @@ class Linear {
   bool TakesRows(int64_t rows) const;
   // y [rows, out] = x [rows, in] W^T + b on raw buffers (a decoding step's layers allocate nothing).
   void Into(const float* x, int64_t rows, float* y) const;
-  int64_t out_features() const { return weight_.defined() ? weight_.size(0) : int8_.out; }
+  int64_t out_features() const { return weight_.defined() ? weight_.size(0) : int8_.out + int4_.out; }
   // Bytes of parameters read by one application (what a decoding step streams from memory).
   int64_t bytes() const;
-  // Replaces a float32 weight by its int8 quantization; products then go through nn::Int8Gemv
-  // (activations quantized per block of 32).
-  void QuantizeInt8();
+  // Replaces a float32 weight by its int8 or int4 quantization; products then go through
+  // nn::Int8Gemv / nn::Int4Gemv (activations quantized per block of 32). kNone keeps it.
+  void Quantize(LinearQuantization quantization);
+  void QuantizeInt8() { Quantize(LinearQuantization::kInt8); }
 
  private:
   at::Tensor weight_;  // undefined once quantized
-  Int8Weight int8_;
+  Int8Weight int8_;    // one of the two, once quantized
+  Int4Weight int4_;
   at::Tensor bias_;
 };
 
@@ -156,8 +161,10 @@ class TransformerBlock {
   struct StepBuffers;
   bool TakesRows(int64_t rows) const;  // float32 activations and every projection takes them
   void StepRows(float* x, int64_t rows, const RowSegment* segments, size_t num_segments, StepBuffers* buffers) const;
-  // int8 quantization of the attention and MLP projections (Linear::QuantizeInt8).
-  void QuantizeLinearsInt8();
+  // Quantization of the attention and MLP projections (Linear::Quantize).
+  void QuantizeLinears(LinearQuantization quantization);
+  // Bytes of parameters one application of the block reads (norms, projections, scales).
+  int64_t bytes() const;
 
  private:
   at::Tensor Norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
@@ -180,10 +187,11 @@ class TransformerBlock {
 class TransformerStack {
  public:
   // Loads `<prefix>layers.<i>.` for i < num_layers and `<final_norm>` (empty: no final norm).
-  // int8_linears: quantize each block's projections to int8 as it is loaded (dtype float32).
+  // quantization: of each block's projections, as it is loaded (dtype float32 when quantized).
   static absl::StatusOr<TransformerStack> Load(const Checkpoint& ckpt, const std::string& prefix, int64_t num_layers,
                                                const std::string& final_norm, const BlockConfig& config,
-                                               double rope_theta, c10::ScalarType dtype, bool int8_linears = false);
+                                               double rope_theta, c10::ScalarType dtype,
+                                               LinearQuantization quantization = LinearQuantization::kNone);
   // Caches for one sequence (one per layer).
   std::vector<KvCache> NewCache(int64_t capacity) const;
   // x: [T, hidden]; positions continue from caches[0].length(). Returns the final-norm output.
@@ -193,6 +201,8 @@ class TransformerStack {
   at::Tensor ForwardBatch(const at::Tensor& x, const std::vector<int64_t>& rows,
                           const std::vector<std::vector<KvCache>*>& caches) const;
   int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
+  // Bytes of parameters one step reads (every block and the final norm).
+  int64_t bytes() const;
   c10::ScalarType dtype() const { return dtype_; }
 
  private:

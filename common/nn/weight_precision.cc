@@ -11,8 +11,9 @@ absl::StatusOr<WeightPrecision> ParseWeightPrecision(std::string_view name) {
   if (name == "float32") return WeightPrecision::kFloat32;
   if (name == "bfloat16") return WeightPrecision::kBFloat16;
   if (name == "int8") return WeightPrecision::kInt8;
-  return absl::InvalidArgumentError(
-      absl::StrCat("dtype: '", std::string(name), "' is not a weight precision (allowed: float32, bfloat16, int8)"));
+  if (name == "int4") return WeightPrecision::kInt4;
+  return absl::InvalidArgumentError(absl::StrCat("dtype: '", std::string(name),
+                                                 "' is not a weight precision (allowed: float32, bfloat16, int8, int4)"));
 }
 
 const char* WeightPrecisionName(WeightPrecision precision) {
@@ -20,6 +21,7 @@ const char* WeightPrecisionName(WeightPrecision precision) {
     case WeightPrecision::kFloat32: return "float32";
     case WeightPrecision::kBFloat16: return "bfloat16";
     case WeightPrecision::kInt8: return "int8";
+    case WeightPrecision::kInt4: return "int4";
   }
   return "float32";
 }

@@ -66,9 +66,14 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
                                                 t.hidden_size, true, dtype));
   ASSIGN_OR_RETURN(m->codec_embedding_,
                    ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, dtype));
-  const bool int8 = precision == WeightPrecision::kInt8;
+  // int4 quantizes the transformer layers (nearly all of a frame's weight traffic) and keeps the
+  // text projection and the heads, whose logits pick the codes, in int8.
+  const nn::LinearQuantization layers = precision == WeightPrecision::kInt8   ? nn::LinearQuantization::kInt8
+                                        : precision == WeightPrecision::kInt4 ? nn::LinearQuantization::kInt4
+                                                                              : nn::LinearQuantization::kNone;
+  const bool int8_heads = layers != nn::LinearQuantization::kNone;
   ASSIGN_OR_RETURN(m->talker_, nn::TransformerStack::Load(ckpt, "talker.model.", t.num_hidden_layers, "talker.model.norm",
-                                                          QwenBlock(t), t.rope_theta, dtype, int8));
+                                                          QwenBlock(t), t.rope_theta, dtype, layers));
   ASSIGN_OR_RETURN(m->codec_head_, nn::LoadLinear(ckpt, "talker.codec_head", t.hidden_size, t.vocab_size, false, dtype));
   const int64_t residual_groups = t.num_code_groups - 1;
   for (int64_t g = 0; g < residual_groups; ++g) {
@@ -87,28 +92,15 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   ASSIGN_OR_RETURN(m->code_predictor_,
                    nn::TransformerStack::Load(ckpt, "talker.code_predictor.model.", cp.num_hidden_layers,
                                               "talker.code_predictor.model.norm", QwenBlock(cp), cp.rope_theta, dtype,
-                                              int8));
-  if (int8) {
+                                              layers));
+  if (int8_heads) {
     for (nn::Linear* l : {&m->text_fc1_, &m->text_fc2_, &m->codec_head_, &m->small_to_mtp_}) l->QuantizeInt8();
     for (nn::Linear& head : m->lm_heads_) head.QuantizeInt8();
   }
-  // Per-frame weight traffic: every talker layer once; the code predictor stack 15 times (norm
-  // weights, a rounding error, counted at the weight width too).
-  const int64_t weight_bytes = precision == WeightPrecision::kInt8 ? 1 : c10::elementSize(dtype);
-  for (const std::string& name : ckpt.NamesWithPrefix("talker.model.layers.")) {
-    const TensorEntry* e = ckpt.Find(name);
-    int64_t n = 1;
-    for (int64_t d : e->shape) n *= d;
-    m->talker_bytes_ += n * weight_bytes;
-  }
-  m->talker_bytes_ += m->codec_head_.bytes();
-  for (const std::string& name : ckpt.NamesWithPrefix("talker.code_predictor.model.layers.")) {
-    const TensorEntry* e = ckpt.Find(name);
-    int64_t n = 1;
-    for (int64_t d : e->shape) n *= d;
-    m->code_predictor_bytes_ += n * weight_bytes;
-  }
-  m->code_predictor_bytes_ = m->code_predictor_bytes_ * residual_groups + m->lm_heads_[0].bytes() * residual_groups;
+  // Per-frame weight traffic: every talker layer and the codec head once; the code predictor
+  // stack and one residual head per residual codebook.
+  m->talker_bytes_ = m->talker_.bytes() + m->codec_head_.bytes();
+  m->code_predictor_bytes_ = (m->code_predictor_.bytes() + m->lm_heads_[0].bytes()) * residual_groups;
   return std::shared_ptr<const TalkerModel>(std::move(m));
 }
 

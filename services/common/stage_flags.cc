@@ -26,7 +26,7 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
 
 std::vector<FlagSpec> TalkerFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
-  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"));
+  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   return specs;
 }
@@ -57,7 +57,7 @@ std::vector<FlagSpec> GatewayFlagSpecs() {
 std::vector<FlagSpec> ServeFlagSpecs() {
   // Loopback by default: the quick start serves this machine only.
   std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
-  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8"}, "float32"),
+  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"),
                      FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
                      FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16"}, "float32"),
                      FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),

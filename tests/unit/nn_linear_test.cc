@@ -1,9 +1,12 @@
-// Linear layers as decoding steps use them: the float32 few-rows kernel and the int8 kernel
-// (int8 weights, activations quantized per block of 32), against at::linear as the definition.
+// Linear layers as decoding steps use them: the float32 few-rows kernel and the int8 and int4
+// kernels (quantized weights, activations quantized per block of 32), against at::linear as the
+// definition.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <string>
+#include <type_traits>
 
 #include "common/nn/float_gemv.h"
 #include "common/nn/int8_gemv.h"
@@ -31,7 +34,24 @@ TEST(Int8Weights, QuantizationErrorIsAtMostHalfAStepPerRow) {
   EXPECT_EQ(DequantizeInt8(q)[0].abs().max().item<float>(), 0.0f);
 }
 
-// The activation quantization the int8 kernel applies: per block of 32 inputs, q = round(x * 127 /
+TEST(Int4Weights, QuantizationErrorIsAtMostHalfAStepPerBlock) {
+  at::Tensor w = RandomWeight(37, 203, 2);
+  w[5].narrow(0, 32, 32).mul_(50);  // one block with large weights: only its own scale grows
+  Int4Weight q = QuantizeInt4(w);
+  at::Tensor values = Int4Values(q), scales = Int4Scales(q);
+  ASSERT_EQ(values.scalar_type(), at::kChar);
+  EXPECT_LE(values.abs().max().item<int>(), 7);
+  ASSERT_EQ(scales.sizes(), (std::vector<int64_t>{37, 7}));  // blocks of 32: 203 -> 7
+  EXPECT_TRUE(at::equal(scales, scales.to(at::kBFloat16).to(at::kFloat)));  // stored as bfloat16
+  at::Tensor per_input = scales.repeat_interleave(32, 1).narrow(1, 0, 203);
+  EXPECT_TRUE(at::equal(values.to(at::kFloat) * per_input, DequantizeInt4(q)));
+  at::Tensor error = (DequantizeInt4(q) - w).abs();
+  EXPECT_TRUE(error.le(per_input / 2 + 1e-7).all().item<bool>());
+  EXPECT_GT(scales[5][1].item<float>(), 10 * scales[5][0].item<float>());
+  EXPECT_EQ(DequantizeInt4(q)[0].abs().max().item<float>(), 0.0f);
+}
+
+// The activation quantization the int8 and int4 kernels apply: per block of 32 inputs, q = round(x * 127 /
 // max|x_block|), written with tensor ops as the definition the kernels are checked against.
 at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step) {
   const int64_t rows = x.size(0), in = x.size(1), blocks = (in + 31) / 32;
@@ -43,16 +63,43 @@ at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step) {
   return (q * (max_abs / 127.0)).view({rows, blocks * 32}).narrow(1, 0, in);
 }
 
+// The two weight formats behind the same kernels' contract (int8_gemv.h).
+struct Int8Format {
+  static Int8Weight Quantize(const at::Tensor& w) { return QuantizeInt8(w); }
+  static at::Tensor Dequantize(const Int8Weight& w) { return DequantizeInt8(w); }
+  static at::Tensor Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel k = Int8Kernel::kAuto) {
+    return Int8Gemv(w, x, k);
+  }
+};
+struct Int4Format {
+  static Int4Weight Quantize(const at::Tensor& w) { return QuantizeInt4(w); }
+  static at::Tensor Dequantize(const Int4Weight& w) { return DequantizeInt4(w); }
+  static at::Tensor Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel k = Int8Kernel::kAuto) {
+    return Int4Gemv(w, x, k);
+  }
+};
+
+template <typename Format>
+class QuantizedWeights : public ::testing::Test {};
+using Formats = ::testing::Types<Int8Format, Int4Format>;
+struct FormatNames {  // test names: QuantizedWeights/int8.*, QuantizedWeights/int4.*
+  template <typename Format>
+  static std::string GetName(int) {
+    return std::is_same_v<Format, Int8Format> ? "int8" : "int4";
+  }
+};
+TYPED_TEST_SUITE(QuantizedWeights, Formats, FormatNames);
+
 // Input widths with full blocks only, a partial last block, fewer inputs than a block, odd block
 // counts; row counts on both sides of the kernels' 4- and 8-row passes; 67 outputs (a partial tile).
-TEST(Int8Weights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndependent) {
+TYPED_TEST(QuantizedWeights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndependent) {
   for (int64_t in : {8, 203, 256, 1000, 1024}) {
-    Int8Weight q = QuantizeInt8(RandomWeight(67, in, in));
-    at::Tensor dense = DequantizeInt8(q).to(at::kDouble);
+    auto q = TypeParam::Quantize(RandomWeight(67, in, in));
+    at::Tensor dense = TypeParam::Dequantize(q).to(at::kDouble);
     for (int64_t rows : {1, 2, 3, 4, 5, 9, 19}) {
       at::Tensor x = at::randn({rows, in});
       x[0][in / 2] = 40;  // an outlier only costs its own block precision
-      at::Tensor y = Int8Gemv(q, x);
+      at::Tensor y = TypeParam::Gemv(q, x);
       at::Tensor step;
       at::Tensor xq = QuantizedActivations(x, &step).to(at::kDouble);
       at::Tensor expected = at::linear(xq, dense);
@@ -65,36 +112,36 @@ TEST(Int8Weights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsAreIndepende
       EXPECT_TRUE(to_float_input.le(bound).all().item<bool>()) << "in " << in << " rows " << rows;
       // Each row alone gives exactly what it gave in the batch: batched decoding = solo decoding.
       for (int64_t r = 0; r < rows; ++r) {
-        EXPECT_TRUE(at::equal(Int8Gemv(q, x.narrow(0, r, 1)), y.narrow(0, r, 1))) << "in " << in << " row " << r;
+        EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x.narrow(0, r, 1)), y.narrow(0, r, 1))) << "in " << in << " row " << r;
       }
     }
   }
 }
 
 // The scalar, AVX2 and AVX-512 VNNI kernels give the same bits, so results do not depend on the CPU.
-TEST(Int8Weights, EveryKernelTheCpuHasGivesTheSameBits) {
+TYPED_TEST(QuantizedWeights, EveryKernelTheCpuHasGivesTheSameBits) {
   // Widths: a partial block, whole blocks, both; rows beyond each kernel's rows per pass (4, 8);
   // 70 outputs: a partial last tile of 16.
   for (int64_t in : {8, 96, 203, 1024}) {
-    Int8Weight q = QuantizeInt8(RandomWeight(70, in, in + 1));
+    auto q = TypeParam::Quantize(RandomWeight(70, in, in + 1));
     for (int64_t rows : {1, 3, 6, 9, 17}) {
       at::Tensor x = at::randn({rows, in});
-      at::Tensor scalar = Int8Gemv(q, x, Int8Kernel::kScalar);
-      EXPECT_TRUE(at::equal(Int8Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;
+      at::Tensor scalar = TypeParam::Gemv(q, x, Int8Kernel::kScalar);
+      EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;
       for (Int8Kernel k : {Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
         if (!Int8KernelAvailable(k)) continue;
-        EXPECT_TRUE(at::equal(Int8Gemv(q, x, k), scalar)) << "kernel " << static_cast<int>(k) << " in " << in;
+        EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, k), scalar)) << "kernel " << static_cast<int>(k) << " in " << in;
       }
     }
   }
 }
 
-TEST(Int8Weights, NonFiniteActivationsGiveNanOutputsNotGarbage) {
-  Int8Weight q = QuantizeInt8(RandomWeight(16, 64, 5));
+TYPED_TEST(QuantizedWeights, NonFiniteActivationsGiveNanOutputsNotGarbage) {
+  auto q = TypeParam::Quantize(RandomWeight(16, 64, 5));
   at::Tensor x = at::randn({2, 64});
   x[0][3] = std::numeric_limits<float>::quiet_NaN();
   x[1][40] = std::numeric_limits<float>::infinity();
-  at::Tensor y = Int8Gemv(q, x);
+  at::Tensor y = TypeParam::Gemv(q, x);
   EXPECT_TRUE(y.isnan().all().item<bool>());
 }
 
@@ -127,6 +174,26 @@ TEST(LinearLayer, Int8QuantizedLayerIsCloseToFloat32AndQuarterTheBytes) {
     // The quantization error itself stays small relative to the float32 layer.
     at::Tensor exact = at::linear(x, w, b);
     EXPECT_LT(((linear(x) - exact).norm() / exact.norm()).item<float>(), 0.02) << rows;
+  }
+}
+
+TEST(LinearLayer, Int4QuantizedLayerIsCloseToFloat32AndUnderAFifthOfTheBytes) {
+  at::Tensor w = RandomWeight(96, 130, 5);
+  at::Tensor b = at::randn({96});
+  Linear linear(w, b);
+  linear.Quantize(LinearQuantization::kInt4);
+  // 6 tiles of 16 outputs x 5 blocks of 32 inputs x 288 bytes (scales inside), float bias
+  EXPECT_EQ(linear.bytes(), 6 * 5 * 288 + 96 * 4);
+  EXPECT_EQ(linear.out_features(), 96);
+  Int4Weight q = QuantizeInt4(w);
+  for (int64_t rows : {1, 5, 17, 40}) {
+    at::Tensor x = at::randn({rows, 130});
+    EXPECT_TRUE(at::equal(linear(x), Int4Gemv(q, x) + b)) << rows;
+    at::Tensor exact = at::linear(x, w, b);
+    EXPECT_LT(((linear(x) - exact).norm() / exact.norm()).item<float>(), 0.15) << rows;
+    at::Tensor into = at::empty({rows, 96});
+    linear.Into(x.data_ptr<float>(), rows, into.data_ptr<float>());
+    EXPECT_TRUE(at::equal(into, linear(x))) << rows;
   }
 }
 

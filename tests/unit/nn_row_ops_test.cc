@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/nn/row_ops.h"
@@ -130,7 +131,7 @@ StackCase EncoderLike() {  // LayerNorm + GELU MLP
 }
 
 // Writes a 2-layer random stack for `config` and loads it.
-TransformerStack MakeStack(const BlockConfig& c, bool int8, const std::string& dir) {
+TransformerStack MakeStack(const BlockConfig& c, LinearQuantization quantization, const std::string& dir) {
   at::manual_seed(7);
   std::vector<std::pair<std::string, at::Tensor>> t;
   auto add = [&](const std::string& name, std::vector<int64_t> shape, double scale, double offset = 0) {
@@ -172,7 +173,7 @@ TransformerStack MakeStack(const BlockConfig& c, bool int8, const std::string& d
   EXPECT_TRUE(WriteSafetensors(path, t).ok());
   auto ckpt = Checkpoint::Open(path);
   EXPECT_TRUE(ckpt.ok()) << ckpt.status();
-  auto stack = TransformerStack::Load(*ckpt, "m.", 2, "m.norm", c, 10000.0, at::kFloat, int8);
+  auto stack = TransformerStack::Load(*ckpt, "m.", 2, "m.norm", c, 10000.0, at::kFloat, quantization);
   EXPECT_TRUE(stack.ok()) << stack.status();
   return std::move(*stack);
 }
@@ -201,7 +202,7 @@ class StackPaths : public ::testing::TestWithParam<StackCase> {
 
 TEST_P(StackPaths, RowPathMatchesTheTensorPathAndChunkingKeepsItsBits) {
   const BlockConfig& c = GetParam().config;
-  TransformerStack stack = MakeStack(c, /*int8=*/false, dir_.string());
+  TransformerStack stack = MakeStack(c, LinearQuantization::kNone, dir_.string());
   at::manual_seed(11);
   at::Tensor x = at::randn({40, c.hidden_size});
   // 40 rows at once take the tensor-op path (a float32 GEMM beats row products there); steps of
@@ -214,22 +215,29 @@ TEST_P(StackPaths, RowPathMatchesTheTensorPathAndChunkingKeepsItsBits) {
   EXPECT_TRUE(at::equal(RunChunked(stack, x, {16, 8}), stepped));
 }
 
-TEST_P(StackPaths, Int8StackTakesEveryRowCountOnTheRowPath) {
+TEST_P(StackPaths, QuantizedStacksTakeEveryRowCountOnTheRowPath) {
   const BlockConfig& c = GetParam().config;
-  TransformerStack stack = MakeStack(c, /*int8=*/true, dir_.string());
+  TransformerStack reference = MakeStack(c, LinearQuantization::kNone, dir_.string());
   at::manual_seed(12);
   at::Tensor x = at::randn({40, c.hidden_size});
-  at::Tensor whole = RunChunked(stack, x, {40});
-  EXPECT_TRUE(at::equal(RunChunked(stack, x, {1, 3}), whole));
-  TransformerStack reference = MakeStack(c, /*int8=*/false, dir_.string());
   at::Tensor f32 = RunChunked(reference, x, {40});
-  const double rel = ((whole - f32).norm() / f32.norm()).item<double>();
-  EXPECT_LT(rel, 0.05) << "int8 relative error";
+  // Relative error bounds: int8 ~1 %, int4 (15 levels per block of 32) ~10 % on these random layers.
+  for (auto [quantization, bound] : {std::pair{LinearQuantization::kInt8, 0.05}, std::pair{LinearQuantization::kInt4, 0.25}}) {
+    TransformerStack stack = MakeStack(c, quantization, dir_.string());
+    at::Tensor whole = RunChunked(stack, x, {40});
+    EXPECT_TRUE(at::equal(RunChunked(stack, x, {1, 3}), whole));
+    const double rel = ((whole - f32).norm() / f32.norm()).item<double>();
+    EXPECT_LT(rel, bound) << "relative error, quantization " << static_cast<int>(quantization);
+    EXPECT_LT(stack.bytes(), reference.bytes());
+  }
+  // int4 weights take 4.5 bits, int8 8 plus a float scale per row: the projections' bytes shrink.
+  EXPECT_LT(MakeStack(c, LinearQuantization::kInt4, dir_.string()).bytes(),
+            MakeStack(c, LinearQuantization::kInt8, dir_.string()).bytes());
 }
 
 TEST_P(StackPaths, BatchedSegmentsEqualTheirSoloRuns) {
   const BlockConfig& c = GetParam().config;
-  TransformerStack stack = MakeStack(c, /*int8=*/false, dir_.string());
+  TransformerStack stack = MakeStack(c, LinearQuantization::kNone, dir_.string());
   at::manual_seed(13);
   at::Tensor a = at::randn({6, c.hidden_size}), b = at::randn({4, c.hidden_size});
   std::vector<KvCache> ca = stack.NewCache(8), cb = stack.NewCache(8);

@@ -93,7 +93,15 @@ TEST(ServiceFlagsTest, TypedKeysAreCheckedWithTheKeyPathInTheMessage) {
       << out_of_range.error();
   Flags bad_choice = ParseTyped({"--model-dir", "m", "--dtype", "float16"}, specs);
   EXPECT_FALSE(bad_choice.ok());
-  EXPECT_NE(bad_choice.error().find("'float16' is not one of float32, bfloat16"), std::string::npos) << bad_choice.error();
+  EXPECT_NE(bad_choice.error().find("'float16' is not one of float32, bfloat16, int8, int4"), std::string::npos)
+      << bad_choice.error();
+  Flags int4 = ParseTyped({"--model-dir", "m", "--dtype", "int4"}, specs);
+  ASSERT_TRUE(int4.ok()) << int4.error();
+  EXPECT_EQ(int4.Get("dtype"), "int4");
+  // The vocoder has no int4 form: its flag names what it takes.
+  Flags vocoder_int4 = ParseTyped({"--model-dir", "m", "--dtype", "int4"}, VocoderFlagSpecs());
+  EXPECT_FALSE(vocoder_int4.ok());
+  EXPECT_NE(vocoder_int4.error().find("'int4' is not one of float32, int8"), std::string::npos) << vocoder_int4.error();
   Flags bad_double = ParseTyped({"--model-dir", "m", "--drain-seconds", "nan"}, specs);
   EXPECT_FALSE(bad_double.ok());
   EXPECT_NE(bad_double.error().find("--drain-seconds"), std::string::npos) << bad_double.error();
