@@ -2,14 +2,14 @@
 // than real time) of the offline decode and of frame-by-frame streaming, per thread count.
 //
 //   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
-//                                [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16]
+//                                [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8]
 //                                [--json]
 // --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
 // --full-size: a random decoder with the official decoder shape (the reference config class's
 //              defaults), written as bfloat16 to a temporary file first.
 // With neither, the golden tiny model and the full-size random decoder are both measured.
 // --dtype: decoder precisions to measure (CodecDecoder: float32, int8), one row set each.
-// --conv-dtype: convolution arithmetic (float32, bfloat16), crossed with --dtype; the dtype column
+// --conv-dtype: convolution arithmetic (float32, bfloat16, int8), crossed with --dtype; the dtype column
 //               then reads e.g. "int8+bf16conv".
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -94,6 +94,7 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
       r.model = label;
       r.dtype = WeightPrecisionName(decoder->precision());
       if (decoder->conv_precision() == WeightPrecision::kBFloat16) r.dtype += "+bf16conv";
+      if (decoder->conv_precision() == WeightPrecision::kInt8) r.dtype += "+int8conv";
       r.mode = mode;
       r.threads = t;
       r.frames = frames;
@@ -168,16 +169,17 @@ int main(int argc, char** argv) {
         threads.push_back(t);
       }
     } else if (arg == "--dtype" || arg == "--conv-dtype") {
-      // Linear layers have no bfloat16 form, convolutions no int8 one.
+      // Linear layers: float32, int8; convolutions: float32, bfloat16, int8.
       const bool conv = arg == "--conv-dtype";
-      const WeightPrecision refused = conv ? WeightPrecision::kInt8 : WeightPrecision::kBFloat16;
       std::vector<WeightPrecision>& list = conv ? conv_precisions : precisions;
       list.clear();
       for (absl::string_view part : absl::StrSplit(value(), ',')) {
         absl::StatusOr<WeightPrecision> p = ParseWeightPrecision(std::string(part));
-        if (!p.ok() || *p == refused) {
-          std::fprintf(stderr, "%s takes float32 and/or %s separated by commas\n", arg.c_str(),
-                       conv ? "bfloat16" : "int8");
+        const bool allowed = p.ok() && (*p == WeightPrecision::kFloat32 || *p == WeightPrecision::kInt8 ||
+                                        (conv && *p == WeightPrecision::kBFloat16));
+        if (!allowed) {
+          std::fprintf(stderr, "%s takes %s separated by commas\n", arg.c_str(),
+                       conv ? "float32, bfloat16, int8" : "float32, int8");
           return 2;
         }
         list.push_back(*p);
@@ -186,7 +188,7 @@ int main(int argc, char** argv) {
       json = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16] [--json]\n",
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8] [--json]\n",
                    argv[0]);
       return 2;
     }

@@ -77,9 +77,10 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
     return absl::InvalidArgumentError(absl::StrCat("codec decoder dtype '", WeightPrecisionName(precision),
                                                    "' is not supported (allowed: float32, int8)"));
   }
-  if (conv_precision != WeightPrecision::kFloat32 && conv_precision != WeightPrecision::kBFloat16) {
+  if (conv_precision != WeightPrecision::kFloat32 && conv_precision != WeightPrecision::kBFloat16 &&
+      conv_precision != WeightPrecision::kInt8) {
     return absl::InvalidArgumentError(absl::StrCat("codec decoder conv dtype '", WeightPrecisionName(conv_precision),
-                                                   "' is not supported (allowed: float32, bfloat16)"));
+                                                   "' is not supported (allowed: float32, bfloat16, int8)"));
   }
   const bool bf16_convs = conv_precision == WeightPrecision::kBFloat16;
   if (bf16_convs && !CpuHasBfloat16Arithmetic()) {
@@ -159,14 +160,12 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   ASSIGN_OR_RETURN(d->final_conv_,
                    CausalConv1d::Load(weights, absl::StrCat("decoder.decoder.", stages + 2),
                                       output_dim, 1, 7));
-  if (bf16_convs) {
-    d->pre_conv_.ComputeInBfloat16();
-    for (auto& conv : d->upsample_convs_) conv.ComputeInBfloat16();
-    for (auto& block : d->upsample_blocks_) block.ConvolutionsInBfloat16();
-    d->decoder_in_conv_.ComputeInBfloat16();
-    for (auto& block : d->decoder_blocks_) block.ConvolutionsInBfloat16();
-    d->final_conv_.ComputeInBfloat16();
-  }
+  d->pre_conv_.SetPrecision(conv_precision);
+  for (auto& conv : d->upsample_convs_) conv.SetPrecision(conv_precision);
+  for (auto& block : d->upsample_blocks_) block.SetConvolutionPrecision(conv_precision);
+  d->decoder_in_conv_.SetPrecision(conv_precision);
+  for (auto& block : d->decoder_blocks_) block.SetConvolutionPrecision(conv_precision);
+  d->final_conv_.SetPrecision(conv_precision);
   return std::shared_ptr<const CodecDecoder>(std::move(d));
 }
 

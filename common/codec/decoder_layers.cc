@@ -1,5 +1,6 @@
 #include "common/codec/decoder_layers.h"
 
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -20,6 +21,50 @@ at::Tensor WithHistory(const at::Tensor& history, const at::Tensor& x) {
 // the whole chunk alive).
 at::Tensor LastSteps(const at::Tensor& x, int64_t length) {
   return x.narrow(2, x.size(2) - length, length).clone();
+}
+
+// Input channels rounded up to whole blocks of the int8 activation quantization: each input step is
+// quantized on its own, so a tap's channels start a block.
+int64_t PaddedChannels(int64_t channels) {
+  return (channels + nn::kInt8ActivationBlock - 1) / nn::kInt8ActivationBlock * nn::kInt8ActivationBlock;
+}
+
+// A weight whose columns are `taps` groups of `channels` inputs ([rows, taps * channels]), each
+// group zero-padded to PaddedChannels and quantized to int8 per row.
+nn::Int8Weight QuantizeTapMajor(const at::Tensor& weight, int64_t taps, int64_t channels) {
+  const int64_t rows = weight.size(0), padded = PaddedChannels(channels);
+  at::Tensor w = at::zeros({rows, taps, padded});
+  w.narrow(2, 0, channels).copy_(weight.view({rows, taps, channels}));
+  return nn::QuantizeInt8(w.view({rows, taps * padded}));
+}
+
+// The int8 product of an unfolded input ([1, channels, length] float32): row t (< steps) holds,
+// for k < taps, input step t + j * dilation with j = k (oldest first) or taps - 1 - k (newest
+// first), each step quantized once. Returns [steps, w.out] float32 (no bias).
+at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const at::Tensor& input, int64_t steps, int64_t taps,
+                               int64_t dilation, bool newest_first) {
+  const int64_t channels = input.size(1), length = input.size(2);
+  at::Tensor frames = input[0].t().contiguous();  // [length, channels]
+  thread_local nn::Int8Rows per_step, unfolded;   // reused: a streaming step allocates nothing here
+  nn::QuantizeInt8Rows(frames.data_ptr<float>(), length, channels, &per_step);
+  const int64_t width = per_step.blocks * nn::kInt8ActivationBlock, blocks = per_step.blocks;
+  unfolded.rows = steps;
+  unfolded.blocks = taps * blocks;
+  unfolded.q.resize(static_cast<size_t>(steps * taps * width));
+  unfolded.scale.resize(static_cast<size_t>(steps * taps * blocks));
+  unfolded.correction.resize(static_cast<size_t>(steps * taps * blocks));
+  for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t k = 0; k < taps; ++k) {
+      const int64_t source = t + (newest_first ? taps - 1 - k : k) * dilation;
+      const int64_t row = t * taps + k;
+      std::memcpy(&unfolded.q[row * width], &per_step.q[source * width], width);
+      std::memcpy(&unfolded.scale[row * blocks], &per_step.scale[source * blocks], blocks * sizeof(float));
+      std::memcpy(&unfolded.correction[row * blocks], &per_step.correction[source * blocks], blocks * sizeof(int32_t));
+    }
+  }
+  at::Tensor y = at::empty({steps, w.out}, at::kFloat);
+  nn::Int8GemvRowsInto(w, unfolded, y.data_ptr<float>());
+  return y;
 }
 
 }  // namespace
@@ -61,13 +106,20 @@ at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
 }
 
 at::Tensor CausalConv1d::Convolve(const at::Tensor& padded) const {
-  if (!bfloat16_) {
-    return at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1}, /*padding=*/at::IntArrayRef{0},
-                      at::IntArrayRef{dilation_}, groups_);
+  switch (precision_) {
+    case WeightPrecision::kInt8: {
+      const int64_t steps = padded.size(2) - history_length();
+      at::Tensor y = UnfoldedInt8Product(int8_weight_, padded, steps, kernel_, dilation_, /*newest_first=*/false);
+      return (y.t() + bias_.view({-1, 1})).unsqueeze(0);  // [1, out, steps]
+    }
+    case WeightPrecision::kBFloat16:
+      return at::conv1d(padded.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
+                        at::IntArrayRef{dilation_}, groups_)
+          .to(at::kFloat);
+    default:
+      return at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1}, /*padding=*/at::IntArrayRef{0},
+                        at::IntArrayRef{dilation_}, groups_);
   }
-  return at::conv1d(padded.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
-                    at::IntArrayRef{dilation_}, groups_)
-      .to(at::kFloat);
 }
 
 void CausalConv1d::AppendInitialStates(StreamStates* states) const {
@@ -79,7 +131,7 @@ at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t&
   at::Tensor full = WithHistory(history, x);
   const int64_t steps = x.size(2);
   at::Tensor y;
-  if (!bfloat16_ && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
+  if (precision_ == WeightPrecision::kFloat32 && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
     // A streaming step has a few time steps against a large weight: one row per output step
     // (its receptive field, laid out as the weight's [in, kernel]) through the few-rows kernel,
     // which reads the weight once instead of having GEMM repack it on every call.
@@ -96,11 +148,19 @@ at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t&
   return y;
 }
 
-void CausalConv1d::ComputeInBfloat16() {
-  if (bfloat16_) return;
-  weight_ = weight_.to(at::kBFloat16).contiguous();
-  bias_ = bias_.to(at::kBFloat16);
-  bfloat16_ = true;
+void CausalConv1d::SetPrecision(WeightPrecision precision) {
+  if (precision == precision_ || precision_ != WeightPrecision::kFloat32) return;  // chosen once, at load
+  if (precision == WeightPrecision::kBFloat16) {
+    weight_ = weight_.to(at::kBFloat16).contiguous();
+    bias_ = bias_.to(at::kBFloat16);
+  } else if (precision == WeightPrecision::kInt8 && groups_ == 1) {
+    // Rows of the unfolded input are taps-major ([kernel, in]): the weight [out, in, kernel] too.
+    int8_weight_ = QuantizeTapMajor(weight_.permute({0, 2, 1}).contiguous(), kernel_, in_channels_);
+    weight_ = at::Tensor();
+  } else {
+    return;  // float32: grouped convolutions in int8 mode, and precisions convolutions do not have
+  }
+  precision_ = precision;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,33 +204,48 @@ at::Tensor CausalConvTranspose1d::CheckpointWeight() const {
       .contiguous();
 }
 
-void CausalConvTranspose1d::ComputeInBfloat16() {
-  if (bfloat16_) return;
+void CausalConvTranspose1d::SetPrecision(WeightPrecision precision) {
+  if (precision == precision_ || precision_ != WeightPrecision::kFloat32) return;  // chosen once, at load
   // The block-matrix form for every call: oneDNN's bfloat16 transposed convolution refuses an
   // input shorter than the kernel (a one-frame step of the ConvNeXt upsampler), and the product
   // form computes exactly the new output blocks anyway.
-  block_matrix_ = block_matrix_.to(at::kBFloat16).contiguous();
-  block_bias_ = bias_.repeat_interleave(stride_).to(at::kBFloat16);  // per output column o * stride + p
-  bfloat16_ = true;
+  at::Tensor block_bias = bias_.repeat_interleave(stride_);  // per output column o * stride + p
+  if (precision == WeightPrecision::kBFloat16) {
+    block_matrix_ = block_matrix_.to(at::kBFloat16).contiguous();
+    block_bias_ = block_bias.to(at::kBFloat16);
+  } else if (precision == WeightPrecision::kInt8) {
+    int8_block_matrix_ = QuantizeTapMajor(block_matrix_, taps(), in_channels_);
+    block_matrix_ = at::Tensor();
+    block_bias_ = block_bias.contiguous();
+  } else {
+    return;
+  }
+  precision_ = precision;
 }
 
 at::Tensor CausalConvTranspose1d::BlockProduct(const at::Tensor& full, int64_t n) const {
   // Row j: input frames j, j-1, ..., j-h (the newest first, as block_matrix_'s columns), so the
   // output blocks of exactly the last n frames come out, each complete: nothing is recomputed.
   const int64_t h = history_frames();
-  at::Tensor frames = full[0].t();                                         // [h + n, in]
-  at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
-                        .reshape({n, (h + 1) * in_channels_});
-  at::Tensor blocks = bfloat16_ ? at::linear(rows.to(at::kBFloat16), block_matrix_, block_bias_)
-                                      .to(at::kFloat)
-                                : nn::FloatGemv(block_matrix_, rows);  // [n, out * stride]
+  at::Tensor blocks;  // [n, out * stride]
+  if (precision_ == WeightPrecision::kInt8) {
+    blocks = UnfoldedInt8Product(int8_block_matrix_, full, n, h + 1, /*dilation=*/1, /*newest_first=*/true);
+    blocks.add_(block_bias_);
+  } else {
+    at::Tensor frames = full[0].t();                                         // [h + n, in]
+    at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
+                          .reshape({n, (h + 1) * in_channels_});
+    blocks = precision_ == WeightPrecision::kBFloat16
+                 ? at::linear(rows.to(at::kBFloat16), block_matrix_, block_bias_).to(at::kFloat)
+                 : nn::FloatGemv(block_matrix_, rows);
+  }
   at::Tensor out = blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
-  if (!bfloat16_) out.add_(bias_.view({1, out_channels_, 1}));
+  if (precision_ == WeightPrecision::kFloat32) out.add_(bias_.view({1, out_channels_, 1}));
   return out;
 }
 
 at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
-  if (bfloat16_) {
+  if (precision_ != WeightPrecision::kFloat32) {
     // Causal: the whole sequence is one step from a zero history.
     return BlockProduct(at::constant_pad_nd(x, {history_frames(), 0}, 0.0), x.size(2));
   }
@@ -191,7 +266,7 @@ at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states
   const int64_t n = x.size(2);
   at::Tensor full = WithHistory(history, x);  // [1, in, h + n]
   at::Tensor out;
-  if (bfloat16_ || n <= nn::kFloatGemvMaxRows) {
+  if (precision_ != WeightPrecision::kFloat32 || n <= nn::kFloatGemvMaxRows) {
     out = BlockProduct(full, n);
   } else {
     at::Tensor y = at::conv_transpose1d(full, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
@@ -285,9 +360,9 @@ at::Tensor SnakeResidualUnit::Forward(const at::Tensor& x) const {
   return h + x;
 }
 
-void SnakeResidualUnit::ConvolutionsInBfloat16() {
-  conv1_.ComputeInBfloat16();
-  conv2_.ComputeInBfloat16();
+void SnakeResidualUnit::SetConvolutionPrecision(WeightPrecision precision) {
+  conv1_.SetPrecision(precision);
+  conv2_.SetPrecision(precision);
 }
 
 void SnakeResidualUnit::AppendInitialStates(StreamStates* states) const {
@@ -328,9 +403,9 @@ at::Tensor SnakeDecoderBlock::Forward(const at::Tensor& x) const {
   return h;
 }
 
-void SnakeDecoderBlock::ConvolutionsInBfloat16() {
-  upsample_.ComputeInBfloat16();
-  for (auto& unit : units_) unit.ConvolutionsInBfloat16();
+void SnakeDecoderBlock::SetConvolutionPrecision(WeightPrecision precision) {
+  upsample_.SetPrecision(precision);
+  for (auto& unit : units_) unit.SetConvolutionPrecision(precision);
 }
 
 void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {

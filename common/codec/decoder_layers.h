@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/nn/int8_gemv.h"
 #include "common/nn/transformer.h"
+#include "common/nn/weight_precision.h"
 #include "common/tensor/checkpoint.h"
 
 namespace qwen3tts {
@@ -33,13 +35,19 @@ absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, cons
 
 using StreamStates = std::vector<at::Tensor>;
 
-// Convolutions compute in float32 (the reference's numbers) unless switched to bfloat16
-// (ComputeInBfloat16): weights are then stored in bfloat16 and each call rounds its input to
-// bfloat16 and widens its output back to float32, so activations, residuals and the carried
-// streaming state stay float32. The decoder's time is convolution arithmetic (~2.5 G multiply-adds
-// per frame for the 12 Hz decoder), and oneDNN's bfloat16 convolutions on CPUs with AVX512-BF16
-// run about twice as fast as its float32 ones (measured, one core: 33 -> 68 G MAC/s at 768
-// channels x 32 steps, 55 -> 103 at 96 x 1920).
+// Convolutions compute in float32 (the reference's numbers) unless switched (SetPrecision) to
+//   bfloat16: weights stored in bfloat16, each call rounds its input to bfloat16 and widens its
+//     output back to float32. The decoder's time is convolution arithmetic (~2.5 G multiply-adds
+//     per frame for the 12 Hz decoder), and oneDNN's bfloat16 convolutions on CPUs with
+//     AVX512-BF16 run about twice as fast as its float32 ones (measured, one core: 33 -> 68 G MAC/s
+//     at 768 channels x 32 steps, 55 -> 103 at 96 x 1920);
+//   int8: the convolution as a product of the unfolded input (one row per output step: its
+//     receptive field) with the weight quantized per output channel (nn::Int8Weight); each input
+//     step's channels are quantized once per block of 32 (nn::QuantizeInt8Rows) and copied into
+//     the rows that read it. The integer kernel runs ~140 G MAC/s per core at these shapes. A
+//     row's arithmetic does not depend on the other rows, so streaming stays exact.
+// In every mode activations, residuals and the carried streaming state stay float32. Grouped
+// (depthwise) convolutions stay float32 in int8 mode.
 bool CpuHasBfloat16Arithmetic();
 
 // Conv1d with left ("causal") zero padding of (kernel-1)*dilation, stride 1.
@@ -54,15 +62,16 @@ class CausalConv1d {
   void AppendInitialStates(StreamStates* states) const;
   at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
   int64_t history_length() const { return (kernel_ - 1) * dilation_; }
-  // Convolves in bfloat16 from now on (see CpuHasBfloat16Arithmetic above).
-  void ComputeInBfloat16();
+  // float32, bfloat16 or int8 arithmetic from now on (see CpuHasBfloat16Arithmetic above).
+  void SetPrecision(WeightPrecision precision);
 
  private:
-  // The convolution of an input already carrying its left context, float32 out in either mode.
+  // The convolution of an input already carrying its left context, float32 out in every mode.
   at::Tensor Convolve(const at::Tensor& padded) const;
-  at::Tensor weight_, bias_;  // float32, or bfloat16 after ComputeInBfloat16
+  at::Tensor weight_, bias_;  // float32, bfloat16 in bfloat16 mode; weight_ undefined in int8 mode
+  nn::Int8Weight int8_weight_;  // [out, kernel * in rounded up to 32 per tap]
   int64_t in_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
-  bool bfloat16_ = false;
+  WeightPrecision precision_ = WeightPrecision::kFloat32;
 };
 
 // ConvTranspose1d (stride r, kernel K >= r) followed by trimming K - r samples on the right,
@@ -78,7 +87,7 @@ class CausalConvTranspose1d {
   void AppendInitialStates(StreamStates* states) const;
   at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
   int64_t stride() const { return stride_; }
-  void ComputeInBfloat16();
+  void SetPrecision(WeightPrecision precision);  // as CausalConv1d's
 
  private:
   // Input frames that reach one output block: ceil(K / stride).
@@ -89,10 +98,11 @@ class CausalConvTranspose1d {
   at::Tensor CheckpointWeight() const;
   // Output blocks of the last n frames of `full` ([1, in, history + n]) as [1, out, n * stride].
   at::Tensor BlockProduct(const at::Tensor& full, int64_t n) const;
-  at::Tensor block_matrix_;  // [out * stride, taps * in], see Load; bfloat16 after ComputeInBfloat16
+  at::Tensor block_matrix_;  // [out * stride, taps * in], see Load; bfloat16 in bfloat16 mode
+  nn::Int8Weight int8_block_matrix_;  // int8 mode (taps * in rounded up to 32 per tap)
   at::Tensor bias_;
-  at::Tensor block_bias_;  // bfloat16 [out * stride] once block_matrix_ is bfloat16
-  bool bfloat16_ = false;
+  at::Tensor block_bias_;  // [out * stride]: bfloat16 in bfloat16 mode, float32 in int8 mode
+  WeightPrecision precision_ = WeightPrecision::kFloat32;
   int64_t in_channels_ = 0, out_channels_ = 0, kernel_ = 1, stride_ = 1;
 };
 
@@ -119,7 +129,8 @@ class ConvNeXtBlock {
   at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
   // int8 pointwise layers (nn::Linear::QuantizeInt8).
   void QuantizeLinearsInt8();
-  void ConvolutionsInBfloat16() { dwconv_.ComputeInBfloat16(); }
+  // The depthwise convolution's precision (int8 keeps it float32, see above).
+  void SetConvolutionPrecision(WeightPrecision precision) { dwconv_.SetPrecision(precision); }
 
  private:
   at::Tensor Pointwise(const at::Tensor& x, const at::Tensor& dw) const;
@@ -138,7 +149,7 @@ class SnakeResidualUnit {
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
   at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
-  void ConvolutionsInBfloat16();
+  void SetConvolutionPrecision(WeightPrecision precision);
 
  private:
   SnakeBeta act1_, act2_;
@@ -155,7 +166,7 @@ class SnakeDecoderBlock {
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
   at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
-  void ConvolutionsInBfloat16();
+  void SetConvolutionPrecision(WeightPrecision precision);
 
  private:
   SnakeBeta act_;

@@ -263,24 +263,17 @@ GemvTilesFn<Problem> KernelFunction(const KernelSet<Problem>& kernels, Int8Kerne
   return kernels.scalar;
 }
 
-// Activations quantized per block of 32 inputs: q = round(x / s), s = max|x_block| / 127. Reused
-// buffers (per calling thread): the decoding step allocates nothing here.
-struct QuantizedActivations {
-  std::vector<int8_t> q;            // rows x ldq, zero beyond `in`
-  std::vector<float> scale;         // rows x blocks
-  std::vector<int32_t> correction;  // rows x blocks: -zero_point * sum of the block's q (Int8GemvProblem::xc)
-  int64_t ldq = 0, blocks = 0;
-};
-
-// zero_point: what the packed weights add to each weight (128 for int8, 8 for int4).
-void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_point, QuantizedActivations* a) {
+// zero_point: what the packed weights add to each weight (128 for int8, 8 for int4; the int4
+// product uses the same buffers with its own correction).
+void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_point, Int8Rows* a) {
+  a->rows = rows;
   a->blocks = (in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
-  a->ldq = a->blocks * kInt8ActivationBlock;
-  a->q.resize(static_cast<size_t>(rows * a->ldq));  // every byte that counts is written below
+  const int64_t ldq = a->blocks * kInt8ActivationBlock;
+  a->q.resize(static_cast<size_t>(rows * ldq));  // every byte that counts is written below
   a->scale.resize(static_cast<size_t>(rows * a->blocks));
   a->correction.resize(static_cast<size_t>(rows * a->blocks));
   for (int64_t r = 0; r < rows; ++r) {
-    std::fill(a->q.begin() + r * a->ldq + in, a->q.begin() + (r + 1) * a->ldq, 0);  // the padding
+    std::fill(a->q.begin() + r * ldq + in, a->q.begin() + (r + 1) * ldq, 0);  // the padding
     for (int64_t b = 0; b < a->blocks; ++b) {
       const int64_t begin = b * kInt8ActivationBlock, end = std::min(in, begin + kInt8ActivationBlock);
       // Written so that the compiler vectorizes both loops (they were a tenth of an int8 decoding
@@ -307,7 +300,7 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_
       int32_t sum = 0;  // for the correction (the padding is zero)
       for (int64_t i = begin; i < end; ++i) {
         const float q = std::clamp((x[r * in + i] * inverse + kRoundShift) - kRoundShift, -127.0f, 127.0f);
-        a->q[r * a->ldq + i] = static_cast<int8_t>(static_cast<int32_t>(q));
+        a->q[r * ldq + i] = static_cast<int8_t>(static_cast<int32_t>(q));
         sum += static_cast<int32_t>(q);
       }
       a->correction[r * a->blocks + b] = -zero_point * sum;
@@ -316,8 +309,8 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_
 }
 
 // One set of buffers per thread, shared by the int8 and int4 products.
-QuantizedActivations& ThreadActivations() {
-  thread_local QuantizedActivations activations;
+Int8Rows& ThreadActivations() {
+  thread_local Int8Rows activations;
   return activations;
 }
 
@@ -341,13 +334,24 @@ bool Int8KernelAvailable(Int8Kernel kernel) {
   return false;
 }
 
+void QuantizeInt8Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out) {
+  QuantizeActivations(x, rows, in, /*zero_point=*/128, out);
+}
+
 void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
   if (rows == 0 || w.out == 0) return;
-  QuantizedActivations& activations = ThreadActivations();
-  QuantizeActivations(x, rows, w.in, /*zero_point=*/128, &activations);
+  Int8Rows& activations = ThreadActivations();
+  QuantizeInt8Rows(x, rows, w.in, &activations);
+  Int8GemvRowsInto(w, activations, y, kernel);
+}
+
+void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel) {
+  TORCH_CHECK(x.blocks == Blocks(w.in), "Int8GemvRowsInto: ", x.blocks, " blocks for ", w.in, " inputs");
+  if (x.rows == 0 || w.out == 0) return;
+  const int64_t rows = x.rows;
   const Int8GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.scale.data_ptr<float>(), w.out,
-                                activations.blocks,           activations.q.data(),     activations.correction.data(),
-                                activations.scale.data(),     rows,                     y,
+                                x.blocks,                     x.q.data(),               x.correction.data(),
+                                x.scale.data(),               rows,                     y,
                                 w.out};
   const GemvTilesFn<Int8GemvProblem> gemv_tiles = KernelFunction(kInt8Kernels, kernel);
   // Tiles of 16 output rows are split between threads; each tile is read once per 8 (AVX2: 4)
@@ -357,7 +361,7 @@ void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, I
 
 void Int4GemvInto(const Int4Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
   if (rows == 0 || w.out == 0) return;
-  QuantizedActivations& activations = ThreadActivations();
+  Int8Rows& activations = ThreadActivations();
   QuantizeActivations(x, rows, w.in, /*zero_point=*/8, &activations);
   const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.out,  activations.blocks, activations.q.data(),
                                 activations.correction.data(), activations.scale.data(), rows, y, w.out};

@@ -13,6 +13,7 @@
 #include <ATen/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace qwen3tts::nn {
 
@@ -59,6 +60,20 @@ bool Int8KernelAvailable(Int8Kernel kernel);
 at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
 // The same for int4 weights: activations quantized the same way, and every kernel the same bits.
 at::Tensor Int4Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
+
+// Activation rows quantized as Int8Gemv quantizes them, for callers that assemble their rows from
+// already-quantized pieces: a convolution quantizes each input step once and copies it into
+// `kernel` rows of its unfolded input (quantizing the unfolded rows would do that work `kernel`
+// times, as much as the products themselves for narrow layers).
+struct Int8Rows {
+  std::vector<int8_t> q;            // rows x (blocks * 32), zero past the input width
+  std::vector<float> scale;         // rows x blocks
+  std::vector<int32_t> correction;  // rows x blocks: -128 * the block's sum of q
+  int64_t rows = 0, blocks = 0;
+};
+void QuantizeInt8Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out);
+// y [x.rows, out] = the int8 product of the quantized rows (x.blocks must cover w.in exactly).
+void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
 
 // The same product on raw float32 rows: x [rows, in] and y [rows, out] contiguous (the transformer's
 // decoding step keeps its own buffers and allocates nothing).

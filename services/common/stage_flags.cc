@@ -34,7 +34,7 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
 std::vector<FlagSpec> VocoderFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
   specs.push_back(FlagSpec::OneOf("dtype", {"float32", "int8"}, "float32"));
-  specs.push_back(FlagSpec::OneOf("conv-dtype", {"float32", "bfloat16"}, "float32"));
+  specs.push_back(FlagSpec::OneOf("conv-dtype", {"float32", "bfloat16", "int8"}, "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   return specs;
 }
@@ -59,7 +59,7 @@ std::vector<FlagSpec> ServeFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
   for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"),
                      FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
-                     FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16"}, "float32"),
+                     FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16", "int8"}, "float32"),
                      FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),
                      // The stages share the process's cores: kernel workers do not spin by default.
                      FlagSpec::Int("spin-wait-us", 0, 0, 100000), FlagSpec::String("voice-dir", "voices"),

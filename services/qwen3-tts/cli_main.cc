@@ -130,8 +130,8 @@ int Synthesize(const Args& a) {
   }
   engine_options.decoder_precision = *ParseWeightPrecision(vocoder_dtype);
   const std::string conv_dtype = a.Get("vocoder-conv-dtype", "float32");
-  if (conv_dtype != "float32" && conv_dtype != "bfloat16") {
-    return Fail(absl::StrCat("--vocoder-conv-dtype: '", conv_dtype, "' is not allowed (allowed: float32, bfloat16)"));
+  if (conv_dtype != "float32" && conv_dtype != "bfloat16" && conv_dtype != "int8") {
+    return Fail(absl::StrCat("--vocoder-conv-dtype: '", conv_dtype, "' is not allowed (allowed: float32, bfloat16, int8)"));
   }
   engine_options.decoder_conv_precision = *ParseWeightPrecision(conv_dtype);
   auto engine = TtsEngine::Load(a.Get("model-dir"), engine_options);
@@ -188,13 +188,13 @@ void Usage() {
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
                "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16|int8|int4] [--threads N]\n"
-               "                     [--vocoder-dtype float32|int8] [--vocoder-conv-dtype float32|bfloat16] [--voice-dir DIR]\n"
+               "                     [--vocoder-dtype float32|int8] [--vocoder-conv-dtype float32|bfloat16|int8] [--voice-dir DIR]\n"
                "                     [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
                "                     [--dtype float32|bfloat16|int8|int4] [--vocoder-dtype float32|int8]\n"
-               "                     [--vocoder-conv-dtype float32|bfloat16] [--threads N] [--format pcm16|float]\n"
+               "                     [--vocoder-conv-dtype float32|bfloat16|int8] [--threads N] [--format pcm16|float]\n"
                "  make-random-model  --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]\n"
                "                     [--seed N] [--tokenizer-from DIR]\n");
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -243,7 +244,9 @@ v1::SynthesizeRequest LongRequest(uint64_t seed) {
 }
 
 // The random model stops at EOS after a seed-dependent number of frames: a seed whose request runs
-// at least `min_frames`, with that request's frames and wall time.
+// at least `min_frames`, with that request's frames and wall time. The time is the faster of two
+// runs: the first request of a fresh stack is the slowest (lazy set-up), and a deadline derived
+// from an inflated time could let a later, warm run finish before it.
 struct LongRun {
   v1::SynthesizeRequest request;
   int64_t frames = 0;
@@ -258,6 +261,11 @@ LongRun FindLongRun(v1::TextToSpeech::Stub* stub, int64_t min_frames = 30) {
     run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     run.frames = whole.status.ok() ? whole.frames : 0;
     if (run.frames >= min_frames) break;
+  }
+  if (run.frames >= min_frames) {
+    const auto start = Clock::now();
+    Synthesize(stub, run.request);
+    run.seconds = std::min(run.seconds, std::chrono::duration<double>(Clock::now() - start).count());
   }
   return run;
 }

@@ -178,10 +178,10 @@ double SnrDb(const at::Tensor& reference, const at::Tensor& x) {
   return 10 * std::log10(reference.pow(2).sum().item<double>() / (x - reference).pow(2).sum().item<double>());
 }
 
-// bfloat16 convolutions (alone and with int8 linear layers): streaming stays exact for every
-// chunking, the whole-sequence form agrees with it to bfloat16 rounding, the audio stays close to
-// float32's; int8 convolutions are refused by name.
-TEST(CodecDecoderTest, Bfloat16ConvolutionsStreamExactlyAndStayCloseToFloat32) {
+// bfloat16 or int8 convolutions (alone and with int8 linear layers): streaming stays exact for
+// every chunking, the whole-sequence form agrees with it to the precision's rounding, the audio
+// stays close to float32's; int4 convolutions are refused by name.
+void ExpectConvolutionsStreamExactlyAndStayClose(WeightPrecision convolutions, double min_snr_db) {
   auto float32 = SmallDecoder();
   ASSERT_NE(float32, nullptr);
   EXPECT_EQ(float32->conv_precision(), WeightPrecision::kFloat32);
@@ -190,9 +190,9 @@ TEST(CodecDecoderTest, Bfloat16ConvolutionsStreamExactlyAndStayCloseToFloat32) {
   ASSERT_TRUE(reference.ok()) << reference.status();
   for (WeightPrecision linears : {WeightPrecision::kFloat32, WeightPrecision::kInt8}) {
     SCOPED_TRACE(WeightPrecisionName(linears));
-    auto decoder = CreateSmallDecoder(linears, WeightPrecision::kBFloat16);
+    auto decoder = CreateSmallDecoder(linears, convolutions);
     ASSERT_TRUE(decoder.ok()) << decoder.status();
-    EXPECT_EQ((*decoder)->conv_precision(), WeightPrecision::kBFloat16);
+    EXPECT_EQ((*decoder)->conv_precision(), convolutions);
     auto offline = (*decoder)->Decode(codes);
     ASSERT_TRUE(offline.ok()) << offline.status();
     for (const std::vector<int64_t>& chunks : std::vector<std::vector<int64_t>>{{1}, {3}, {2, 5}, {11}}) {
@@ -202,13 +202,24 @@ TEST(CodecDecoderTest, Bfloat16ConvolutionsStreamExactlyAndStayCloseToFloat32) {
     }
     auto batched = (*decoder)->DecodeBatched(codes);
     ASSERT_TRUE(batched.ok()) << batched.status();
-    EXPECT_GT(SnrDb(*offline, *batched), 30.0) << "whole-sequence bfloat16 form vs streaming";
-    EXPECT_GT(SnrDb(*reference, *offline), 20.0) << "bfloat16 convolutions vs float32";
-    EXPECT_FALSE(at::equal(*offline, *reference));  // the bfloat16 convolutions are really in use
+    EXPECT_GT(SnrDb(*offline, *batched), 30.0) << "whole-sequence form vs streaming";
+    const double snr = SnrDb(*reference, *offline);
+    std::printf("%s convolutions, %s linear layers: SNR vs float32 %.1f dB\n", WeightPrecisionName(convolutions),
+                WeightPrecisionName(linears), snr);
+    EXPECT_GT(snr, min_snr_db) << "convolutions vs float32";
+    EXPECT_FALSE(at::equal(*offline, *reference));  // the convolutions' precision is really in use
   }
-  auto int8 = CreateSmallDecoder(WeightPrecision::kFloat32, WeightPrecision::kInt8);
-  EXPECT_EQ(int8.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(int8.status().message().find("allowed: float32, bfloat16"), std::string::npos) << int8.status();
+}
+
+TEST(CodecDecoderTest, Bfloat16ConvolutionsStreamExactlyAndStayCloseToFloat32) {
+  ExpectConvolutionsStreamExactlyAndStayClose(WeightPrecision::kBFloat16, 20.0);
+}
+
+TEST(CodecDecoderTest, Int8ConvolutionsStreamExactlyAndStayCloseToFloat32) {
+  ExpectConvolutionsStreamExactlyAndStayClose(WeightPrecision::kInt8, 25.0);
+  auto int4 = CreateSmallDecoder(WeightPrecision::kFloat32, WeightPrecision::kInt4);
+  EXPECT_EQ(int4.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(int4.status().message().find("allowed: float32, bfloat16, int8"), std::string::npos) << int4.status();
 }
 
 // A cancelled push stops before the next frame and ends the session; without cancellation the

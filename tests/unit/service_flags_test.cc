@@ -111,14 +111,15 @@ TEST(ServiceFlagsTest, TypedKeysAreCheckedWithTheKeyPathInTheMessage) {
   EXPECT_NE(missing.error().find("QWEN3TTS_MODEL_DIR"), std::string::npos) << missing.error();
 }
 
-TEST(ServiceFlagsTest, VocoderConvolutionPrecisionTakesFloat32OrBfloat16) {
+TEST(ServiceFlagsTest, VocoderConvolutionPrecisionTakesFloat32Bfloat16OrInt8) {
   Flags vocoder = ParseTyped({"--model-dir", "m", "--conv-dtype", "bfloat16"}, VocoderFlagSpecs());
   ASSERT_TRUE(vocoder.ok()) << vocoder.error();
   EXPECT_EQ(vocoder.Get("conv-dtype"), "bfloat16");
   EXPECT_EQ(ParseTyped({"--model-dir", "m"}, VocoderFlagSpecs()).Get("conv-dtype"), "float32");
-  Flags bad = ParseTyped({"--model-dir", "m", "--conv-dtype", "int8"}, VocoderFlagSpecs());
+  EXPECT_EQ(ParseTyped({"--model-dir", "m", "--conv-dtype", "int8"}, VocoderFlagSpecs()).Get("conv-dtype"), "int8");
+  Flags bad = ParseTyped({"--model-dir", "m", "--conv-dtype", "int4"}, VocoderFlagSpecs());
   EXPECT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().find("'int8' is not one of float32, bfloat16"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("'int4' is not one of float32, bfloat16, int8"), std::string::npos) << bad.error();
   Flags serve = ParseTyped({"--model-dir", "m", "--config", WriteYaml("vocoder_conv_dtype: bfloat16\n")}, ServeFlagSpecs());
   ASSERT_TRUE(serve.ok()) << serve.error();
   EXPECT_EQ(serve.Get("vocoder-conv-dtype"), "bfloat16");
