@@ -236,9 +236,12 @@ def measure_precision(args):
     out, _ = run_tool([args.tool("qwen3tts-bench-precision"), golden], timeout=1800)
     summary = {}
     for line in out.splitlines():
-        m = re.match(r"\s*(\w+)\s+vs float32: mean code agreement ([\d.]+) %, worst waveform SNR (\S+) dB", line)
+        m = re.match(r"\s*(\w+)\s+vs float32: mean code agreement ([\d.]+) %, worst waveform SNR (\S+) dB, "
+                     r"first-step logits error ([\d.]+) %, first token agreement (\d+)/(\d+)", line)
         if m:
-            summary[m.group(1)] = {"code_agreement_percent": float(m.group(2)), "worst_snr_db": float(m.group(3))}
+            summary[m.group(1)] = {"code_agreement_percent": float(m.group(2)), "worst_snr_db": float(m.group(3)),
+                                   "first_step_logits_error_percent": float(m.group(4)),
+                                   "first_token_agreement": "%s/%s" % (m.group(5), m.group(6))}
     for dtype, v in summary.items():
         log("precision %s vs float32: %.1f %% code agreement, worst SNR %.1f dB" %
             (dtype, v["code_agreement_percent"], v["worst_snr_db"]))
@@ -526,10 +529,13 @@ def markdown(results):
         lines.append("Accuracy cost vs float32 on the golden cases (%s; the golden models have random weights, "
                      "so near-ties make codes diverge easily):" % prec["golden_dir"])
         lines.append("")
-        lines.append("| weights | code agreement with float32 | worst waveform SNR dB |")
-        lines.append("|---|---|---|")
+        lines.append("| weights | code agreement with float32 | worst waveform SNR dB | first-step logits error "
+                     "(relative L2, mean) | first token = float32's |")
+        lines.append("|---|---|---|---|---|")
         for dtype, v in prec["summary"].items():
-            lines.append("| %s | %.1f %% | %.1f |" % (dtype, v["code_agreement_percent"], v["worst_snr_db"]))
+            lines.append("| %s | %.1f %% | %.1f | %.2f %% | %s |" % (
+                dtype, v["code_agreement_percent"], v["worst_snr_db"], v["first_step_logits_error_percent"],
+                v["first_token_agreement"]))
     if results.get("targets"):
         lines.append("")
         lines.append("| target | measured | met |")

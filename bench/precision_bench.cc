@@ -4,7 +4,10 @@
 //   - float32 codes vs the reference implementation's codes (should be 100 %),
 //   - bfloat16 / int8 / int4 codes vs float32 codes: all 16 codebooks, and the first (semantic)
 //     codebook,
-//   - the SNR of the bfloat16 / int8 / int4 waveform against the float32 waveform.
+//   - the SNR of the bfloat16 / int8 / int4 waveform against the float32 waveform,
+//   - the relative error of the first talker step's logits (after the prefill, same prompt for
+//     every precision) against float32's, and whether their argmax agrees: unlike the codes, this
+//     does not compound divergence, so it tells the precisions apart on random-weight models.
 // Codes are compared position by position over the shorter run; a different length (EOS moved)
 // is shown. A second table does the same for the vocoder (codec decoder) on every
 // speech_tokenizer_decode case: float32, bfloat16- and int8-convolution, int8 and int8 + each
@@ -132,8 +135,9 @@ int Main(int argc, char** argv) {
   std::printf("\n%-28s %7s | %8s", "case", "frames", "=ref");
   for (int p = 1; p < kCount; ++p) std::printf(" | %7s %6s %6s %8s", "frames", "16 cb", "cb0", "SNR dB");
   std::printf("\n");
-  double worst_snr[kCount], sum_agree[kCount];
-  for (int p = 0; p < kCount; ++p) worst_snr[p] = INFINITY, sum_agree[p] = 0;
+  double worst_snr[kCount], sum_agree[kCount], sum_logit_error[kCount];
+  int first_token_agree[kCount];
+  for (int p = 0; p < kCount; ++p) worst_snr[p] = INFINITY, sum_agree[p] = 0, sum_logit_error[p] = 0, first_token_agree[p] = 0;
   int cases = 0;
   for (const nlohmann::json& c : manifest["cases"]) {
     const std::string mode = c.value("mode", "");
@@ -153,7 +157,7 @@ int Main(int argc, char** argv) {
       request.x_vector_only = c.value("x_vector_only", false);
     }
     Run runs[kCount];
-    at::Tensor codes[kCount];
+    at::Tensor codes[kCount], first_logits[kCount];
     for (int p = 0; p < kCount; ++p) {
       EngineOptions options;
       options.talker_precision = kPrecisions[p];
@@ -168,9 +172,11 @@ int Main(int argc, char** argv) {
       r.options.max_new_tokens = c.value("max_new_tokens", 4096);
       auto talker_request = (*engine)->PrepareTalkerRequest(r);
       if (!talker_request.ok()) return std::fprintf(stderr, "%s\n", std::string(talker_request.status().message()).c_str()), 1;
-      auto generated = GenerateCodes((*engine)->talker(), *talker_request);
+      GenerationTrace trace;
+      auto generated = GenerateCodes((*engine)->talker(), *talker_request, &trace);
       if (!generated.ok()) return std::fprintf(stderr, "%s\n", std::string(generated.status().message()).c_str()), 1;
       codes[p] = *generated;
+      first_logits[p] = trace.logits_step0.to(at::kDouble);
       auto run = Generate(**engine, r);
       if (!run.ok()) return std::fprintf(stderr, "%s\n", std::string(run.status().message()).c_str()), 1;
       runs[p] = std::move(*run);
@@ -183,6 +189,8 @@ int Main(int argc, char** argv) {
       const double snr = SnrDb(runs[0].audio, runs[p].audio);
       worst_snr[p] = std::min(worst_snr[p], snr);
       sum_agree[p] += agree;
+      sum_logit_error[p] += ((first_logits[p] - first_logits[0]).norm() / first_logits[0].norm()).item<double>();
+      first_token_agree[p] += first_logits[p].argmax().item<int64_t>() == first_logits[0].argmax().item<int64_t>();
       std::printf(" | %7lld %6.1f%% %6.1f%% %8.1f", static_cast<long long>(codes[p].size(0)), 100 * agree,
                   100 * Agreement(codes[p], codes[0], 1), snr);
     }
@@ -191,8 +199,10 @@ int Main(int argc, char** argv) {
   }
   std::printf("\n%d cases:\n", cases);
   for (int p = 1; p < kCount; ++p) {
-    std::printf("  %-8s vs float32: mean code agreement %.1f %%, worst waveform SNR %.1f dB\n",
-                WeightPrecisionName(kPrecisions[p]), cases > 0 ? 100 * sum_agree[p] / cases : 0.0, worst_snr[p]);
+    std::printf("  %-8s vs float32: mean code agreement %.1f %%, worst waveform SNR %.1f dB, "
+                "first-step logits error %.2f %%, first token agreement %d/%d\n",
+                WeightPrecisionName(kPrecisions[p]), cases > 0 ? 100 * sum_agree[p] / cases : 0.0, worst_snr[p],
+                cases > 0 ? 100 * sum_logit_error[p] / cases : 0.0, first_token_agree[p], cases);
   }
   return VocoderTable(dir, manifest);
 }
