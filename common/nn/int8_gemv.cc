@@ -136,8 +136,8 @@ Int4Weight QuantizeInt4(const at::Tensor& weight) {
   packed.narrow(1, kInt4ScaleOffset, kInt4TileBlockBytes - kInt4ScaleOffset).zero_();
   const float* src = w.data_ptr<float>();
   uint8_t* dst = packed.data_ptr<uint8_t>();
-  // Rows of one tile write the same bytes (their nibbles share bytes only within a row's quad, and
-  // a tile's rows are never split between threads: grain 16, begin a multiple of 16).
+  // A byte holds two weights of one row (the same position in quads k and k + 4), so threads that
+  // take different rows never write the same byte.
   ParallelFor(out, /*grain=*/kInt8TileOutputs, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       for (int64_t b = 0; b < blocks; ++b) {
