@@ -39,7 +39,7 @@ struct Int8GemvProblem {
 
 // Int4 weights (Int4Weight::packed): the same tiles and blocks, kInt4TileBlockBytes = 288 bytes per
 // tile and block: four 64-byte vectors, vector v holding quad v in its bytes' low nibbles and quad
-// v + 4 in their high nibbles (16 outputs x 4 weights, each stored as q + 8 in [1, 15]; a nibble
+// v + 4 in their high nibbles (16 outputs x 4 weights, each stored as q + 8 in [0, 15]; a nibble
 // past the last row or column is 8, weight 0), then the 16 outputs' block scales as bfloat16.
 // Unpacking a vector is one AND for the low quads and a shift + AND for the high ones, and the
 // quads stay in the int8 kernels' order. The integer dot products start at xc = -8 * the sum of

@@ -126,6 +126,46 @@ int64_t Int4ScaleByte(int64_t o, int64_t b, int64_t blocks) {
   return (o / kInt8TileOutputs * blocks + b) * kInt4TileBlockBytes + kInt4ScaleOffset + (o % kInt8TileOutputs) * 2;
 }
 
+// v rounded to the nearest int4 level in [-8, 7] (ties to even, by the 1.5 * 2^23 shift, which
+// vectorizes where nearbyint does not).
+inline float Int4Level(float v) {
+  constexpr float kRoundShift = 12582912.0f;
+  return std::clamp((v + kRoundShift) - kRoundShift, -8.0f, 7.0f);
+}
+
+// The scale of one block of int4 weights (levels -8..7): for a few candidate step sizes around
+// max|w| / 7.5 the weights are rounded, the least-squares scale for that rounding
+// (sum w q / sum q^2) is fitted, and the one with the smallest squared error wins.
+float Int4BlockScale(const float* w, int64_t n) {
+  float max_abs = 0;
+#pragma omp simd reduction(max : max_abs)
+  for (int64_t i = 0; i < n; ++i) max_abs = std::max(max_abs, std::abs(w[i]));
+  if (!(max_abs > 0)) return 0.0f;
+  // `omp simd` sums (a fixed order for this build, whatever the CPU) so that the loops vectorize:
+  // this runs for every block of every layer at load.
+  float best_scale = max_abs / 7.0f, best_error = std::numeric_limits<float>::infinity();
+  for (const float divisor : {7.0f, 7.5f, 8.0f}) {
+    const float inverse = divisor / max_abs;
+    float wq = 0, qq = 0;
+#pragma omp simd reduction(+ : wq, qq)
+    for (int64_t i = 0; i < n; ++i) {
+      const float q = Int4Level(w[i] * inverse);
+      wq += w[i] * q;
+      qq += q * q;
+    }
+    if (!(qq > 0) || !(wq > 0)) continue;
+    const float scale = wq / qq, refit_inverse = 1.0f / scale;
+    float error = 0;
+#pragma omp simd reduction(+ : error)
+    for (int64_t i = 0; i < n; ++i) {
+      const float e = w[i] - scale * Int4Level(w[i] * refit_inverse);
+      error += e * e;
+    }
+    if (error < best_error) best_error = error, best_scale = scale;
+  }
+  return best_scale;
+}
+
 }  // namespace
 
 Int4Weight QuantizeInt4(const at::Tensor& weight) {
@@ -141,18 +181,22 @@ Int4Weight QuantizeInt4(const at::Tensor& weight) {
   ParallelFor(out, /*grain=*/kInt8TileOutputs, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t first = b * kInt8ActivationBlock, last = std::min(in, first + kInt8ActivationBlock);
-        float max_abs = 0;
-        for (int64_t i = first; i < last; ++i) max_abs = std::max(max_abs, std::abs(src[o * in + i]));
-        const uint16_t scale_bits = ToBFloat16Bits(max_abs / 7.0f);
+        const int64_t first = b * kInt8ActivationBlock, n = std::min(in, first + kInt8ActivationBlock) - first;
+        const float* block = src + o * in + first;
+        const uint16_t scale_bits = ToBFloat16Bits(Int4BlockScale(block, n));
         std::memcpy(dst + Int4ScaleByte(o, b, blocks), &scale_bits, sizeof(scale_bits));
         const float scale = FromBFloat16Bits(scale_bits);
-        for (int64_t i = first; i < last; ++i) {
-          const float q = scale > 0 ? std::clamp(std::nearbyint(src[o * in + i] / scale), -7.0f, 7.0f) : 0.0f;
-          const uint8_t nibble = static_cast<uint8_t>(static_cast<int>(q) + 8);
-          const Int4Position at = Int4WeightPosition(o, i, blocks);
-          dst[at.byte] = at.high ? static_cast<uint8_t>((dst[at.byte] & 0x0f) | nibble << 4)
-                                 : static_cast<uint8_t>((dst[at.byte] & 0xf0) | nibble);
+        uint8_t nibbles[kInt8ActivationBlock];  // q + 8; 8 (weight 0) past the last input
+        const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+        for (int64_t i = 0; i < kInt8ActivationBlock; ++i) {
+          nibbles[i] = static_cast<uint8_t>(static_cast<int>(i < n ? Int4Level(block[i] * inverse) : 0.0f) + 8);
+        }
+        // Vector v of the tile block: quad v's weights in the low nibbles, quad v + 4's in the high.
+        uint8_t* out_block = dst + Int4WeightPosition(o, first, blocks).byte;
+        for (int v = 0; v < 4; ++v) {
+          for (int e = 0; e < 4; ++e) {
+            out_block[v * 64 + e] = static_cast<uint8_t>(nibbles[4 * v + e] | nibbles[4 * (v + 4) + e] << 4);
+          }
         }
       }
     }

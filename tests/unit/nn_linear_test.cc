@@ -34,21 +34,37 @@ TEST(Int8Weights, QuantizationErrorIsAtMostHalfAStepPerRow) {
   EXPECT_EQ(DequantizeInt8(q)[0].abs().max().item<float>(), 0.0f);
 }
 
-TEST(Int4Weights, QuantizationErrorIsAtMostHalfAStepPerBlock) {
+// Per block of 32: levels -8..7, a bfloat16 scale fitted to the block (least squares over a few
+// candidate steps), so the block's squared error is no larger than plain max/7 rounding's (up to
+// the scale's bfloat16 rounding) and smaller overall.
+TEST(Int4Weights, FittedBlockScalesBeatMaxScaledRounding) {
   at::Tensor w = RandomWeight(37, 203, 2);
   w[5].narrow(0, 32, 32).mul_(50);  // one block with large weights: only its own scale grows
   Int4Weight q = QuantizeInt4(w);
   at::Tensor values = Int4Values(q), scales = Int4Scales(q);
   ASSERT_EQ(values.scalar_type(), at::kChar);
-  EXPECT_LE(values.abs().max().item<int>(), 7);
+  EXPECT_LE(values.max().item<int>(), 7);
+  EXPECT_GE(values.min().item<int>(), -8);
   ASSERT_EQ(scales.sizes(), (std::vector<int64_t>{37, 7}));  // blocks of 32: 203 -> 7
   EXPECT_TRUE(at::equal(scales, scales.to(at::kBFloat16).to(at::kFloat)));  // stored as bfloat16
   at::Tensor per_input = scales.repeat_interleave(32, 1).narrow(1, 0, 203);
   EXPECT_TRUE(at::equal(values.to(at::kFloat) * per_input, DequantizeInt4(q)));
-  at::Tensor error = (DequantizeInt4(q) - w).abs();
-  EXPECT_TRUE(error.le(per_input / 2 + 1e-7).all().item<bool>());
   EXPECT_GT(scales[5][1].item<float>(), 10 * scales[5][0].item<float>());
   EXPECT_EQ(DequantizeInt4(q)[0].abs().max().item<float>(), 0.0f);
+
+  // Plain rounding with step max|w_block| / 7 (bfloat16), as the definition to beat.
+  at::Tensor padded = at::zeros({37, 7 * 32});
+  padded.narrow(1, 0, 203).copy_(w);
+  at::Tensor blocks = padded.view({37, 7, 32});
+  at::Tensor plain_step = (std::get<0>(blocks.abs().max(2, true)) / 7).to(at::kBFloat16).to(at::kFloat);
+  at::Tensor plain = at::where(plain_step > 0, at::clamp(at::round(blocks / plain_step), -7, 7) * plain_step,
+                               at::zeros_like(blocks));
+  at::Tensor plain_error = (plain - blocks).pow(2).sum(2);
+  at::Tensor fitted = at::zeros({37, 7 * 32});
+  fitted.narrow(1, 0, 203).copy_(DequantizeInt4(q));
+  at::Tensor fitted_error = (fitted.view({37, 7, 32}) - blocks).pow(2).sum(2);
+  EXPECT_TRUE(fitted_error.le(plain_error * 1.05 + 1e-12).all().item<bool>());
+  EXPECT_LT(fitted_error.sum().item<float>(), 0.9 * plain_error.sum().item<float>());
 }
 
 // The activation quantization the int8 and int4 kernels apply: per block of 32 inputs, q = round(x * 127 /
