@@ -1,5 +1,6 @@
 #include "common/codec/decoder_layers.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -48,22 +49,29 @@ at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const at::Tensor& input,
   thread_local nn::Int8Rows per_step, unfolded;   // reused: a streaming step allocates nothing here
   nn::QuantizeInt8Rows(frames.data_ptr<float>(), length, channels, &per_step);
   const int64_t width = per_step.blocks * nn::kInt8ActivationBlock, blocks = per_step.blocks;
-  unfolded.rows = steps;
-  unfolded.blocks = taps * blocks;
-  unfolded.q.resize(static_cast<size_t>(steps * taps * width));
-  unfolded.scale.resize(static_cast<size_t>(steps * taps * blocks));
-  unfolded.correction.resize(static_cast<size_t>(steps * taps * blocks));
-  for (int64_t t = 0; t < steps; ++t) {
-    for (int64_t k = 0; k < taps; ++k) {
-      const int64_t source = t + (newest_first ? taps - 1 - k : k) * dilation;
-      const int64_t row = t * taps + k;
-      std::memcpy(&unfolded.q[row * width], &per_step.q[source * width], width);
-      std::memcpy(&unfolded.scale[row * blocks], &per_step.scale[source * blocks], blocks * sizeof(float));
-      std::memcpy(&unfolded.correction[row * blocks], &per_step.correction[source * blocks], blocks * sizeof(int32_t));
-    }
-  }
   at::Tensor y = at::empty({steps, w.out}, at::kFloat);
-  nn::Int8GemvRowsInto(w, unfolded, y.data_ptr<float>());
+  // In chunks of output steps, so that a whole utterance's unfolded input (tens of MB) never
+  // exists at once: each chunk's rows are still in cache when the product reads them.
+  constexpr int64_t kChunkSteps = 256;
+  for (int64_t first = 0; first < steps; first += kChunkSteps) {
+    const int64_t n = std::min(kChunkSteps, steps - first);
+    unfolded.rows = n;
+    unfolded.blocks = taps * blocks;
+    unfolded.q.resize(static_cast<size_t>(n * taps * width));
+    unfolded.scale.resize(static_cast<size_t>(n * taps * blocks));
+    unfolded.correction.resize(static_cast<size_t>(n * taps * blocks));
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t k = 0; k < taps; ++k) {
+        const int64_t source = first + t + (newest_first ? taps - 1 - k : k) * dilation;
+        const int64_t row = t * taps + k;
+        std::memcpy(&unfolded.q[row * width], &per_step.q[source * width], width);
+        std::memcpy(&unfolded.scale[row * blocks], &per_step.scale[source * blocks], blocks * sizeof(float));
+        std::memcpy(&unfolded.correction[row * blocks], &per_step.correction[source * blocks],
+                    blocks * sizeof(int32_t));
+      }
+    }
+    nn::Int8GemvRowsInto(w, unfolded, y.data_ptr<float>() + first * w.out);
+  }
   return y;
 }
 
