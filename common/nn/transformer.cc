@@ -23,6 +23,12 @@ Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)),
 // FloatGemv reads each weight row once per 4 rows. Every row takes the same path whatever the batch
 // size (up to kFloatGemvMaxRows), so a sequence's results do not depend on what it is batched with.
 
+namespace {
+
+int64_t TensorBytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
+
+}  // namespace
+
 void Linear::Quantize(LinearQuantization quantization) {
   if (!weight_.defined() || quantization == LinearQuantization::kNone) return;
   if (quantization == LinearQuantization::kInt8) {
@@ -35,7 +41,7 @@ void Linear::Quantize(LinearQuantization quantization) {
 
 at::Tensor Linear::operator()(const at::Tensor& x) const {
   const bool quantized = !weight_.defined();
-  const int64_t in = quantized ? int8_.in + int4_.in : weight_.size(1);
+  const int64_t in = !quantized ? weight_.size(1) : int8_.packed.defined() ? int8_.in : int4_.in;
   const int64_t out = out_features();
   const int64_t rows = x.numel() / in;
   if (!quantized && (x.scalar_type() != at::kFloat || rows > kFloatGemvMaxRows || rows == 0)) {
@@ -80,12 +86,10 @@ void Linear::Into(const float* x, int64_t rows, float* y) const {
 }
 
 int64_t Linear::bytes() const {
-  int64_t n = weight_.defined()       ? weight_.numel() * weight_.element_size()
-              : int8_.packed.defined() ? int8_.packed.numel() + int8_.scale.numel() * int8_.scale.element_size()
-              : int4_.packed.defined() ? int4_.packed.numel()  // the scales are inside
-                                       : 0;                     // an unused layer (GELU blocks' gate)
-  if (bias_.defined()) n += bias_.numel() * bias_.element_size();
-  return n;
+  // At most one weight form is defined (none for an unused layer: GELU blocks' gate); int4's
+  // scales are inside its packed tiles.
+  return TensorBytes(weight_) + TensorBytes(int8_.packed) + TensorBytes(int8_.scale) + TensorBytes(int4_.packed) +
+         TensorBytes(bias_);
 }
 
 void TransformerBlock::QuantizeLinears(LinearQuantization quantization) {
@@ -99,7 +103,7 @@ int64_t TransformerBlock::bytes() const {
   for (const Linear* l : {&q_proj_, &k_proj_, &v_proj_, &o_proj_, &gate_proj_, &up_proj_, &down_proj_}) n += l->bytes();
   for (const at::Tensor* t : {&input_norm_w_, &input_norm_b_, &post_norm_w_, &post_norm_b_, &q_norm_w_, &k_norm_w_,
                               &attn_scale_, &mlp_scale_}) {
-    if (t->defined()) n += t->numel() * t->element_size();
+    n += TensorBytes(*t);
   }
   return n;
 }
@@ -485,10 +489,7 @@ absl::StatusOr<TransformerStack> TransformerStack::Load(const Checkpoint& ckpt, 
 int64_t TransformerStack::bytes() const {
   int64_t n = 0;
   for (const TransformerBlock& block : blocks_) n += block.bytes();
-  for (const at::Tensor* t : {&final_norm_w_, &final_norm_b_}) {
-    if (t->defined()) n += t->numel() * t->element_size();
-  }
-  return n;
+  return n + TensorBytes(final_norm_w_) + TensorBytes(final_norm_b_);
 }
 
 std::vector<KvCache> TransformerStack::NewCache(int64_t capacity) const {

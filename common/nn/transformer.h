@@ -34,7 +34,9 @@ class Linear {
   bool TakesRows(int64_t rows) const;
   // y [rows, out] = x [rows, in] W^T + b on raw buffers (a decoding step's layers allocate nothing).
   void Into(const float* x, int64_t rows, float* y) const;
-  int64_t out_features() const { return weight_.defined() ? weight_.size(0) : int8_.out + int4_.out; }
+  int64_t out_features() const {
+    return weight_.defined() ? weight_.size(0) : int8_.packed.defined() ? int8_.out : int4_.out;
+  }
   // Bytes of parameters read by one application (what a decoding step streams from memory).
   int64_t bytes() const;
   // Replaces a float32 weight by its int8 or int4 quantization; products then go through
