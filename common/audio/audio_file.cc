@@ -41,7 +41,29 @@ sf_count_t VioRead(void* ptr, sf_count_t count, void* user) {
 sf_count_t VioWrite(const void*, sf_count_t, void*) { return 0; }
 sf_count_t VioTell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
 
+// Below telephone rates a rate is a corrupt header or a wrong field rather than speech, and
+// resampling a 1 Hz "recording" to 24 kHz makes 24000 samples per input sample (a 500-byte file
+// became minutes of soxr work; a 4 MB request would have become 24 G samples).
+absl::Status CheckSampleRate(int64_t rate, absl::string_view what) {
+  if (rate < kMinSampleRate || rate > kMaxSampleRate) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is ", rate, " Hz; supported rates are ", kMinSampleRate,
+                                                   " to ", kMaxSampleRate, " Hz"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<float>> ResampleRequestAudio(const std::vector<float>& samples, int64_t rate,
+                                                        int64_t target_rate, absl::string_view field,
+                                                        const AudioLimits& limits) {
+  RETURN_IF_ERROR(CheckSampleRate(rate, field));
+  const double seconds = static_cast<double>(samples.size()) / static_cast<double>(rate);
+  if (seconds > limits.max_seconds) {
+    return absl::OutOfRangeError(absl::StrCat("audio is ", seconds, " s long; the limit is ", limits.max_seconds, " s"));
+  }
+  return Resample(samples, rate, target_rate);
+}
 
 absl::StatusOr<std::vector<float>> Resample(const std::vector<float>& in, int64_t from_rate, int64_t to_rate) {
   if (from_rate <= 0 || to_rate <= 0) {
@@ -81,9 +103,10 @@ absl::StatusOr<MonoAudio> DecodeAudio(const std::string& bytes, int64_t target_r
   if (info.channels <= 0 || info.samplerate <= 0 || info.frames <= 0) {
     return absl::InvalidArgumentError("audio has no samples or an invalid header");
   }
-  if (info.samplerate > 768000 || info.channels > 64) {
-    return absl::InvalidArgumentError(absl::StrCat("implausible audio header: ", info.samplerate, " Hz, ",
-                                                   info.channels, " channels"));
+  RETURN_IF_ERROR(CheckSampleRate(info.samplerate, "audio sample rate"));
+  if (info.channels > kMaxChannels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audio has ", info.channels, " channels; at most ", kMaxChannels, " are supported"));
   }
   const double seconds = static_cast<double>(info.frames) / info.samplerate;
   if (seconds > limits.max_seconds) {

@@ -8,8 +8,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace qwen3tts {
+
+// Sample rates and channel counts DecodeAudio accepts (anything else is INVALID_ARGUMENT).
+inline constexpr int kMinSampleRate = 4000;
+inline constexpr int kMaxSampleRate = 768000;
+inline constexpr int kMaxChannels = 64;
 
 struct AudioLimits {
   double max_seconds = 600.0;   // longer inputs are OUT_OF_RANGE (checked from the header, before decoding)
@@ -27,6 +33,13 @@ absl::StatusOr<MonoAudio> DecodeAudio(const std::string& bytes, int64_t target_r
                                       const AudioLimits& limits = {});
 absl::StatusOr<MonoAudio> ReadAudioFile(const std::string& path, int64_t target_rate = 24000,
                                         const AudioLimits& limits = {});
+
+// Raw samples from a request (`field` names the rate's field in errors): INVALID_ARGUMENT for a rate
+// outside [kMinSampleRate, kMaxSampleRate], OUT_OF_RANGE beyond limits.max_seconds; otherwise the
+// samples resampled to target_rate.
+absl::StatusOr<std::vector<float>> ResampleRequestAudio(const std::vector<float>& samples, int64_t rate,
+                                                        int64_t target_rate, absl::string_view field,
+                                                        const AudioLimits& limits = {});
 
 // High-quality resampling (libsoxr, HQ recipe) of a whole signal.
 absl::StatusOr<std::vector<float>> Resample(const std::vector<float>& samples, int64_t from_rate, int64_t to_rate);

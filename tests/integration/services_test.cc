@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <cstring>
 #include <fstream>
@@ -21,6 +22,9 @@
 #include <vector>
 
 #include "common/tts/tts_engine.h"
+#include "common/audio/audio_file.h"
+#include "qwen3tts/v1/codec.grpc.pb.h"
+#include "qwen3tts/v1/talker.grpc.pb.h"
 #include "qwen3tts/v1/tts.grpc.pb.h"
 #include "tests/support/golden.h"
 #include "tests/support/server_process.h"
@@ -311,6 +315,59 @@ TEST(ServicesTest, CreatedVoicesSurviveAGatewayRestart) {
   EXPECT_EQ(gone.status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(gone.status.error_message().find("config.voice.voice_id"), std::string::npos);
   std::filesystem::remove_all(voice_dir);
+}
+
+// Reference audio at an unusable sample rate (a 1 Hz header once cost minutes of resampling) is
+// INVALID_ARGUMENT naming the field, at each stage that takes audio, and the stages keep serving.
+TEST(ServicesTest, ReferenceAudioAtUnsupportedRatesIsRefusedByEveryStage) {
+  auto stack = StartStack(testing::GoldenPath("models/tiny-base"));
+  ASSERT_NE(stack, nullptr);
+  std::vector<float> samples(24000);
+  for (size_t i = 0; i < samples.size(); ++i) samples[i] = 0.3f * std::sin(0.05f * static_cast<float>(i));
+  const std::string pcm(reinterpret_cast<const char*>(samples.data()), samples.size() * sizeof(float));
+  auto talker = v1::Talker::NewStub(grpc::CreateChannel(stack->talker->address(), grpc::InsecureChannelCredentials()));
+  auto codec = v1::Codec::NewStub(grpc::CreateChannel(stack->vocoder->address(), grpc::InsecureChannelCredentials()));
+  for (int rate : {1, 3999, -16000, 1000000}) {
+    grpc::ClientContext embed_context;
+    v1::EmbedSpeakerRequest embed;
+    embed.set_pcm_f32le(pcm);
+    embed.set_sample_rate_hertz(rate);
+    v1::EmbedSpeakerResponse embedding;
+    grpc::Status embedded = talker->EmbedSpeaker(&embed_context, embed, &embedding);
+    EXPECT_EQ(embedded.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << rate << ": " << embedded.error_message();
+    EXPECT_NE(embedded.error_message().find("sample_rate_hertz is " + std::to_string(rate) + " Hz"), std::string::npos)
+        << embedded.error_message();
+    grpc::ClientContext encode_context;
+    v1::EncodeRequest encode;
+    encode.set_pcm_f32le(pcm);
+    encode.set_sample_rate_hertz(rate);
+    v1::EncodeResponse codes;
+    grpc::Status encoded = codec->Encode(&encode_context, encode, &codes);
+    EXPECT_EQ(encoded.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << rate << ": " << encoded.error_message();
+    EXPECT_NE(encoded.error_message().find("sample_rate_hertz"), std::string::npos) << encoded.error_message();
+  }
+  v1::SynthesizeRequest cloned;
+  cloned.set_text("Hello.");
+  cloned.mutable_config()->mutable_voice()->mutable_reference()->set_audio(EncodeWav(samples, 1, WavEncoding::kPcm16));
+  cloned.mutable_config()->mutable_voice()->mutable_reference()->set_x_vector_only(true);
+  cloned.mutable_config()->set_max_duration_seconds(0.3f);
+  Streamed refused = Call(stack->stub.get(), cloned);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.status.error_message();
+  EXPECT_NE(refused.status.error_message().find("sample rate is 1 Hz"), std::string::npos) << refused.status.error_message();
+
+  // The same audio at its real rate goes through every stage.
+  grpc::ClientContext embed_context;
+  v1::EmbedSpeakerRequest embed;
+  embed.set_pcm_f32le(pcm);
+  embed.set_sample_rate_hertz(24000);
+  v1::EmbedSpeakerResponse embedding;
+  grpc::Status embedded = talker->EmbedSpeaker(&embed_context, embed, &embedding);
+  ASSERT_TRUE(embedded.ok()) << embedded.error_message();
+  EXPECT_GT(embedding.embedding_size(), 0);
+  cloned.mutable_config()->mutable_voice()->mutable_reference()->set_audio(EncodeWav(samples, 24000, WavEncoding::kPcm16));
+  Streamed spoken = Call(stack->stub.get(), cloned);
+  ASSERT_TRUE(spoken.status.ok()) << spoken.status.error_message();
+  EXPECT_FALSE(spoken.pcm.empty());
 }
 
 // A real HTTP client (curl) against the OpenAI-compatible endpoint.

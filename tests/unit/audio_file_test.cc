@@ -118,5 +118,23 @@ TEST(AudioFileTest, CorruptEmptyTruncatedAndOversizedInputsAreErrors) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
 }
 
+// A header claiming 1 Hz made resampling to 24 kHz take minutes (found by fuzz_audio_decode):
+// rates outside [kMinSampleRate, kMaxSampleRate] are refused by name before any decoding.
+TEST(AudioFileTest, SampleRatesOutsideTheSupportedRangeAreInvalidArgument) {
+  for (int rate : {1, 100, kMinSampleRate - 1, kMaxSampleRate + 1}) {
+    std::vector<float> samples(400, 0.25f);
+    auto decoded = DecodeAudio(EncodeWav(samples, rate, WavEncoding::kPcm16), 24000);
+    ASSERT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << rate;
+    const std::string expected = "sample rate is " + std::to_string(rate) + " Hz; supported rates are 4000 to 768000";
+    EXPECT_NE(std::string(decoded.status().message()).find(expected), std::string::npos) << decoded.status();
+  }
+  for (int rate : {kMinSampleRate, 8000, kMaxSampleRate}) {
+    std::vector<float> samples(static_cast<size_t>(rate / 10), 0.25f);
+    auto decoded = DecodeAudio(EncodeWav(samples, rate, WavEncoding::kPcm16), 24000);
+    ASSERT_TRUE(decoded.ok()) << rate << ": " << decoded.status();
+    EXPECT_NEAR(static_cast<double>(decoded->samples.size()), 2400.0, 2.0) << rate;
+  }
+}
+
 }  // namespace
 }  // namespace qwen3tts
