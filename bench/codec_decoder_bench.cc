@@ -3,7 +3,7 @@
 //
 //   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
 //                                [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8]
-//                                [--json]
+//                                [--modes offline,1,4,16] [--json]
 // --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
 // --full-size: a random decoder with the official decoder shape (the reference config class's
 //              defaults), written as bfloat16 to a temporary file first.
@@ -11,6 +11,8 @@
 // --dtype: decoder precisions to measure (CodecDecoder: float32, int8), one row set each.
 // --conv-dtype: convolution arithmetic (float32, bfloat16, int8), crossed with --dtype; the dtype column
 //               then reads e.g. "int8+bf16conv".
+// --modes: which decodes to time: "offline" (the whole sequence at once) and streaming with N frames
+//          per call for each number N (default all four; one mode alone is what a profiler wants).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -81,8 +83,13 @@ std::shared_ptr<const CodecDecoder> RandomFullSize(WeightPrecision precision, We
   return *decoder;
 }
 
+struct Modes {
+  bool offline = true;
+  std::vector<int64_t> chunks = {1, 4, 16};  // streaming, frames per call
+};
+
 void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>& decoder,
-             int64_t frames, const std::vector<int>& threads, std::vector<Row>* rows) {
+             int64_t frames, const std::vector<int>& threads, const Modes& modes, std::vector<Row>* rows) {
   at::manual_seed(0);
   at::Tensor codes = at::randint(decoder->codebook_size(), {frames, decoder->num_quantizers()}, at::kLong);
   const double audio_s = static_cast<double>(frames * decoder->samples_per_frame()) / decoder->sample_rate();
@@ -104,13 +111,15 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
       r.max_frame_ms = max_frame_ms;
       rows->push_back(r);
     };
-    auto t0 = Clock::now();
-    auto batched = decoder->DecodeBatched(codes);
-    auto t1 = Clock::now();
-    if (batched.ok()) add("offline batched", Seconds(t0, t1), 0);
+    if (modes.offline) {
+      auto t0 = Clock::now();
+      auto batched = decoder->DecodeBatched(codes);
+      auto t1 = Clock::now();
+      if (batched.ok()) add("offline batched", Seconds(t0, t1), 0);
+    }
     // Frame by frame (the lowest latency), then the chunks the gateway sends when the vocoder falls
     // behind (it batches every frame that arrived meanwhile, up to 16): same audio, less per frame.
-    for (int64_t chunk : {1, 4, 16}) {
+    for (int64_t chunk : modes.chunks) {
       DecoderSession session(decoder);
       double worst = 0;
       auto s0 = Clock::now();
@@ -140,6 +149,7 @@ int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2};
   std::vector<WeightPrecision> precisions = {WeightPrecision::kFloat32};
   std::vector<WeightPrecision> conv_precisions = {WeightPrecision::kFloat32};
+  Modes modes;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -184,11 +194,24 @@ int main(int argc, char** argv) {
         }
         list.push_back(*p);
       }
+    } else if (arg == "--modes") {
+      modes = Modes{false, {}};
+      for (absl::string_view part : absl::StrSplit(value(), ',')) {
+        int64_t chunk = 0;
+        if (part == "offline") {
+          modes.offline = true;
+        } else if (absl::SimpleAtoi(part, &chunk) && chunk > 0) {
+          modes.chunks.push_back(chunk);
+        } else {
+          std::fprintf(stderr, "--modes takes \"offline\" and positive frames-per-call counts separated by commas\n");
+          return 2;
+        }
+      }
     } else if (arg == "--json") {
       json = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8] [--json]\n",
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8] [--modes offline,1,4,16] [--json]\n",
                    argv[0]);
       return 2;
     }
@@ -206,12 +229,12 @@ int main(int argc, char** argv) {
     for (const std::string& dir : dirs) {
       auto decoder = LoadDir(dir, precision, conv);
       if (!decoder) return 1;
-      Measure(fs::path(dir).filename().string(), decoder, frames > 0 ? frames : 125, threads, &rows);
+      Measure(fs::path(dir).filename().string(), decoder, frames > 0 ? frames : 125, threads, modes, &rows);
     }
     if (full_size) {
       auto decoder = RandomFullSize(precision, conv);
       if (!decoder) return 1;
-      Measure("full-size random", decoder, frames > 0 ? frames : 25, threads, &rows);
+      Measure("full-size random", decoder, frames > 0 ? frames : 25, threads, modes, &rows);
     }
    }
   }

@@ -2,6 +2,10 @@
 // second, for a few activation rows (decoding steps, streaming-decoder frames) up to GEMM sizes.
 //
 //   qwen3tts-bench-linear [--shape OUTxIN]... [--rows 1,2,4,8,16,32,64] [--threads N] [--reps N]
+//                         [--kernel auto|avx512-vnni|avx2|scalar]
+//
+// --kernel: the int8/int4 kernel to time (default: the fastest this CPU has); a kernel the CPU
+//           lacks is refused.
 //
 // Columns: at::linear (OpenBLAS GEMM, repacks the weight every call), at::mv per row (the float32
 // decoding path before nn::FloatGemv), nn::FloatGemv, nn::Int8Gemv (int8 weights, a quarter of the
@@ -14,6 +18,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -55,6 +60,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<int64_t, int64_t>> shapes;
   std::vector<int64_t> rows_list = {1, 2, 4, 8, 16, 32, 64};
   int threads = 0, reps = 20;
+  Int8Kernel kernel = Int8Kernel::kAuto;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -79,8 +85,29 @@ int main(int argc, char** argv) {
         return 2;
       }
       (arg == "--threads" ? threads : reps) = v;
+    } else if (arg == "--kernel" && has_value) {
+      const std::string name = argv[++i];
+      const std::pair<const char*, Int8Kernel> kernels[] = {{"auto", Int8Kernel::kAuto},
+                                                            {"avx512-vnni", Int8Kernel::kAvx512Vnni},
+                                                            {"avx2", Int8Kernel::kAvx2},
+                                                            {"scalar", Int8Kernel::kScalar}};
+      bool known = false;
+      for (const auto& [kernel_name, value] : kernels) {
+        if (name == kernel_name) {
+          known = true;
+          kernel = value;
+        }
+      }
+      if (!known || !Int8KernelAvailable(kernel)) {
+        std::fprintf(stderr, "--kernel takes auto, avx512-vnni, avx2 or scalar (one this CPU has), not '%s'\n",
+                     name.c_str());
+        return 2;
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--shape OUTxIN]... [--rows 1,2,4,...] [--threads N] [--reps N]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--shape OUTxIN]... [--rows 1,2,4,...] [--threads N] [--reps N] "
+                   "[--kernel auto|avx512-vnni|avx2|scalar]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -105,8 +132,8 @@ int main(int argc, char** argv) {
         }
       });
       const double fl = BestMs(reps, [&] { FloatGemv(w, x); });
-      const double i8 = BestMs(reps, [&] { Int8Gemv(q, x); });
-      const double i4 = BestMs(reps, [&] { Int4Gemv(q4, x); });
+      const double i8 = BestMs(reps, [&] { Int8Gemv(q, x, kernel); });
+      const double i4 = BestMs(reps, [&] { Int4Gemv(q4, x, kernel); });
       const double gb = static_cast<double>(out * in) * 4 / 1e6;  // MB = GB/s * ms
       const double gb4 = static_cast<double>(q4.packed.numel()) / 1e6;
       std::printf("%-12s %5lld %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f %10.1f %10.1f %9.2fx\n",

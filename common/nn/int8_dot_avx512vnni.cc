@@ -22,18 +22,26 @@ namespace {
 
 constexpr int kMaxRows = 8;  // activation rows per pass over a tile (2 + 1 registers per row)
 
+// The weights kInt8PrefetchBytes past a block of `bytes` (int8_dot.h: the first pass of 2+ rows).
+inline void PrefetchWeights(const uint8_t* block, int64_t bytes) {
+  for (int64_t line = 0; line < bytes; line += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(block + kInt8PrefetchBytes + line), _MM_HINT_T0);
+  }
+}
+
 inline __m512i BroadcastQuad(const int8_t* x) {
   int32_t quad;
   __builtin_memcpy(&quad, x, sizeof(quad));
   return _mm512_set1_epi32(quad);
 }
 
-template <int R>
+template <int R, bool kPrefetch>
 inline void TileRows(const uint8_t* tile, const Int8GemvProblem& p, int64_t r0, __m512* acc) {
   const int64_t ldq = p.blocks * 32;
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t b = 0; b < p.blocks; ++b) {
     const uint8_t* wb = tile + b * kInt8TileBlockBytes;
+    if (kPrefetch) PrefetchWeights(wb, kInt8TileBlockBytes);
     __m512i even[R], odd[R];
     for (int r = 0; r < R; ++r) {
       even[r] = _mm512_set1_epi32(p.xc[(r0 + r) * p.blocks + b]);
@@ -67,7 +75,12 @@ inline void StoreRows(const Int8GemvProblem& p, int64_t tile, int64_t r0, const 
 template <int R>
 inline void Pass(const Int8GemvProblem& p, int64_t tile, int64_t r0) {
   __m512 acc[R];
-  TileRows<R>(p.w + tile * p.blocks * kInt8TileBlockBytes, p, r0, acc);
+  const uint8_t* weights = p.w + tile * p.blocks * kInt8TileBlockBytes;
+  if (R >= 2 && r0 == 0) {
+    TileRows<R, true>(weights, p, r0, acc);
+  } else {
+    TileRows<R, false>(weights, p, r0, acc);
+  }
   StoreRows<R>(p, tile, r0, acc);
 }
 
@@ -75,13 +88,14 @@ inline void Pass(const Int8GemvProblem& p, int64_t tile, int64_t r0) {
 // quads 0-3, high: 4-7), the sums start at the row's -8 x block-sum correction, and the 16 outputs'
 // bfloat16 block scales (a shift left by 16 makes them float32) times the row's block scale scale
 // the converted sums.
-template <int R>
+template <int R, bool kPrefetch>
 inline void Int4TileRows(const uint8_t* tile, const Int4GemvProblem& p, int64_t r0, __m512* acc) {
   const int64_t ldq = p.blocks * 32;
   const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t b = 0; b < p.blocks; ++b) {
     const uint8_t* wb = tile + b * kInt4TileBlockBytes;
+    if (kPrefetch) PrefetchWeights(wb, kInt4TileBlockBytes);
     __m512i low[R], high[R];
     for (int r = 0; r < R; ++r) {
       low[r] = _mm512_set1_epi32(p.xc[(r0 + r) * p.blocks + b]);
@@ -110,7 +124,12 @@ inline void Int4TileRows(const uint8_t* tile, const Int4GemvProblem& p, int64_t 
 template <int R>
 inline void Int4Pass(const Int4GemvProblem& p, int64_t tile, int64_t r0) {
   __m512 acc[R];
-  Int4TileRows<R>(p.w + tile * p.blocks * kInt4TileBlockBytes, p, r0, acc);
+  const uint8_t* weights = p.w + tile * p.blocks * kInt4TileBlockBytes;
+  if (R >= 2 && r0 == 0) {
+    Int4TileRows<R, true>(weights, p, r0, acc);
+  } else {
+    Int4TileRows<R, false>(weights, p, r0, acc);
+  }
   const int64_t o0 = tile * kInt8TileOutputs;
   const int64_t n = p.out - o0 < kInt8TileOutputs ? p.out - o0 : kInt8TileOutputs;
   const __mmask16 valid = static_cast<__mmask16>((1u << n) - 1);
