@@ -52,16 +52,21 @@ absl::Status CheckSampleRate(int64_t rate, absl::string_view what) {
   return absl::OkStatus();
 }
 
+absl::Status CheckDuration(double seconds, const AudioLimits& limits) {
+  if (seconds > limits.max_seconds) {
+    return absl::OutOfRangeError(absl::StrCat("audio is ", seconds, " s long; the limit is ", limits.max_seconds, " s"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<float>> ResampleRequestAudio(const std::vector<float>& samples, int64_t rate,
                                                         int64_t target_rate, absl::string_view field,
                                                         const AudioLimits& limits) {
+  if (rate == 0) rate = kDefaultRequestSampleRate;
   RETURN_IF_ERROR(CheckSampleRate(rate, field));
-  const double seconds = static_cast<double>(samples.size()) / static_cast<double>(rate);
-  if (seconds > limits.max_seconds) {
-    return absl::OutOfRangeError(absl::StrCat("audio is ", seconds, " s long; the limit is ", limits.max_seconds, " s"));
-  }
+  RETURN_IF_ERROR(CheckDuration(static_cast<double>(samples.size()) / static_cast<double>(rate), limits));
   return Resample(samples, rate, target_rate);
 }
 
@@ -108,10 +113,7 @@ absl::StatusOr<MonoAudio> DecodeAudio(const std::string& bytes, int64_t target_r
     return absl::InvalidArgumentError(
         absl::StrCat("audio has ", info.channels, " channels; at most ", kMaxChannels, " are supported"));
   }
-  const double seconds = static_cast<double>(info.frames) / info.samplerate;
-  if (seconds > limits.max_seconds) {
-    return absl::OutOfRangeError(absl::StrCat("audio is ", seconds, " s long; the limit is ", limits.max_seconds, " s"));
-  }
+  RETURN_IF_ERROR(CheckDuration(static_cast<double>(info.frames) / info.samplerate, limits));
   // Decoded in blocks: memory follows the data actually decoded, not the header's frame count
   // (a 200-byte FLAC can claim 10 minutes of 8-channel audio).
   constexpr sf_count_t kBlockFrames = 16384;

@@ -34,9 +34,11 @@ absl::StatusOr<MonoAudio> DecodeAudio(const std::string& bytes, int64_t target_r
 absl::StatusOr<MonoAudio> ReadAudioFile(const std::string& path, int64_t target_rate = 24000,
                                         const AudioLimits& limits = {});
 
-// Raw samples from a request (`field` names the rate's field in errors): INVALID_ARGUMENT for a rate
-// outside [kMinSampleRate, kMaxSampleRate], OUT_OF_RANGE beyond limits.max_seconds; otherwise the
-// samples resampled to target_rate.
+// Raw samples from a request at `rate` (0: kDefaultRequestSampleRate, as the protos document;
+// `field` names the rate's field in errors): INVALID_ARGUMENT for a rate outside
+// [kMinSampleRate, kMaxSampleRate], OUT_OF_RANGE beyond limits.max_seconds; otherwise the samples
+// resampled to target_rate.
+inline constexpr int kDefaultRequestSampleRate = 24000;
 absl::StatusOr<std::vector<float>> ResampleRequestAudio(const std::vector<float>& samples, int64_t rate,
                                                         int64_t target_rate, absl::string_view field,
                                                         const AudioLimits& limits = {});

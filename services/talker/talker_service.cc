@@ -225,9 +225,8 @@ grpc::Status TalkerService::DoEmbedSpeaker(const v1::EmbedSpeakerRequest* reques
   absl::StatusOr<std::vector<float>> samples = BytesToFloats(request->pcm_f32le(), "pcm_f32le");
   if (!samples.ok()) return ToGrpcStatus(samples.status());
   nn::UseThreadsOnThisThread(batcher_.prefill_threads());  // like a prefill, a one-off computation
-  const int64_t rate = request->sample_rate_hertz() == 0 ? 24000 : request->sample_rate_hertz();
-  absl::StatusOr<std::vector<float>> resampled =
-      ResampleRequestAudio(*samples, rate, xvector_->config().sample_rate, "sample_rate_hertz");
+  absl::StatusOr<std::vector<float>> resampled = ResampleRequestAudio(
+      *samples, request->sample_rate_hertz(), xvector_->config().sample_rate, "sample_rate_hertz");
   if (!resampled.ok()) return ToGrpcStatus(resampled.status());
   at::Tensor wav = at::from_blob(resampled->data(), {static_cast<int64_t>(resampled->size())}, at::kFloat).clone();
   absl::StatusOr<at::Tensor> embedding = xvector_->EmbedAudio(wav);

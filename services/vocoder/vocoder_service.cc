@@ -114,8 +114,7 @@ grpc::Status VocoderService::DoEncode(const v1::EncodeRequest* request, v1::Enco
     absl::StatusOr<std::vector<float>> pcm = BytesToFloats(request->pcm_f32le(), "pcm_f32le");
     if (!pcm.ok()) return ToGrpcStatus(pcm.status());
     absl::StatusOr<std::vector<float>> resampled =
-        ResampleRequestAudio(*pcm, request->sample_rate_hertz() == 0 ? 24000 : request->sample_rate_hertz(), 24000,
-                             "sample_rate_hertz");
+        ResampleRequestAudio(*pcm, request->sample_rate_hertz(), 24000, "sample_rate_hertz");
     if (!resampled.ok()) return ToGrpcStatus(resampled.status());
     samples = std::move(*resampled);
   }
