@@ -32,7 +32,7 @@ class WorkerPool {
   }
 
   // False if another call holds the pool (the caller then runs serially).
-  bool Run(int threads, int64_t n, int64_t chunk, const std::function<void(int64_t, int64_t)>& fn) {
+  bool Run(int threads, int64_t n, int64_t chunk, absl::FunctionRef<void(int64_t, int64_t)> fn) {
     // A flag, not a mutex: a nested call comes from the thread that holds it (try_lock on a mutex
     // the caller owns is undefined).
     bool idle = false;
@@ -96,7 +96,7 @@ class WorkerPool {
   std::atomic<bool> busy_{false};  // one job at a time
   std::vector<std::thread> workers_;
   // The job: read by workers after they see generation_ change.
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  const absl::FunctionRef<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0, chunk_ = 0;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
@@ -140,7 +140,7 @@ void UseThreadsOnThisThread(int threads) {
   if (at::get_num_threads() != threads) omp_set_num_threads(threads);
 }
 
-void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads) {
+void ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn, int threads) {
   if (n <= 0) return;
   if (threads <= 0) threads = at::get_num_threads();
   grain = std::max<int64_t>(grain, 1);

@@ -19,21 +19,24 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
+
+#include "absl/functional/function_ref.h"
 
 namespace qwen3tts::nn {
 
-// Runs fn(begin, end) over [0, n) in at most `threads` contiguous chunks of at least `grain` items
-// (chunk k on the calling thread for k = 0, on pool worker k otherwise) and returns when all are
-// done. threads <= 0 means at::get_num_threads(). One call at a time uses the pool: a concurrent
-// or nested call runs serially on its own thread. fn must not throw.
 // How long an idle worker busy-waits for the next call before it sleeps (default
 // kDefaultSpinWaitMicros). 0: sleep at once (cores shared with other busy processes).
 constexpr int64_t kDefaultSpinWaitMicros = 2000;
 void SetSpinWait(std::chrono::microseconds wait);
 std::chrono::microseconds SpinWait();
 
-void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int threads = 0);
+// Runs fn(begin, end) over [0, n) in at most `threads` contiguous chunks of at least `grain` items
+// (chunk k on the calling thread for k = 0, on pool worker k otherwise) and returns when all are
+// done. threads <= 0 means at::get_num_threads(). One call at a time uses the pool: a concurrent
+// or nested call runs serially on its own thread. fn must not throw. A FunctionRef, not a
+// std::function: a kernel call's lambda captures more than std::function stores inline, and a
+// decoding step makes hundreds of calls that must not allocate.
+void ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn, int threads = 0);
 
 // The process's intra-op thread count (threads <= 0: libtorch's default, the number of CPUs), set
 // once at start-up before other threads compute: it becomes the calling thread's count and the

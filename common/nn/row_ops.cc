@@ -126,8 +126,7 @@ void AttendOnePosition(const float* q, int64_t heads, int64_t kv_heads, int64_t 
   if (heads * length * d < (int64_t{1} << 16)) {
     job(0, kv_heads);
   } else {
-    // One pointer captured: the std::function holds it without allocating.
-    ParallelFor(kv_heads, /*grain=*/1, [&job](int64_t begin, int64_t end) { job(begin, end); });
+    ParallelFor(kv_heads, /*grain=*/1, job);
   }
 }
 

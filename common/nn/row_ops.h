@@ -11,9 +11,19 @@
 // where noted.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace qwen3tts::nn {
+
+// A step's scratch buffer with room for n values. Buffers only grow, so after a sequence's first
+// steps a decoding step allocates nothing.
+template <typename T>
+T* GrowTo(std::vector<T>* buffer, int64_t n) {
+  if (static_cast<int64_t>(buffer->size()) < n) buffer->resize(static_cast<std::size_t>(n));
+  return buffer->data();
+}
 
 // y = weight * x / sqrt(mean(x^2) + eps) per row (the reference's RMSNorm). y may be x.
 void RmsNormRows(const float* x, int64_t rows, int64_t n, const float* weight, double eps, float* y);

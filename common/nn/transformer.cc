@@ -71,6 +71,13 @@ bool Linear::TakesRows(int64_t rows) const {
 
 void Linear::Into(const float* x, int64_t rows, float* y) const {
   const int64_t out = out_features();
+  if (!TakesRows(rows)) {
+    // bfloat16 weights, or more float32 rows than the row kernel is worth: the tensor product.
+    const int64_t in = weight_.size(1);
+    at::Tensor input = at::from_blob(const_cast<float*>(x), {rows, in}, at::kFloat).to(weight_.scalar_type());
+    at::from_blob(y, {rows, out}, at::kFloat).copy_((*this)(input));
+    return;
+  }
   if (weight_.defined()) {
     FloatGemvInto(weight_.data_ptr<float>(), out, weight_.size(1), x, rows, y);
   } else if (int8_.packed.defined()) {
@@ -145,6 +152,10 @@ void RotaryTable::GrowLocked(int64_t positions) const {
   at::Tensor pos = at::arange(target, at::kLong).to(at::kFloat);
   at::Tensor freqs = at::outer(pos, inv_freq);  // [target, d/2]
   at::Tensor emb = at::cat({freqs, freqs}, -1);
+  if (tables_->cos.defined()) {
+    tables_->retired.push_back(tables_->cos);
+    tables_->retired.push_back(tables_->sin);
+  }
   tables_->cos = emb.cos();
   tables_->sin = emb.sin();
   tables_->cos_cast = at::Tensor();
@@ -162,6 +173,12 @@ std::pair<at::Tensor, at::Tensor> RotaryTable::Slice(int64_t start, int64_t leng
     tables_->sin_cast = tables_->sin.to(dtype);
   }
   return {tables_->cos_cast.narrow(0, start, length), tables_->sin_cast.narrow(0, start, length)};
+}
+
+std::pair<const float*, const float*> RotaryTable::FloatRows(int64_t start, int64_t length) const {
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  GrowLocked(start + length);
+  return {tables_->cos.data_ptr<float>() + start * head_dim_, tables_->sin.data_ptr<float>() + start * head_dim_};
 }
 
 namespace {
@@ -359,11 +376,6 @@ at::Tensor TransformerBlock::ForwardSegments(const at::Tensor& x, const std::vec
 struct TransformerBlock::StepBuffers {
   std::vector<float> normed, q, k, v, attn, out, gate, up, scores;
   std::vector<RowSegment> segments;
-  // Grows only: after the first steps of a sequence a step allocates nothing.
-  static float* Sized(std::vector<float>* v, int64_t n) {
-    if (static_cast<int64_t>(v->size()) < n) v->resize(static_cast<size_t>(n));
-    return v->data();
-  }
 };
 
 bool TransformerBlock::TakesRows(int64_t rows) const {
@@ -393,12 +405,12 @@ void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segmen
   const BlockConfig& c = config_;
   const int64_t hidden = c.hidden_size, d = c.head_dim, heads = c.num_heads, kvh = c.num_kv_heads;
   const int64_t q_dim = heads * d, kv_dim = kvh * d;
-  float* normed = StepBuffers::Sized(&buf->normed, rows * hidden);
-  float* q = StepBuffers::Sized(&buf->q, rows * q_dim);
-  float* k = StepBuffers::Sized(&buf->k, rows * kv_dim);
-  float* v = StepBuffers::Sized(&buf->v, rows * kv_dim);
-  float* attn = StepBuffers::Sized(&buf->attn, rows * q_dim);
-  float* out = StepBuffers::Sized(&buf->out, rows * hidden);
+  float* normed = GrowTo(&buf->normed, rows * hidden);
+  float* q = GrowTo(&buf->q, rows * q_dim);
+  float* k = GrowTo(&buf->k, rows * kv_dim);
+  float* v = GrowTo(&buf->v, rows * kv_dim);
+  float* attn = GrowTo(&buf->attn, rows * q_dim);
+  float* out = GrowTo(&buf->out, rows * hidden);
 
   NormRows(c, x, rows, input_norm_w_, input_norm_b_, normed);
   q_proj_.Into(normed, rows, q);
@@ -436,8 +448,10 @@ void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segmen
         std::copy(kr + g * d, kr + (g + 1) * d, keys + g * stride + slot * d);
         std::copy(vr + g * d, vr + (g + 1) * d, values + g * stride + slot * d);
       }
+      // Scores sized for the cache's capacity, not this length: the buffer grows with the cache
+      // (doubling), not by one position per step.
       AttendOnePosition(qr, heads, kvh, d, keys + first * d, values + first * d, stride, length,
-                        StepBuffers::Sized(&buf->scores, heads * length), attn + row * q_dim);
+                        GrowTo(&buf->scores, heads * cache->capacity_), attn + row * q_dim);
       cache->length_ = position + 1;
     }
   }
@@ -446,10 +460,10 @@ void TransformerBlock::StepRows(float* x, int64_t rows, const RowSegment* segmen
 
   NormRows(c, x, rows, post_norm_w_, post_norm_b_, normed);
   const int64_t inter = c.intermediate_size;
-  float* up = StepBuffers::Sized(&buf->up, rows * inter);
+  float* up = GrowTo(&buf->up, rows * inter);
   up_proj_.Into(normed, rows, up);
   if (c.mlp == MlpKind::kSwiGlu) {
-    float* gate = StepBuffers::Sized(&buf->gate, rows * inter);
+    float* gate = GrowTo(&buf->gate, rows * inter);
     gate_proj_.Into(normed, rows, gate);
     SiluMul(gate, up, rows * inter);
     down_proj_.Into(gate, rows, out);
@@ -512,39 +526,45 @@ at::Tensor TransformerStack::FinalNorm(const at::Tensor& h) const {
   return at::layer_norm(h, {config_.hidden_size}, final_norm_w_, final_norm_b_, config_.norm_eps);
 }
 
-at::Tensor TransformerStack::ForwardRows(const at::Tensor& x, const int64_t* rows, std::vector<KvCache>* const* caches,
-                                         size_t num_sequences) const {
-  const int64_t total = x.size(0), hidden = config_.hidden_size;
-  at::Tensor h = at::empty({total, hidden}, at::TensorOptions().dtype(at::kFloat));
-  h.copy_(x);
+void TransformerStack::StepRowsInPlace(float* x, int64_t total, const int64_t* rows,
+                                       std::vector<KvCache>* const* caches, size_t num_sequences) const {
   // Decoding steps reuse one set of buffers per thread; a long prompt's prefill gets its own,
   // released when it is done.
   thread_local TransformerBlock::StepBuffers step_buffers;
   TransformerBlock::StepBuffers prompt_buffers;
   TransformerBlock::StepBuffers* buf = total <= kFloatGemvMaxRows ? &step_buffers : &prompt_buffers;
-  // RoPE rows per sequence; the slices keep the tables alive while the raw pointers are in use.
-  std::vector<std::pair<at::Tensor, at::Tensor>> rope;
-  rope.reserve(num_sequences);
   buf->segments.resize(num_sequences);
   for (size_t i = 0; i < num_sequences; ++i) {
-    rope.push_back(rope_.Slice(caches[i]->front().length(), rows[i], at::kFloat));
-    buf->segments[i].rows = rows[i];
-    buf->segments[i].cos = rope.back().first.data_ptr<float>();
-    buf->segments[i].sin = rope.back().second.data_ptr<float>();
+    auto [cos, sin] = rope_.FloatRows(caches[i]->front().length(), rows[i]);
+    buf->segments[i] = {rows[i], cos, sin, nullptr};
   }
-  float* data = h.data_ptr<float>();
   for (size_t layer = 0; layer < blocks_.size(); ++layer) {
     for (size_t i = 0; i < num_sequences; ++i) buf->segments[i].cache = &(*caches[i])[layer];
-    blocks_[layer].StepRows(data, total, buf->segments.data(), num_sequences, buf);
+    blocks_[layer].StepRows(x, total, buf->segments.data(), num_sequences, buf);
   }
-  if (final_norm_w_.defined()) NormRows(config_, data, total, final_norm_w_, final_norm_b_, data);
-  return h;
+  if (final_norm_w_.defined()) NormRows(config_, x, total, final_norm_w_, final_norm_b_, x);
+}
+
+void TransformerStack::StepInPlace(float* x, const int64_t* rows, std::vector<KvCache>* const* caches,
+                                   size_t num_sequences) const {
+  int64_t total = 0;
+  for (size_t i = 0; i < num_sequences; ++i) total += rows[i];
+  if (StepsOnRows(total)) {
+    StepRowsInPlace(x, total, rows, caches, num_sequences);
+    return;
+  }
+  at::Tensor rows_in = at::from_blob(x, {total, config_.hidden_size}, at::kFloat);
+  at::Tensor out = ForwardBatch(rows_in.to(dtype_), std::vector<int64_t>(rows, rows + num_sequences),
+                                std::vector<std::vector<KvCache>*>(caches, caches + num_sequences));
+  rows_in.copy_(out);
 }
 
 at::Tensor TransformerStack::Forward(const at::Tensor& x, std::vector<KvCache>* caches) const {
   if (StepsOnRows(x.size(0))) {
     const int64_t rows = x.size(0);
-    return ForwardRows(x, &rows, &caches, 1);
+    at::Tensor h = x.to(at::kFloat).contiguous().clone();
+    StepRowsInPlace(h.data_ptr<float>(), rows, &rows, &caches, 1);
+    return h;
   }
   const int64_t start = caches->front().length();
   auto [cos, sin] = rope_.Slice(start, x.size(0), dtype_);
@@ -555,7 +575,11 @@ at::Tensor TransformerStack::Forward(const at::Tensor& x, std::vector<KvCache>* 
 
 at::Tensor TransformerStack::ForwardBatch(const at::Tensor& x, const std::vector<int64_t>& rows,
                                           const std::vector<std::vector<KvCache>*>& caches) const {
-  if (StepsOnRows(x.size(0))) return ForwardRows(x, rows.data(), caches.data(), rows.size());
+  if (StepsOnRows(x.size(0))) {
+    at::Tensor h = x.to(at::kFloat).contiguous().clone();
+    StepRowsInPlace(h.data_ptr<float>(), x.size(0), rows.data(), caches.data(), rows.size());
+    return h;
+  }
   std::vector<std::pair<at::Tensor, at::Tensor>> rope;
   rope.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) rope.push_back(rope_.Slice(caches[i]->front().length(), rows[i], dtype_));

@@ -29,10 +29,11 @@ class Linear {
   Linear() = default;
   Linear(at::Tensor weight, at::Tensor bias);  // bias may be undefined
   at::Tensor operator()(const at::Tensor& x) const;
-  // Whether Into can take `rows` float32 rows: int8 weights always, float32 weights up to
-  // kFloatGemvMaxRows (beyond that a GEMM is faster); bfloat16 weights never.
+  // Whether Into takes `rows` float32 rows on the row kernels: quantized weights always, float32
+  // weights up to kFloatGemvMaxRows (beyond that a GEMM is faster); bfloat16 weights never.
   bool TakesRows(int64_t rows) const;
-  // y [rows, out] = x [rows, in] W^T + b on raw buffers (a decoding step's layers allocate nothing).
+  // y [rows, out] = x [rows, in] W^T + b on raw float32 buffers. Allocates nothing when
+  // TakesRows(rows) (a decoding step's layers); otherwise goes through the tensor product.
   void Into(const float* x, int64_t rows, float* y) const;
   int64_t out_features() const {
     return weight_.defined() ? weight_.size(0) : int8_.packed.defined() ? int8_.out : int4_.out;
@@ -73,12 +74,17 @@ class RotaryTable {
   RotaryTable(int64_t head_dim, double theta);
   // Rows [start, start + length) of cos and sin, in `dtype`. Thread-safe.
   std::pair<at::Tensor, at::Tensor> Slice(int64_t start, int64_t length, c10::ScalarType dtype) const;
+  // The same float32 rows as raw pointers (a decoding step takes them without creating tensors),
+  // valid as long as the table: a grown table keeps its earlier arrays, which other threads may
+  // still be reading. Thread-safe.
+  std::pair<const float*, const float*> FloatRows(int64_t start, int64_t length) const;
 
  private:
   struct Tables {
     std::mutex mu;
     at::Tensor cos, sin;  // [positions, head_dim]; float32 and, when asked, the compute dtype
     at::Tensor cos_cast, sin_cast;
+    std::vector<at::Tensor> retired;  // replaced float32 tables (FloatRows pointers stay valid)
   };
   void GrowLocked(int64_t positions) const;
   int64_t head_dim_ = 0;
@@ -202,17 +208,21 @@ class TransformerStack {
   // (positions continue from each one's own cache).
   at::Tensor ForwardBatch(const at::Tensor& x, const std::vector<int64_t>& rows,
                           const std::vector<std::vector<KvCache>*>& caches) const;
+  // ForwardBatch on raw float32 rows, in place: x [sum of rows, hidden] becomes the final-norm
+  // output. When StepsOnRows(total rows) nothing is allocated once the calling thread's step
+  // buffers have grown (a decoding step); otherwise it goes through the tensor-op path.
+  void StepInPlace(float* x, const int64_t* rows, std::vector<KvCache>* const* caches, size_t num_sequences) const;
   int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
   // Bytes of parameters one step reads (every block and the final norm).
   int64_t bytes() const;
   c10::ScalarType dtype() const { return dtype_; }
-
- private:
-  // Float32 stacks step up to a few dozen rows (every int8 row count) through
+  // Float32 stacks step up to a few dozen rows (every quantized row count) through
   // TransformerBlock::StepRows; other calls go through the tensor-op path.
   bool StepsOnRows(int64_t rows) const;
-  at::Tensor ForwardRows(const at::Tensor& x, const int64_t* rows, std::vector<KvCache>* const* caches,
-                         size_t num_sequences) const;
+
+ private:
+  void StepRowsInPlace(float* x, int64_t total, const int64_t* rows, std::vector<KvCache>* const* caches,
+                       size_t num_sequences) const;
   at::Tensor FinalNorm(const at::Tensor& h) const;
 
   std::vector<TransformerBlock> blocks_;

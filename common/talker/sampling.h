@@ -1,7 +1,7 @@
-// Logits processing and token selection, exactly as the reference's Hugging Face generate()
-// applies them: repetition penalty over previously generated tokens, suppressed ids, minimum
-// length (EOS masked), then for sampling temperature -> top-k -> top-p and a multinomial draw;
-// greedy picks the argmax of the processed scores.
+// Logits processing and token selection as the reference's Hugging Face generate() applies them:
+// repetition penalty over previously generated tokens, suppressed ids, minimum length (EOS
+// masked), then for sampling temperature -> top-k -> top-p and a draw from the softmax; greedy
+// picks the argmax of the processed scores.
 #pragma once
 
 #include <ATen/Tensor.h>
@@ -24,16 +24,31 @@ struct SamplingParams {
 // INVALID_ARGUMENT naming `field_prefix`.field and the allowed range.
 absl::Status ValidateSamplingParams(const SamplingParams& p, const char* field_prefix);
 
-// In place on scores [vocab] (float32): score / penalty if > 0 else score * penalty, for every id
-// in `previous` (each id once).
-void ApplyRepetitionPenalty(at::Tensor& scores, const std::vector<int64_t>& previous, double penalty);
-// Sets the given ids to -inf.
-void SuppressIds(at::Tensor& scores, const std::vector<int64_t>& ids);
+// The per-token work runs on a raw float32 row of scores [vocab] (a decoding step selects 16
+// tokens per frame and allocates nothing; at:: ops would allocate a tensor each). SamplingScratch
+// holds what top-k and top-p need, reused from call to call (it only grows).
+struct SamplingScratch {
+  std::vector<float> values;
+  std::vector<int32_t> order;
+};
 
-// Temperature, top-k and top-p warpers (HF order) followed by a multinomial draw, or argmax when
-// !do_sample. `scores` are the processed scores [vocab]; `generator` may be undefined (global RNG).
+// In place: score / penalty if > 0 else score * penalty, once for each id in `distinct_ids`
+// (the previously generated tokens, each listed once).
+void ApplyRepetitionPenalty(float* scores, const std::vector<int64_t>& distinct_ids, double penalty);
+// Sets the given ids to -inf.
+void SuppressIds(float* scores, const std::vector<int64_t>& ids);
+
+// Temperature, top-k and top-p warpers in HF order, in place (shifted so that the largest score
+// is 0 before dividing by the temperature; see sampling.cc).
+void WarpScores(float* scores, int64_t vocab, const SamplingParams& params, SamplingScratch* scratch);
+// The argmax (first of equal maxima) when !do_sample; otherwise warps `scores` in place and draws
+// from their softmax with one uniform number from `generator` (undefined: the global CPU
+// generator), so a seeded generator gives reproducible draws.
+int64_t SelectToken(float* scores, int64_t vocab, const SamplingParams& params, at::Generator& generator,
+                    SamplingScratch* scratch);
+
+// Tensor forms of the above for tests and tools: scores [vocab], not modified.
 int64_t SelectToken(const at::Tensor& scores, const SamplingParams& params, at::Generator& generator);
-// The warped scores used for sampling (exposed for tests).
 at::Tensor WarpScores(const at::Tensor& scores, const SamplingParams& params);
 
 }  // namespace qwen3tts

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/nn/row_ops.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {
@@ -21,6 +22,10 @@ constexpr int64_t kInitialFrameCapacity = 128;
 
 at::Tensor Ids(const std::vector<int64_t>& ids) { return at::tensor(ids, at::kLong); }
 at::Tensor Ids(std::initializer_list<int64_t> ids) { return at::tensor(std::vector<int64_t>(ids), at::kLong); }
+// A copy of n floats as a tensor (trace recording).
+at::Tensor RowTensor(const float* values, int64_t n) {
+  return at::from_blob(const_cast<float*>(values), {n}, at::kFloat).clone();
+}
 
 template <typename Map>
 std::string Keys(const Map& map) {
@@ -246,12 +251,16 @@ absl::StatusOr<std::unique_ptr<TalkerSequence>> TalkerSequence::Start(std::share
     s->options_ = request.options;
     s->trace_ = trace;
     s->text_open_ = request.text_input_open;
-    s->trailing_ = prompt.trailing;
-    s->tts_pad_ = prompt.tts_pad;
-    s->tts_eos_ = prompt.tts_eos;
+    // Float32 rows: a step adds the next one to the frame's summed codebook embeddings.
+    s->trailing_ = prompt.trailing.to(at::kFloat).contiguous();
+    s->tts_pad_ = prompt.tts_pad.to(at::kFloat).contiguous();
+    s->tts_eos_ = prompt.tts_eos.to(at::kFloat).contiguous();
     uint64_t seed = request.options.seed.has_value() ? *request.options.seed : std::random_device{}();
     s->generator_ = at::make_generator<at::CPUGeneratorImpl>(seed);
     const TalkerConfig& tc = s->model_->talker_config();
+    s->token_seen_.assign(static_cast<size_t>(tc.vocab_size), false);
+    s->distinct_tokens_.reserve(static_cast<size_t>(tc.vocab_size));
+    s->tokens_.reserve(static_cast<size_t>(std::min<int64_t>(request.options.max_new_tokens, 8192)));
     for (int64_t id = tc.vocab_size - 1024; id < tc.vocab_size; ++id) {
       if (id >= 0 && id != tc.codec_eos_token_id) s->suppressed_.push_back(id);
     }
@@ -272,38 +281,50 @@ absl::StatusOr<std::unique_ptr<TalkerSequence>> TalkerSequence::Start(std::share
   });
 }
 
-int64_t TalkerSequence::SelectTalkerToken(const at::Tensor& logits, bool record_step0) {
-  at::Tensor scores = logits.to(at::kFloat).clone();
-  ApplyRepetitionPenalty(scores, tokens_, options_.repetition_penalty);
+int64_t TalkerSequence::SelectTalkerToken(const float* logits, float* scores, SamplingScratch* scratch,
+                                          bool record_step0) {
+  const int64_t vocab = model_->talker_config().vocab_size;
+  std::copy(logits, logits + vocab, scores);
+  ApplyRepetitionPenalty(scores, distinct_tokens_, options_.repetition_penalty);
   SuppressIds(scores, suppressed_);
   if (static_cast<int64_t>(tokens_.size()) < options_.min_new_tokens) {
-    scores.index_put_({model_->talker_config().codec_eos_token_id}, -INFINITY);
+    scores[model_->talker_config().codec_eos_token_id] = -INFINITY;
   }
   if (trace_ != nullptr) {
-    trace_->logits.push_back(logits.to(at::kFloat));
+    trace_->logits.push_back(RowTensor(logits, vocab));
     if (record_step0) {
-      trace_->logits_step0 = logits.to(at::kFloat);
-      trace_->scores_step0 = scores;
+      trace_->logits_step0 = RowTensor(logits, vocab);
+      trace_->scores_step0 = RowTensor(scores, vocab);
     }
   }
-  int64_t token = SelectToken(scores, options_.talker, generator_);
+  const int64_t token = SelectToken(scores, vocab, options_.talker, generator_, scratch);
   if (trace_ != nullptr) trace_->tokens.push_back(token);
   return token;
 }
 
 absl::Status TalkerSequence::Prefill(const at::Tensor& embeds) {
   at::Tensor hidden = model_->RunTalker(embeds, &talker_cache_);
-  past_hidden_ = hidden.narrow(0, hidden.size(0) - 1, 1);
-  at::Tensor logits = model_->CodecHead(past_hidden_).view({-1});
-  if (trace_ != nullptr) trace_->hidden_states.push_back(past_hidden_.view({-1}).to(at::kFloat));
-  int64_t token = SelectTalkerToken(logits, /*record_step0=*/true);
+  at::Tensor last = hidden.narrow(0, hidden.size(0) - 1, 1).to(at::kFloat).contiguous();
+  past_hidden_.assign(last.data_ptr<float>(), last.data_ptr<float>() + last.numel());
+  at::Tensor logits = model_->CodecHead(last.to(hidden.scalar_type())).to(at::kFloat).contiguous();
+  if (trace_ != nullptr) trace_->hidden_states.push_back(last.view({-1}).clone());
+  std::vector<float> scores(static_cast<size_t>(logits.numel()));
+  SamplingScratch scratch;
+  RecordToken(SelectTalkerToken(logits.data_ptr<float>(), scores.data(), &scratch, /*record_step0=*/true));
+  return absl::OkStatus();
+}
+
+void TalkerSequence::RecordToken(int64_t token) {
   tokens_.push_back(token);
+  if (!token_seen_[token]) {
+    token_seen_[token] = true;
+    distinct_tokens_.push_back(token);
+  }
   if (token == model_->talker_config().codec_eos_token_id) {
     eos_hit_ = true;
     finished_ = true;
   }
   if (static_cast<int64_t>(tokens_.size()) >= options_.max_new_tokens) finished_ = true;
-  return absl::OkStatus();
 }
 
 TalkerSequence::State TalkerSequence::state() const {
@@ -316,7 +337,7 @@ absl::Status TalkerSequence::AppendText(const std::vector<int64_t>& text_ids) {
   if (!text_open_) return absl::FailedPreconditionError("the text input is closed; no more text can be appended");
   if (text_ids.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(CheckIdsInRange(text_ids, model_->talker_config().text_vocab_size, "text_ids"));
-  trailing_ = at::cat({trailing_, model_->EmbedText(Ids(text_ids))}, 0);
+  trailing_ = at::cat({trailing_, model_->EmbedText(Ids(text_ids)).to(at::kFloat)}, 0);
   return absl::OkStatus();
 }
 
@@ -327,146 +348,147 @@ void TalkerSequence::CloseText() {
 }
 
 absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerSequence::Step() {
-  using Result = absl::StatusOr<std::optional<std::vector<int64_t>>>;
-  Result result = CatchExceptions("talker step", [&]() -> Result {
-    if (state() != State::kRunning) return std::optional<std::vector<int64_t>>();
-    const TalkerModel& m = *model_;
-    const int64_t groups = m.num_code_groups();
-    std::vector<int64_t> codes(groups);
-    codes[0] = tokens_.back();
-
-    using Clock = std::chrono::steady_clock;
-    const auto t0 = Clock::now();
-    // Code predictor: [talker hidden, embedding of the semantic code] then one step per residual group.
-    for (nn::KvCache& c : cp_cache_) c.Reset();
-    at::Tensor cp_in = at::cat({past_hidden_, m.EmbedCodec(Ids({codes[0]}))}, 0);
-    const bool record = trace_ != nullptr && frames_ == 0;
-    if (record) trace_->subtalker_inputs_frame0 = cp_in.to(at::kFloat);
-    at::Tensor h = m.RunCodePredictor(cp_in, &cp_cache_);
-    h = h.narrow(0, h.size(0) - 1, 1);
-    for (int64_t g = 1; g < groups; ++g) {
-      if (g > 1) h = m.RunCodePredictor(m.EmbedResidual(g - 1, Ids({codes[g - 1]})), &cp_cache_);
-      at::Tensor logits = m.ResidualHead(g, h).view({-1}).to(at::kFloat);
-      if (record) trace_->subtalker_logits_frame0.push_back(logits);
-      codes[g] = SelectToken(logits, options_.code_predictor, generator_);
-    }
-
-    const auto t1 = Clock::now();
-    timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
-    // Next talker input: all 16 codebook embeddings plus this step's text embedding.
-    at::Tensor text_row = generation_step_ < trailing_.size(0) ? trailing_.narrow(0, generation_step_, 1) : tts_pad_;
-    at::Tensor input = m.EmbedFrames(Ids(codes).view({1, groups})) + text_row;
-    at::Tensor hidden = m.RunTalker(input, &talker_cache_);
-    past_hidden_ = hidden;
-    if (trace_ != nullptr) trace_->hidden_states.push_back(hidden.view({-1}).to(at::kFloat));
-    int64_t token = SelectTalkerToken(m.CodecHead(hidden).view({-1}), /*record_step0=*/false);
-    timings_.talker_seconds += std::chrono::duration<double>(Clock::now() - t1).count();
-    FinishStep(token);
-    return std::optional<std::vector<int64_t>>(std::move(codes));
-  });
-  if (!result.ok()) finished_ = true;  // only an exception fails a step: its caches may be half-updated
-  return result;
+  std::optional<std::vector<int64_t>> frame;
+  TalkerSequence* self = this;
+  RETURN_IF_ERROR(StepBatch(absl::MakeConstSpan(&self, 1),
+                            [&frame](size_t, const std::vector<int64_t>& codes) { frame = codes; }));
+  return frame;
 }
 
-void TalkerSequence::FinishStep(int64_t token) {
-  tokens_.push_back(token);
-  ++generation_step_;
-  ++frames_;
-  if (token == model_->talker_config().codec_eos_token_id) {
-    eos_hit_ = true;
-    finished_ = true;
+const float* TalkerSequence::NextTextRow() const {
+  const at::Tensor& rows = generation_step_ < trailing_.size(0) ? trailing_ : tts_pad_;
+  const int64_t row = generation_step_ < trailing_.size(0) ? generation_step_ : 0;
+  return rows.data_ptr<float>() + row * rows.size(1);
+}
+
+// One frame for every running sequence. The buffers are the stepping thread's, grown to the
+// largest batch seen: after the first frames a step allocates nothing (for float32, int8 and
+// int4 weights; tests/unit/talker_hot_path_test.cc counts).
+struct FrameStepper {
+  std::vector<size_t> running;
+  std::vector<TalkerSequence*> batch;
+  std::vector<int64_t> rows, codes;  // codes [B, groups]
+  std::vector<std::vector<nn::KvCache>*> caches;
+  std::vector<float> cp_input, cp_output, cp_hidden, cp_logits, talker_rows, talker_logits, scores;
+  std::vector<int64_t> frame;
+  SamplingScratch sampling;
+
+  static FrameStepper& ForThisThread() {
+    thread_local FrameStepper stepper;
+    return stepper;
   }
-  if (static_cast<int64_t>(tokens_.size()) >= options_.max_new_tokens) finished_ = true;
-}
 
-absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
-                       const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame) {
-  return CatchExceptions("talker batch step", [&]() -> absl::Status {
-    std::vector<size_t> running;
-    bool traced = false;
+  absl::Status Step(absl::Span<TalkerSequence* const> sequences,
+                    absl::FunctionRef<void(size_t, const std::vector<int64_t>&)> on_frame) {
+    running.clear();
+    batch.clear();
     for (size_t i = 0; i < sequences.size(); ++i) {
       if (sequences[i]->state() != TalkerSequence::State::kRunning) continue;
       running.push_back(i);
-      traced |= sequences[i]->trace_ != nullptr;
+      batch.push_back(sequences[i]);
     }
-    // One sequence (or a trace to record) takes the plain path: exactly what Step() computes.
-    if (running.size() <= 1 || traced) {
-      for (size_t i : running) {
-        ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> frame, sequences[i]->Step());
-        if (frame.has_value()) on_frame(i, *frame);
-      }
-      return absl::OkStatus();
+    if (batch.empty()) return absl::OkStatus();
+    const TalkerModel& m = *batch[0]->model_;
+    for (TalkerSequence* s : batch) {
+      if (s->model_.get() != &m) return absl::InvalidArgumentError("StepBatch: sequences of different models");
     }
-    const TalkerModel& m = *sequences[running[0]]->model_;
-    for (size_t i : running) {
-      if (sequences[i]->model_.get() != &m) return absl::InvalidArgumentError("StepBatch: sequences of different models");
+    absl::Status status = CatchExceptions("talker step", [&] { return StepRunning(m, on_frame); });
+    // Only an exception fails a step, and it may leave caches half-updated.
+    if (!status.ok()) {
+      for (TalkerSequence* s : batch) s->finished_ = true;
     }
-    const int64_t B = static_cast<int64_t>(running.size());
-    const int64_t groups = m.num_code_groups();
+    return status;
+  }
+
+ private:
+  absl::Status StepRunning(const TalkerModel& m, absl::FunctionRef<void(size_t, const std::vector<int64_t>&)> on_frame) {
     using Clock = std::chrono::steady_clock;
+    const int64_t B = static_cast<int64_t>(batch.size()), G = m.num_code_groups(), H = m.hidden_size();
+    const int64_t cp_hidden_size = m.code_predictor_hidden_size(), cp_vocab = m.code_predictor_vocab_size();
+    const int64_t vocab = m.talker_config().vocab_size;
+    int64_t* code = nn::GrowTo(&codes, B * G);
+    rows.assign(static_cast<size_t>(B), 2);
+    caches.resize(static_cast<size_t>(B));
     const auto t0 = Clock::now();
 
-    // Code predictor for every sequence at once: [past hidden, semantic code embedding] per
-    // sequence, then one row per sequence for each residual group.
-    std::vector<std::vector<int64_t>> codes(B, std::vector<int64_t>(groups));
-    std::vector<std::vector<nn::KvCache>*> cp_caches(B), talker_caches(B);
-    std::vector<at::Tensor> prefix;
-    std::vector<int64_t> semantic(B);
+    // Code predictor: [talker hidden, embedding of the semantic code] per sequence, then one row
+    // per sequence for each residual codebook; every pass runs once for the whole batch.
+    float* cp_in = nn::GrowTo(&cp_input, B * 2 * H);
     for (int64_t b = 0; b < B; ++b) {
-      TalkerSequence* s = sequences[running[b]];
+      TalkerSequence* s = batch[b];
+      code[b * G] = s->tokens_.back();
+      std::copy(s->past_hidden_.begin(), s->past_hidden_.end(), cp_in + 2 * b * H);
+      m.EmbedCodecRows(&code[b * G], 1, cp_in + (2 * b + 1) * H);
       for (nn::KvCache& c : s->cp_cache_) c.Reset();
-      cp_caches[b] = &s->cp_cache_;
-      talker_caches[b] = &s->talker_cache_;
-      codes[b][0] = semantic[b] = s->tokens_.back();
-      prefix.push_back(s->past_hidden_);
+      caches[b] = &s->cp_cache_;
+      if (RecordsFrameZero(*s)) s->trace_->subtalker_inputs_frame0 = RowTensor(cp_in + 2 * b * H, 2 * H).view({2, H});
     }
-    at::Tensor semantic_embeds = m.EmbedCodec(Ids(semantic));  // [B, H]
-    std::vector<at::Tensor> cp_rows;
-    for (int64_t b = 0; b < B; ++b) {
-      cp_rows.push_back(prefix[b]);
-      cp_rows.push_back(semantic_embeds.narrow(0, b, 1));
+    float* cp_out = nn::GrowTo(&cp_output, B * 2 * cp_hidden_size);
+    m.StepCodePredictor(cp_in, rows.data(), caches.data(), batch.size(), cp_out);
+    float* h = nn::GrowTo(&cp_hidden, B * cp_hidden_size);
+    for (int64_t b = 0; b < B; ++b) {  // the last row of each sequence
+      std::copy(cp_out + (2 * b + 1) * cp_hidden_size, cp_out + (2 * b + 2) * cp_hidden_size, h + b * cp_hidden_size);
     }
-    at::Tensor h = m.RunCodePredictorBatch(at::cat(cp_rows, 0), std::vector<int64_t>(B, 2), cp_caches);
-    h = h.view({B, 2, -1}).select(1, 1);  // the last row of each sequence
-    const std::vector<int64_t> one_row(B, 1);
-    for (int64_t g = 1; g < groups; ++g) {
+    rows.assign(static_cast<size_t>(B), 1);
+    float* logits = nn::GrowTo(&cp_logits, B * cp_vocab);
+    for (int64_t g = 1; g < G; ++g) {
       if (g > 1) {
-        std::vector<int64_t> previous(B);
-        for (int64_t b = 0; b < B; ++b) previous[b] = codes[b][g - 1];
-        h = m.RunCodePredictorBatch(m.EmbedResidual(g - 1, Ids(previous)), one_row, cp_caches);
+        for (int64_t b = 0; b < B; ++b) m.EmbedResidualRows(g - 1, &code[b * G + g - 1], 1, cp_in + b * H, false);
+        m.StepCodePredictor(cp_in, rows.data(), caches.data(), batch.size(), h);
       }
-      at::Tensor logits = m.ResidualHead(g, h).to(at::kFloat);  // [B, V]
+      m.ResidualHeadRows(g, h, B, logits);
       for (int64_t b = 0; b < B; ++b) {
-        TalkerSequence* s = sequences[running[b]];
-        codes[b][g] = SelectToken(logits[b], s->options_.code_predictor, s->generator_);
+        TalkerSequence* s = batch[b];
+        if (RecordsFrameZero(*s)) s->trace_->subtalker_logits_frame0.push_back(RowTensor(logits + b * cp_vocab, cp_vocab));
+        code[b * G + g] = SelectToken(logits + b * cp_vocab, cp_vocab, s->options_.code_predictor, s->generator_, &sampling);
       }
     }
     const auto t1 = Clock::now();
 
-    // One talker step for every sequence: 16 code embeddings + its own next text embedding.
-    std::vector<int64_t> flat;
-    std::vector<at::Tensor> text_rows;
+    // One talker step for every sequence: its 16 codebook embeddings summed (in codebook order,
+    // as the reference sums them) plus its own next text embedding.
+    float* x = nn::GrowTo(&talker_rows, B * H);
     for (int64_t b = 0; b < B; ++b) {
-      TalkerSequence* s = sequences[running[b]];
-      flat.insert(flat.end(), codes[b].begin(), codes[b].end());
-      text_rows.push_back(s->generation_step_ < s->trailing_.size(0) ? s->trailing_.narrow(0, s->generation_step_, 1)
-                                                                        : s->tts_pad_);
+      TalkerSequence* s = batch[b];
+      float* row = x + b * H;
+      m.EmbedCodecRows(&code[b * G], 1, row);
+      for (int64_t g = 1; g < G; ++g) m.EmbedResidualRows(g, &code[b * G + g], 1, row, /*accumulate=*/true);
+      const float* text = s->NextTextRow();
+      for (int64_t i = 0; i < H; ++i) row[i] += text[i];
+      caches[b] = &s->talker_cache_;
     }
-    at::Tensor input = m.EmbedFrames(Ids(flat).view({B, groups})) + at::cat(text_rows, 0);
-    at::Tensor hidden = m.RunTalkerBatch(input, one_row, talker_caches);  // [B, H]
-    at::Tensor head = m.CodecHead(hidden);                                 // [B, vocab]
+    m.StepTalker(x, rows.data(), caches.data(), batch.size());
+    float* head = nn::GrowTo(&talker_logits, B * vocab);
+    m.CodecHeadRows(x, B, head);
     const auto t2 = Clock::now();
+
+    float* token_scores = nn::GrowTo(&scores, vocab);
     for (int64_t b = 0; b < B; ++b) {
-      TalkerSequence* s = sequences[running[b]];
-      s->past_hidden_ = hidden.narrow(0, b, 1);
-      const int64_t token = s->SelectTalkerToken(head[b], /*record_step0=*/false);
+      TalkerSequence* s = batch[b];
+      s->past_hidden_.assign(x + b * H, x + (b + 1) * H);
+      if (s->trace_ != nullptr) s->trace_->hidden_states.push_back(RowTensor(x + b * H, H));
+      const int64_t token = s->SelectTalkerToken(head + b * vocab, token_scores, &sampling, /*record_step0=*/false);
       s->timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
       s->timings_.talker_seconds += std::chrono::duration<double>(t2 - t1).count();
       s->FinishStep(token);
-      on_frame(running[b], codes[b]);
+      frame.assign(code + b * G, code + (b + 1) * G);
+      on_frame(running[b], frame);
     }
     return absl::OkStatus();
-  });
+  }
+
+  static bool RecordsFrameZero(const TalkerSequence& s) { return s.trace_ != nullptr && s.frames_ == 0; }
+};
+
+void TalkerSequence::FinishStep(int64_t token) {
+  ++generation_step_;
+  ++frames_;
+  RecordToken(token);
+}
+
+absl::Status StepBatch(absl::Span<TalkerSequence* const> sequences,
+                       absl::FunctionRef<void(size_t, const std::vector<int64_t>&)> on_frame) {
+  return FrameStepper::ForThisThread().Step(sequences, on_frame);
 }
 
 absl::StatusOr<at::Tensor> GenerateCodes(std::shared_ptr<const TalkerModel> model, const TalkerRequest& request,

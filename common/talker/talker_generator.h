@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/talker/sampling.h"
 #include "common/talker/talker_model.h"
 
@@ -101,13 +103,18 @@ class TalkerSequence {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
+  friend struct FrameStepper;
   TalkerSequence() = default;
   absl::Status Prefill(const at::Tensor& embeds);
-  int64_t SelectTalkerToken(const at::Tensor& logits, bool record_step0);
-  // Records the talker token a step produced (frame count, EOS, length limit).
+  // Applies the repetition penalty, suppressed ids and minimum length to `logits` [vocab] (copied
+  // into `scores`) and selects the next talker token.
+  int64_t SelectTalkerToken(const float* logits, float* scores, SamplingScratch* scratch, bool record_step0);
+  // Records a talker token (EOS, length limit, repetition-penalty set); FinishStep also counts the
+  // frame a step produced.
+  void RecordToken(int64_t token);
   void FinishStep(int64_t token);
-  friend absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
-                                const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame);
+  // The text embedding this step adds: the next trailing text row, or tts_pad once it ran out.
+  const float* NextTextRow() const;
 
   std::shared_ptr<const TalkerModel> model_;
   GenerationOptions options_;
@@ -115,11 +122,14 @@ class TalkerSequence {
   at::Generator generator_;
   std::vector<nn::KvCache> talker_cache_, cp_cache_;
   std::vector<int64_t> suppressed_;
-  at::Tensor trailing_;       // [N, H] text embeddings consumed one per frame
-  at::Tensor tts_pad_, tts_eos_;
+  at::Tensor trailing_;       // [N, H] float32 text embeddings consumed one per frame
+  at::Tensor tts_pad_, tts_eos_;  // [1, H] float32
   bool text_open_ = false;
-  at::Tensor past_hidden_;    // [1, H] talker hidden that produced the pending token
+  std::vector<float> past_hidden_;  // [H] talker hidden that produced the pending token
   std::vector<int64_t> tokens_;
+  // The distinct tokens generated so far (the repetition penalty applies once per token).
+  std::vector<int64_t> distinct_tokens_;
+  std::vector<bool> token_seen_;
   int64_t generation_step_ = 0;
   int64_t frames_ = 0;
   bool eos_hit_ = false;
@@ -132,9 +142,11 @@ class TalkerSequence {
 // Running sequences of one model are batched: the code predictor's 16 passes and the talker step
 // run once for all of them (each keeps its own caches, position, sampling parameters, RNG and
 // text), so the weights are read once per frame for the whole batch. Sequences waiting for text or
-// finished are skipped. A single running sequence (or one recording a trace) takes Step()'s path.
-absl::Status StepBatch(const std::vector<TalkerSequence*>& sequences,
-                       const std::function<void(size_t, const std::vector<int64_t>&)>& on_frame);
+// finished are skipped. Step() is this for one sequence. Once the calling thread has stepped a
+// batch as large, a step allocates nothing (float32, int8 and int4 weights) until on_frame.
+// An error (INTERNAL: an exception inside a step) finishes every sequence that was stepped.
+absl::Status StepBatch(absl::Span<TalkerSequence* const> sequences,
+                       absl::FunctionRef<void(size_t, const std::vector<int64_t>&)> on_frame);
 
 // Runs a request to the end: codes [frames, 16] (int64).
 absl::StatusOr<at::Tensor> GenerateCodes(std::shared_ptr<const TalkerModel> model, const TalkerRequest& request,

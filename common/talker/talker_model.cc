@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/util/status_macros.h"
@@ -121,24 +123,66 @@ at::Tensor TalkerModel::EmbedFrames(const at::Tensor& codes) const {
   return sum;
 }
 
-at::Tensor TalkerModel::RunTalker(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const {
-  return talker_.Forward(embeds, caches);
+namespace {
+
+// Rows of an embedding table (float32, or bfloat16 for a bfloat16 talker) as float32:
+// out[r] = table[ids[r]] or out[r] += table[ids[r]].
+template <typename T>
+void TableRows(const at::Tensor& table, const int64_t* ids, int64_t n, float* out, bool accumulate) {
+  const int64_t width = table.size(1);
+  const T* data = table.data_ptr<T>();
+  for (int64_t r = 0; r < n; ++r) {
+    const T* row = data + ids[r] * width;
+    float* o = out + r * width;
+    if (accumulate) {
+      for (int64_t i = 0; i < width; ++i) o[i] += static_cast<float>(row[i]);
+    } else {
+      for (int64_t i = 0; i < width; ++i) o[i] = static_cast<float>(row[i]);
+    }
+  }
 }
 
-at::Tensor TalkerModel::RunCodePredictor(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const {
-  at::Tensor x = has_projection_ ? small_to_mtp_(embeds) : embeds;
-  return code_predictor_.Forward(x, caches);
+void EmbeddingRows(const at::Tensor& table, const int64_t* ids, int64_t n, float* out, bool accumulate) {
+  if (table.scalar_type() == at::kFloat) {
+    TableRows<float>(table, ids, n, out, accumulate);
+  } else {
+    TableRows<at::BFloat16>(table, ids, n, out, accumulate);
+  }
+}
+
+}  // namespace
+
+void TalkerModel::EmbedCodecRows(const int64_t* ids, int64_t n, float* out) const {
+  EmbeddingRows(codec_embedding_, ids, n, out, /*accumulate=*/false);
+}
+
+void TalkerModel::EmbedResidualRows(int64_t group, const int64_t* ids, int64_t n, float* out, bool accumulate) const {
+  EmbeddingRows(residual_embeddings_[group - 1], ids, n, out, accumulate);
+}
+
+void TalkerModel::StepTalker(float* x, const int64_t* rows, std::vector<nn::KvCache>* const* caches, size_t n) const {
+  talker_.StepInPlace(x, rows, caches, n);
+}
+
+void TalkerModel::StepCodePredictor(const float* embeds, const int64_t* rows, std::vector<nn::KvCache>* const* caches,
+                                    size_t n, float* out) const {
+  int64_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += rows[i];
+  if (has_projection_) {
+    small_to_mtp_.Into(embeds, total, out);
+  } else {
+    std::copy(embeds, embeds + total * hidden_size(), out);
+  }
+  code_predictor_.StepInPlace(out, rows, caches, n);
+}
+
+at::Tensor TalkerModel::RunTalker(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const {
+  return talker_.Forward(embeds, caches);
 }
 
 at::Tensor TalkerModel::RunTalkerBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
                                        const std::vector<std::vector<nn::KvCache>*>& caches) const {
   return talker_.ForwardBatch(embeds, rows, caches);
-}
-
-at::Tensor TalkerModel::RunCodePredictorBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
-                                              const std::vector<std::vector<nn::KvCache>*>& caches) const {
-  at::Tensor x = has_projection_ ? small_to_mtp_(embeds) : embeds;
-  return code_predictor_.ForwardBatch(x, rows, caches);
 }
 
 }  // namespace qwen3tts

@@ -55,16 +55,33 @@ class TalkerModel {
   at::Tensor CodecHead(const at::Tensor& hidden) const { return codec_head_(hidden); }
   std::vector<nn::KvCache> NewTalkerCache(int64_t capacity) const { return talker_.NewCache(capacity); }
 
-  // Code predictor: embeds in the talker's width [T, hidden] (projected inside) -> hidden [T, cp_hidden].
-  at::Tensor RunCodePredictor(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const;
-  // Batched variants: rows[i] rows of `embeds` belong to the sequence with caches[i].
+  // Batched talker: rows[i] rows of `embeds` belong to the sequence with caches[i].
   at::Tensor RunTalkerBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
                             const std::vector<std::vector<nn::KvCache>*>& caches) const;
-  at::Tensor RunCodePredictorBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
-                                   const std::vector<std::vector<nn::KvCache>*>& caches) const;
   // Logits of residual codebook `group` (1..15) from code-predictor hidden states.
   at::Tensor ResidualHead(int64_t group, const at::Tensor& hidden) const { return lm_heads_[group - 1](hidden); }
   std::vector<nn::KvCache> NewCodePredictorCache() const { return code_predictor_.NewCache(num_code_groups() + 1); }
+
+  // ---- The decoding-step path: float32 rows on caller-owned buffers ----
+  // A frame's work, for one sequence or several stacked (rows[i] rows belong to the sequence with
+  // caches[i]). Nothing is allocated with float32, int8 or int4 weights once the calling thread's
+  // step buffers have grown; bfloat16 weights go through tensors.
+  int64_t code_predictor_hidden_size() const { return config_.talker.code_predictor.hidden_size; }
+  int64_t code_predictor_vocab_size() const { return config_.talker.code_predictor.vocab_size; }
+  // out [n, hidden] = codec_embedding(ids).
+  void EmbedCodecRows(const int64_t* ids, int64_t n, float* out) const;
+  // out [n, hidden] = residual codebook `group`'s (1..15) embedding of ids; with `accumulate`, added to out.
+  void EmbedResidualRows(int64_t group, const int64_t* ids, int64_t n, float* out, bool accumulate) const;
+  // x [total, hidden] becomes the final-norm talker hidden.
+  void StepTalker(float* x, const int64_t* rows, std::vector<nn::KvCache>* const* caches, size_t n) const;
+  // embeds [total, hidden] (talker width) -> out [total, code-predictor hidden].
+  void StepCodePredictor(const float* embeds, const int64_t* rows, std::vector<nn::KvCache>* const* caches, size_t n,
+                         float* out) const;
+  // logits [rows, vocab] of the codec head and of residual codebook `group` (1..15).
+  void CodecHeadRows(const float* hidden, int64_t rows, float* logits) const { codec_head_.Into(hidden, rows, logits); }
+  void ResidualHeadRows(int64_t group, const float* hidden, int64_t rows, float* logits) const {
+    lm_heads_[group - 1].Into(hidden, rows, logits);
+  }
 
   // Bytes of weights read per frame by the talker stack and by the code predictor (for benches).
   int64_t TalkerBytesPerStep() const { return talker_bytes_; }

@@ -17,42 +17,20 @@
 #include "common/talker/talker_generator.h"
 #include "common/tensor/checkpoint.h"
 #include "common/tensor/safetensors.h"
+#include "tests/support/random_talker.h"
 
 namespace qwen3tts {
 namespace {
 
-namespace fs = std::filesystem;
 
 // A random tiny model written in the official layout, loaded back through the real loader.
 class TalkerGenerationTest : public ::testing::Test {
  public:  // the helpers below use the fixture's builders
   static std::shared_ptr<const TalkerModel> Load(ModelVariant variant, const std::string& size,
                                                  WeightPrecision dtype = WeightPrecision::kFloat32) {
-    fs::path dir = fs::temp_directory_path() / ("qwen3tts_talker_" + std::to_string(::getpid()) + "_" +
-                                                ModelVariantName(variant) + size + WeightPrecisionName(dtype));
-    fs::create_directories(dir);
-    auto config = PresetModelConfig("tiny", variant);
-    EXPECT_TRUE(config.ok());
-    config->tts_model_size = size;
-    std::ofstream((dir / "config.json").string()) << ModelConfigToJson(*config).dump(2);
-    EXPECT_TRUE(WriteSafetensors((dir / "model.safetensors").string(), RandomTalkerWeights(*config, 7, at::kBFloat16)).ok());
-    auto parsed = ParseModelConfig((dir / "config.json").string());
-    EXPECT_TRUE(parsed.ok()) << parsed.status();
-    auto ckpt = Checkpoint::Open(dir.string());
-    EXPECT_TRUE(ckpt.ok()) << ckpt.status();
-    auto model = TalkerModel::Load(*ckpt, *parsed, dtype);
-    EXPECT_TRUE(model.ok()) << model.status();
-    fs::remove_all(dir);
-    return *model;
+    return testing::LoadRandomTalker(variant, size, dtype);
   }
-
-  // <|im_start|>assistant\n + text + 5-token suffix, with arbitrary in-vocabulary text ids.
-  static std::vector<int64_t> Template(int64_t text_tokens) {
-    std::vector<int64_t> ids = {151644, 77091, 198};
-    for (int64_t i = 0; i < text_tokens; ++i) ids.push_back(1000 + 37 * i);
-    for (int64_t id : {151645, 198, 151644, 77091, 198}) ids.push_back(id);
-    return ids;
-  }
+  static std::vector<int64_t> Template(int64_t text_tokens) { return testing::TemplateIds(text_tokens); }
 
   static TalkerRequest CustomVoiceRequest() {
     TalkerRequest r;

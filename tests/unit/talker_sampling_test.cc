@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
+#include <vector>
 
 #include "common/talker/sampling.h"
 
@@ -14,7 +16,7 @@ TEST(SamplingTest, GreedyIsArgmaxOfProcessedScores) {
   at::manual_seed(1);
   for (int trial = 0; trial < 20; ++trial) {
     at::Tensor scores = at::randn({300});
-    SuppressIds(scores, {static_cast<int64_t>(scores.argmax().item<int64_t>())});
+    SuppressIds(scores.data_ptr<float>(), {static_cast<int64_t>(scores.argmax().item<int64_t>())});
     at::Generator gen;
     int64_t token = SelectToken(scores, {/*do_sample=*/false, 50, 1.0, 0.9}, gen);
     EXPECT_EQ(token, scores.argmax().item<int64_t>());
@@ -80,10 +82,65 @@ TEST(SamplingTest, SeededDrawsAreReproducible) {
 
 TEST(SamplingTest, RepetitionPenaltyDividesPositiveAndMultipliesNegative) {
   at::Tensor scores = at::tensor({2.0f, -2.0f, 1.0f});
-  ApplyRepetitionPenalty(scores, {0, 1, 1}, 2.0);
+  ApplyRepetitionPenalty(scores.data_ptr<float>(), {0, 1}, 2.0);
   EXPECT_FLOAT_EQ(scores[0].item<float>(), 1.0f);
-  EXPECT_FLOAT_EQ(scores[1].item<float>(), -4.0f);  // penalized once despite appearing twice
-  EXPECT_FLOAT_EQ(scores[2].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(scores[1].item<float>(), -4.0f);
+  EXPECT_FLOAT_EQ(scores[2].item<float>(), 1.0f);  // not generated before: unchanged
+}
+
+// The warpers as the reference's Hugging Face TemperatureLogitsWarper, TopKLogitsWarper and
+// TopPLogitsWarper compute them, in tensor ops: the definition the raw-row code must match.
+at::Tensor ReferenceWarp(const at::Tensor& scores_in, const SamplingParams& p) {
+  at::Tensor scores = (scores_in - scores_in.max()) / p.temperature;
+  const int64_t vocab = scores.size(0);
+  if (p.top_k > 0 && p.top_k < vocab) {
+    at::Tensor kth = std::get<0>(at::topk(scores, p.top_k)).select(0, p.top_k - 1);
+    scores = scores.masked_fill(scores < kth, -INFINITY);
+  }
+  if (p.top_p < 1.0) {
+    auto [sorted, order] = at::sort(scores, /*dim=*/0, /*descending=*/false);
+    at::Tensor cumulative = at::softmax(sorted, 0).cumsum(0);
+    at::Tensor remove_sorted = cumulative <= (1.0 - p.top_p);
+    remove_sorted.index_put_({-1}, false);
+    at::Tensor remove = at::zeros_like(remove_sorted).scatter(0, order, remove_sorted);
+    scores = scores.masked_fill(remove, -INFINITY);
+  }
+  return scores;
+}
+
+TEST(SamplingTest, WarpersMatchTheirTensorDefinitions) {
+  at::manual_seed(11);
+  const std::vector<SamplingParams> settings = {
+      {true, 50, 1.0, 0.9}, {true, 0, 0.8, 1.0}, {true, 20, 0.95, 0.7}, {true, 1, 0.5, 1.3}, {true, 0, 1.0, 0.05}};
+  for (int trial = 0; trial < 10; ++trial) {
+    at::Tensor scores = at::randn({2048}) * (1 + trial);
+    for (const SamplingParams& p : settings) {
+      at::Tensor expected = ReferenceWarp(scores, p);
+      at::Tensor got = WarpScores(scores, p);
+      // The same tokens survive (ties and rounding at a boundary are vanishingly unlikely with
+      // random scores), with the same values.
+      EXPECT_TRUE(at::equal(at::isfinite(got), at::isfinite(expected))) << "top_k " << p.top_k << " top_p " << p.top_p;
+      at::Tensor kept = at::isfinite(expected);
+      EXPECT_TRUE(at::allclose(got.masked_select(kept), expected.masked_select(kept), 1e-5, 1e-5));
+    }
+  }
+}
+
+// The draw follows softmax(warped scores): frequencies over many seeded draws.
+TEST(SamplingTest, DrawFrequenciesFollowTheDistribution) {
+  const std::vector<double> probabilities = {0.5, 0.25, 0.15, 0.07, 0.03};
+  std::vector<float> logs;
+  for (double p : probabilities) logs.push_back(static_cast<float>(std::log(p)));
+  at::Tensor scores = at::tensor(logs, at::kFloat);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const int draws = 40000;
+  std::vector<int> counts(probabilities.size(), 0);
+  for (int i = 0; i < draws; ++i) ++counts[SelectToken(scores, {true, 0, 1.0, 1.0}, gen)];
+  for (size_t i = 0; i < probabilities.size(); ++i) {
+    // 5 standard deviations of a binomial proportion.
+    const double sd = std::sqrt(probabilities[i] * (1 - probabilities[i]) / draws);
+    EXPECT_NEAR(counts[i] / static_cast<double>(draws), probabilities[i], 5 * sd) << "token " << i;
+  }
 }
 
 TEST(SamplingTest, RejectsOutOfRangeParameters) {
