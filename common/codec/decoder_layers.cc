@@ -39,16 +39,13 @@ nn::Int8Weight QuantizeTapMajor(const at::Tensor& weight, int64_t taps, int64_t 
   return nn::QuantizeInt8(w.view({rows, taps * padded}));
 }
 
-// The int8 product of an unfolded input ([1, channels, length] float32): row t (< steps) holds,
-// for k < taps, input step t + j * dilation with j = k (oldest first) or taps - 1 - k (newest
-// first), each step quantized once. Returns [steps, w.out] float32 (no bias).
-at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const at::Tensor& input, int64_t steps, int64_t taps,
+// The int8 product of an unfolded input whose time steps are already quantized (`per_step`, one row
+// per input step): row t (< steps) holds, for k < taps, input step t + j * dilation with j = k
+// (oldest first) or taps - 1 - k (newest first). Returns [steps, w.out] float32 (no bias).
+at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const nn::Int8Rows& per_step, int64_t steps, int64_t taps,
                                int64_t dilation, bool newest_first) {
-  const int64_t channels = input.size(1), length = input.size(2);
-  at::Tensor frames = input[0].t().contiguous();  // [length, channels]
-  thread_local nn::Int8Rows per_step, unfolded;   // reused: a streaming step allocates nothing here
-  nn::QuantizeInt8Rows(frames.data_ptr<float>(), length, channels, &per_step);
   const int64_t width = per_step.blocks * nn::kInt8ActivationBlock, blocks = per_step.blocks;
+  thread_local nn::Int8Rows unfolded;  // reused: a streaming step allocates nothing here
   at::Tensor y = at::empty({steps, w.out}, at::kFloat);
   // In chunks of output steps, so that a whole utterance's unfolded input (tens of MB) never
   // exists at once: each chunk's rows are still in cache when the product reads them.
@@ -73,6 +70,64 @@ at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const at::Tensor& input,
     nn::Int8GemvRowsInto(w, unfolded, y.data_ptr<float>() + first * w.out);
   }
   return y;
+}
+
+// Each time step of x ([1, channels, length] float32) quantized once, as the products' rows see it.
+const nn::Int8Rows& QuantizeSteps(const at::Tensor& x) {
+  thread_local nn::Int8Rows per_step;
+  at::Tensor frames = x[0].t().contiguous();  // [length, channels]
+  nn::QuantizeInt8Rows(frames.data_ptr<float>(), frames.size(0), frames.size(1), &per_step);
+  return per_step;
+}
+
+// An int8 convolution's carried history is kept quantized: its steps were quantized when they
+// arrived, and the float32 form made every call concatenate them with the new input and quantize
+// them again (up to 54 steps for the dilation-9 residual units, more than a frame's new steps in
+// the first decoder block). One uint8 row per step: its q (blocks * 32 bytes), then its block
+// scales and corrections. All zeros is exactly the quantization of a zero step, what the offline
+// form pads with, so streaming stays bit-identical to it.
+int64_t QuantizedStepBytes(int64_t channels) {
+  const int64_t blocks = (channels + nn::kInt8ActivationBlock - 1) / nn::kInt8ActivationBlock;
+  return blocks * (nn::kInt8ActivationBlock + static_cast<int64_t>(sizeof(float) + sizeof(int32_t)));
+}
+
+// The quantized steps [history, x's steps] for the product; `history` becomes the last of them.
+const nn::Int8Rows& QuantizeStepsAfterHistory(const at::Tensor& x, at::Tensor& history) {
+  const nn::Int8Rows& fresh = QuantizeSteps(x);
+  thread_local nn::Int8Rows per_step;
+  const int64_t h = history.size(0), n = fresh.rows, rows = h + n, blocks = fresh.blocks;
+  const int64_t width = blocks * nn::kInt8ActivationBlock, row_bytes = history.size(1);
+  const int64_t scale_bytes = blocks * static_cast<int64_t>(sizeof(float));
+  const int64_t correction_bytes = blocks * static_cast<int64_t>(sizeof(int32_t));
+  per_step.rows = rows;
+  per_step.blocks = blocks;
+  per_step.q.resize(static_cast<size_t>(rows * width));
+  per_step.scale.resize(static_cast<size_t>(rows * blocks));
+  per_step.correction.resize(static_cast<size_t>(rows * blocks));
+  if (h == 0) {
+    std::copy(fresh.q.begin(), fresh.q.begin() + n * width, per_step.q.begin());
+    std::copy(fresh.scale.begin(), fresh.scale.begin() + n * blocks, per_step.scale.begin());
+    std::copy(fresh.correction.begin(), fresh.correction.begin() + n * blocks, per_step.correction.begin());
+    return per_step;
+  }
+  uint8_t* stored = history.data_ptr<uint8_t>();
+  for (int64_t t = 0; t < h; ++t) {
+    const uint8_t* row = stored + t * row_bytes;
+    std::memcpy(&per_step.q[t * width], row, width);
+    std::memcpy(&per_step.scale[t * blocks], row + width, scale_bytes);
+    std::memcpy(&per_step.correction[t * blocks], row + width + scale_bytes, correction_bytes);
+  }
+  std::copy(fresh.q.begin(), fresh.q.begin() + n * width, per_step.q.begin() + h * width);
+  std::copy(fresh.scale.begin(), fresh.scale.begin() + n * blocks, per_step.scale.begin() + h * blocks);
+  std::copy(fresh.correction.begin(), fresh.correction.begin() + n * blocks, per_step.correction.begin() + h * blocks);
+  for (int64_t t = 0; t < h; ++t) {
+    const int64_t source = rows - h + t;
+    uint8_t* row = stored + t * row_bytes;
+    std::memcpy(row, &per_step.q[source * width], width);
+    std::memcpy(row + width, &per_step.scale[source * blocks], scale_bytes);
+    std::memcpy(row + width + scale_bytes, &per_step.correction[source * blocks], correction_bytes);
+  }
+  return per_step;
 }
 
 }  // namespace
@@ -115,11 +170,8 @@ at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
 
 at::Tensor CausalConv1d::Convolve(const at::Tensor& padded) const {
   switch (precision_) {
-    case WeightPrecision::kInt8: {
-      const int64_t steps = padded.size(2) - history_length();
-      at::Tensor y = UnfoldedInt8Product(int8_weight_, padded, steps, kernel_, dilation_, /*newest_first=*/false);
-      return (y.t() + bias_.view({-1, 1})).unsqueeze(0);  // [1, out, steps]
-    }
+    case WeightPrecision::kInt8:
+      return Int8Convolve(QuantizeSteps(padded), padded.size(2) - history_length());
     case WeightPrecision::kBFloat16:
       return at::conv1d(padded.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
                         at::IntArrayRef{dilation_}, groups_)
@@ -130,12 +182,22 @@ at::Tensor CausalConv1d::Convolve(const at::Tensor& padded) const {
   }
 }
 
+at::Tensor CausalConv1d::Int8Convolve(const nn::Int8Rows& per_step, int64_t steps) const {
+  at::Tensor y = UnfoldedInt8Product(int8_weight_, per_step, steps, kernel_, dilation_, /*newest_first=*/false);
+  return (y.t() + bias_.view({-1, 1})).unsqueeze(0);  // [1, out, steps]
+}
+
 void CausalConv1d::AppendInitialStates(StreamStates* states) const {
-  states->push_back(at::zeros({1, in_channels_, history_length()}, at::kFloat));
+  if (precision_ == WeightPrecision::kInt8) {
+    states->push_back(at::zeros({history_length(), QuantizedStepBytes(in_channels_)}, at::kByte));
+  } else {
+    states->push_back(at::zeros({1, in_channels_, history_length()}, at::kFloat));
+  }
 }
 
 at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
   at::Tensor& history = states[slot++];
+  if (precision_ == WeightPrecision::kInt8) return Int8Convolve(QuantizeStepsAfterHistory(x, history), x.size(2));
   at::Tensor full = WithHistory(history, x);
   const int64_t steps = x.size(2);
   at::Tensor y;
@@ -234,22 +296,27 @@ void CausalConvTranspose1d::SetPrecision(WeightPrecision precision) {
 at::Tensor CausalConvTranspose1d::BlockProduct(const at::Tensor& full, int64_t n) const {
   // Row j: input frames j, j-1, ..., j-h (the newest first, as block_matrix_'s columns), so the
   // output blocks of exactly the last n frames come out, each complete: nothing is recomputed.
+  if (precision_ == WeightPrecision::kInt8) return Int8BlockProduct(QuantizeSteps(full), n);
   const int64_t h = history_frames();
-  at::Tensor blocks;  // [n, out * stride]
-  if (precision_ == WeightPrecision::kInt8) {
-    blocks = UnfoldedInt8Product(int8_block_matrix_, full, n, h + 1, /*dilation=*/1, /*newest_first=*/true);
-    blocks.add_(block_bias_);
-  } else {
-    at::Tensor frames = full[0].t();                                         // [h + n, in]
-    at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
-                          .reshape({n, (h + 1) * in_channels_});
-    blocks = precision_ == WeightPrecision::kBFloat16
-                 ? at::linear(rows.to(at::kBFloat16), block_matrix_, block_bias_).to(at::kFloat)
-                 : nn::FloatGemv(block_matrix_, rows);
-  }
-  at::Tensor out = blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
+  at::Tensor frames = full[0].t();                                         // [h + n, in]
+  at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
+                        .reshape({n, (h + 1) * in_channels_});
+  at::Tensor blocks = precision_ == WeightPrecision::kBFloat16  // [n, out * stride]
+                          ? at::linear(rows.to(at::kBFloat16), block_matrix_, block_bias_).to(at::kFloat)
+                          : nn::FloatGemv(block_matrix_, rows);
+  at::Tensor out = BlocksToSamples(blocks, n);
   if (precision_ == WeightPrecision::kFloat32) out.add_(bias_.view({1, out_channels_, 1}));
   return out;
+}
+
+at::Tensor CausalConvTranspose1d::Int8BlockProduct(const nn::Int8Rows& per_step, int64_t n) const {
+  at::Tensor blocks = UnfoldedInt8Product(int8_block_matrix_, per_step, n, taps(), /*dilation=*/1, /*newest_first=*/true);
+  blocks.add_(block_bias_);
+  return BlocksToSamples(blocks, n);
+}
+
+at::Tensor CausalConvTranspose1d::BlocksToSamples(const at::Tensor& blocks, int64_t n) const {
+  return blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
 }
 
 at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
@@ -264,7 +331,11 @@ at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
 }
 
 void CausalConvTranspose1d::AppendInitialStates(StreamStates* states) const {
-  states->push_back(at::zeros({1, in_channels_, history_frames()}, at::kFloat));
+  if (precision_ == WeightPrecision::kInt8) {
+    states->push_back(at::zeros({history_frames(), QuantizedStepBytes(in_channels_)}, at::kByte));
+  } else {
+    states->push_back(at::zeros({1, in_channels_, history_frames()}, at::kFloat));
+  }
 }
 
 at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states,
@@ -272,6 +343,7 @@ at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states
   at::Tensor& history = states[slot++];
   const int64_t h = history_frames();
   const int64_t n = x.size(2);
+  if (precision_ == WeightPrecision::kInt8) return Int8BlockProduct(QuantizeStepsAfterHistory(x, history), n);
   at::Tensor full = WithHistory(history, x);  // [1, in, h + n]
   at::Tensor out;
   if (precision_ != WeightPrecision::kFloat32 || n <= nn::kFloatGemvMaxRows) {

@@ -46,8 +46,9 @@ using StreamStates = std::vector<at::Tensor>;
 //     step's channels are quantized once per block of 32 (nn::QuantizeInt8Rows) and copied into
 //     the rows that read it. The integer kernel runs ~140 G MAC/s per core at these shapes. A
 //     row's arithmetic does not depend on the other rows, so streaming stays exact.
-// In every mode activations, residuals and the carried streaming state stay float32. Grouped
-// (depthwise) convolutions stay float32 in int8 mode.
+// In every mode activations and residuals stay float32; the carried streaming state too, except in
+// int8 mode, which carries its history already quantized (decoder_layers.cc). Grouped (depthwise)
+// convolutions stay float32 in int8 mode.
 bool CpuHasBfloat16Arithmetic();
 
 // Conv1d with left ("causal") zero padding of (kernel-1)*dilation, stride 1.
@@ -68,6 +69,8 @@ class CausalConv1d {
  private:
   // The convolution of an input already carrying its left context, float32 out in every mode.
   at::Tensor Convolve(const at::Tensor& padded) const;
+  // int8 mode: the convolution of quantized input steps (the first history_length() are context).
+  at::Tensor Int8Convolve(const nn::Int8Rows& per_step, int64_t steps) const;
   at::Tensor weight_, bias_;  // float32, bfloat16 in bfloat16 mode; weight_ undefined in int8 mode
   nn::Int8Weight int8_weight_;  // [out, kernel * in rounded up to 32 per tap]
   int64_t in_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
@@ -98,6 +101,10 @@ class CausalConvTranspose1d {
   at::Tensor CheckpointWeight() const;
   // Output blocks of the last n frames of `full` ([1, in, history + n]) as [1, out, n * stride].
   at::Tensor BlockProduct(const at::Tensor& full, int64_t n) const;
+  // int8 mode: the same from quantized frames (history first), bias included.
+  at::Tensor Int8BlockProduct(const nn::Int8Rows& per_step, int64_t n) const;
+  // Blocks [n, out * stride] as samples [1, out, n * stride].
+  at::Tensor BlocksToSamples(const at::Tensor& blocks, int64_t n) const;
   at::Tensor block_matrix_;  // [out * stride, taps * in], see Load; bfloat16 in bfloat16 mode
   nn::Int8Weight int8_block_matrix_;  // int8 mode (taps * in rounded up to 32 per tap)
   at::Tensor bias_;

@@ -124,7 +124,17 @@ class BlockingBidiReactor final : public grpc::ServerBidiReactor<Request, Respon
                                   rpc_internal::WorkerOwner<BlockingBidiReactor<Request, Response>> {
  public:
   explicit BlockingBidiReactor(std::function<grpc::Status(BlockingBidiReactor*)> body) {
-    this->StartWorker([this, body = std::move(body)] { this->Finish(body(this)); });
+    this->StartWorker([this, body = std::move(body)] { FinishOnce(body(this)); });
+  }
+  // Ends the call with `status` now, while another thread may still be blocked in Read (the client
+  // has not half-closed): that Read then returns false, and the status the body returns later is
+  // not sent. Cancelling the server context would unblock the read too, but the client would get
+  // CANCELLED instead of the status.
+  void FinishOnce(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(finish_mu_);
+    if (finished_) return;
+    finished_ = true;
+    this->Finish(status);
   }
   bool Read(Request* request) {
     reads_.Begin();
@@ -142,6 +152,8 @@ class BlockingBidiReactor final : public grpc::ServerBidiReactor<Request, Respon
 
  private:
   rpc_internal::Completion reads_, writes_;
+  std::mutex finish_mu_;
+  bool finished_ = false;
 };
 
 }  // namespace qwen3tts

@@ -1,5 +1,6 @@
 #include "services/gateway/gateway_service.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -568,6 +569,7 @@ grpc::Status GatewayService::RunStreamingSynthesis(grpc::ServerContextBase* cont
   *first.mutable_request() = generate;
   if (!talker->Write(first)) return talker->Finish();
   grpc::Status input_status;
+  std::atomic<bool> input_failed{false};  // set before the talker call is cancelled for it
   // Text keeps arriving from the client on this thread while audio flows back on the caller's.
   std::thread forward([&] {
     auto send = [&](const std::string& text) {
@@ -593,12 +595,20 @@ grpc::Status GatewayService::RunStreamingSynthesis(grpc::ServerContextBase* cont
       ok = send(TakeReadyText(&pending, false));
     }
     if (ok) send(TakeReadyText(&pending, true));
-    if (!ok) talker_context->TryCancel();
+    // An input error stops the talker (the client gets that error). A failed write to the talker
+    // does not: the talker's own status (UNAVAILABLE for a dead stage) reaches the pump.
+    if (!input_status.ok()) {
+      input_failed.store(true);
+      talker_context->TryCancel();
+    }
     talker->WritesDone();
   });
   grpc::Status status = Pump(context, request_id, generate, request.config().audio(), talker.get(),
                              talker_context.get(), stream, summary);
-  if (!status.ok()) context->TryCancel();
+  // A stage failed (or the client went away) while the text input may still be open: end the call
+  // with that status now, which also ends the forward thread's blocked read. An input error ends
+  // that thread by itself, and its status is the one the client gets.
+  if (!status.ok() && !input_failed.load()) stream->FinishOnce(status);
   forward.join();
   if (!input_status.ok()) return input_status;
   return status;
