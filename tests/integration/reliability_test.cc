@@ -24,6 +24,7 @@
 #include "qwen3tts/v1/tts.grpc.pb.h"
 #include "tests/support/audio_test_util.h"
 #include "tests/support/stages.h"
+#include "tests/support/streaming_request.h"
 
 namespace qwen3tts {
 namespace {
@@ -340,13 +341,7 @@ TEST(ReliabilityTest, AStageKilledMidStreamIsUnavailablePromptlyAndUsedAgainWhen
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     auto stream = stub->StreamingSynthesize(&context);
-    v1::StreamingSynthesizeRequest config;
-    config.mutable_config()->mutable_voice()->set_speaker("ryan");
-    config.mutable_config()->set_language("english");
-    config.mutable_config()->mutable_sampling()->set_greedy(true);
-    config.mutable_config()->mutable_sampling()->set_repetition_penalty(1.0f);
-    config.mutable_config()->set_max_duration_seconds(4.0f);
-    ASSERT_TRUE(stream->Write(config));
+    ASSERT_TRUE(stream->Write(testing::GreedyStreamingConfig()));
     v1::StreamingSynthesizeRequest piece;
     piece.set_text("Hello there, this text arrives from a language model ");
     ASSERT_TRUE(stream->Write(piece));

@@ -25,6 +25,7 @@
 #include "common/audio/audio_file.h"
 #include "qwen3tts/v1/codec.grpc.pb.h"
 #include "qwen3tts/v1/talker.grpc.pb.h"
+#include "tests/support/streaming_request.h"
 #include "qwen3tts/v1/tts.grpc.pb.h"
 #include "tests/support/golden.h"
 #include "tests/support/server_process.h"
@@ -195,13 +196,8 @@ TEST(ServicesTest, StreamingTextProducesAudioBeforeTheInputIsClosed) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   auto stream = stack->stub->StreamingSynthesize(&context);
-  v1::StreamingSynthesizeRequest config;
-  config.mutable_config()->mutable_voice()->set_speaker("ryan");
-  config.mutable_config()->set_language("english");
+  v1::StreamingSynthesizeRequest config = testing::GreedyStreamingConfig();
   config.mutable_config()->mutable_audio()->set_encoding(v1::PCM_F32LE);
-  config.mutable_config()->mutable_sampling()->set_greedy(true);
-  config.mutable_config()->mutable_sampling()->set_repetition_penalty(1.0f);
-  config.mutable_config()->set_max_duration_seconds(4.0f);
   ASSERT_TRUE(stream->Write(config));
   v1::StreamingSynthesizeRequest piece;
   piece.set_text("Hello there, this text arrives from a language model ");
