@@ -445,14 +445,13 @@ struct FrameStepper {
     }
     const auto t1 = Clock::now();
 
-    // One talker step for every sequence: its 16 codebook embeddings summed (in codebook order,
-    // as the reference sums them) plus its own next text embedding.
+    // One talker step for every sequence: its 16 codebook embeddings summed plus its own next
+    // text embedding.
     float* x = nn::GrowTo(&talker_rows, B * H);
     for (int64_t b = 0; b < B; ++b) {
       TalkerSequence* s = batch[b];
       float* row = x + b * H;
-      m.EmbedCodecRows(&code[b * G], 1, row);
-      for (int64_t g = 1; g < G; ++g) m.EmbedResidualRows(g, &code[b * G + g], 1, row, /*accumulate=*/true);
+      m.EmbedFrameRows(&code[b * G], 1, row);
       const float* text = s->NextTextRow();
       for (int64_t i = 0; i < H; ++i) row[i] += text[i];
       caches[b] = &s->talker_cache_;

@@ -113,14 +113,11 @@ at::Tensor TalkerModel::EmbedText(const at::Tensor& ids) const {
 
 at::Tensor TalkerModel::EmbedCodec(const at::Tensor& ids) const { return at::embedding(codec_embedding_, ids); }
 
-at::Tensor TalkerModel::EmbedResidual(int64_t group, const at::Tensor& ids) const {
-  return at::embedding(residual_embeddings_[group - 1], ids);
-}
-
 at::Tensor TalkerModel::EmbedFrames(const at::Tensor& codes) const {
-  at::Tensor sum = EmbedCodec(codes.select(1, 0));
-  for (int64_t g = 1; g < num_code_groups(); ++g) sum = sum + EmbedResidual(g, codes.select(1, g));
-  return sum;
+  at::Tensor ids = codes.to(at::kLong).contiguous();
+  at::Tensor sum = at::empty({ids.size(0), hidden_size()}, at::kFloat);
+  EmbedFrameRows(ids.data_ptr<int64_t>(), ids.size(0), sum.data_ptr<float>());
+  return sum.to(dtype_);
 }
 
 namespace {
@@ -158,6 +155,15 @@ void TalkerModel::EmbedCodecRows(const int64_t* ids, int64_t n, float* out) cons
 
 void TalkerModel::EmbedResidualRows(int64_t group, const int64_t* ids, int64_t n, float* out, bool accumulate) const {
   EmbeddingRows(residual_embeddings_[group - 1], ids, n, out, accumulate);
+}
+
+void TalkerModel::EmbedFrameRows(const int64_t* codes, int64_t n, float* out) const {
+  const int64_t groups = num_code_groups(), width = hidden_size();
+  for (int64_t r = 0; r < n; ++r) {
+    // In codebook order, as the reference sums them.
+    EmbedCodecRows(codes + r * groups, 1, out + r * width);
+    for (int64_t g = 1; g < groups; ++g) EmbedResidualRows(g, codes + r * groups + g, 1, out + r * width, true);
+  }
 }
 
 void TalkerModel::StepTalker(float* x, const int64_t* rows, std::vector<nn::KvCache>* const* caches, size_t n) const {

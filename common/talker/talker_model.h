@@ -45,8 +45,6 @@ class TalkerModel {
   at::Tensor EmbedText(const at::Tensor& ids) const;
   // codec_embedding(ids) (first codebook, control and speaker ids): [N] -> [N, hidden].
   at::Tensor EmbedCodec(const at::Tensor& ids) const;
-  // Code predictor embedding of residual codebook `group` (1..15): [N] -> [N, hidden(talker)].
-  at::Tensor EmbedResidual(int64_t group, const at::Tensor& ids) const;
   // Sum of the 16 codebook embeddings of each frame: codes [T, 16] -> [T, hidden].
   at::Tensor EmbedFrames(const at::Tensor& codes) const;
 
@@ -72,6 +70,8 @@ class TalkerModel {
   void EmbedCodecRows(const int64_t* ids, int64_t n, float* out) const;
   // out [n, hidden] = residual codebook `group`'s (1..15) embedding of ids; with `accumulate`, added to out.
   void EmbedResidualRows(int64_t group, const int64_t* ids, int64_t n, float* out, bool accumulate) const;
+  // out [n, hidden] = the sum of each frame's 16 codebook embeddings: codes [n, 16] row-major.
+  void EmbedFrameRows(const int64_t* codes, int64_t n, float* out) const;
   // x [total, hidden] becomes the final-norm talker hidden.
   void StepTalker(float* x, const int64_t* rows, std::vector<nn::KvCache>* const* caches, size_t n) const;
   // embeds [total, hidden] (talker width) -> out [total, code-predictor hidden].
