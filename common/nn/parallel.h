@@ -14,7 +14,9 @@
 //
 // Spinning is for a process that has its cores to itself. Beside another busy process on the same
 // cores (talker and vocoder on one small machine) a spinning worker takes time the other needs:
-// split deployment on 2 cores, 7.0 frames/s without spinning against 6.1 with.
+// split deployment on 2 cores, 7.0 frames/s without spinning against 6.1 with. There a worker is
+// also often not running when a call starts, which is why calls are split into claimed chunks
+// (ParallelFor below; parallel.cc has the figures).
 #pragma once
 
 #include <chrono>
@@ -30,12 +32,16 @@ constexpr int64_t kDefaultSpinWaitMicros = 2000;
 void SetSpinWait(std::chrono::microseconds wait);
 std::chrono::microseconds SpinWait();
 
-// Runs fn(begin, end) over [0, n) in at most `threads` contiguous chunks of at least `grain` items
-// (chunk k on the calling thread for k = 0, on pool worker k otherwise) and returns when all are
-// done. threads <= 0 means at::get_num_threads(). One call at a time uses the pool: a concurrent
-// or nested call runs serially on its own thread. fn must not throw. A FunctionRef, not a
-// std::function: a kernel call's lambda captures more than std::function stores inline, and a
-// decoding step makes hundreds of calls that must not allocate.
+// Runs fn(begin, end) over [0, n) in contiguous chunks of whole `grain`s (the last may be
+// shorter), at most kChunksPerThread per thread, and returns when all are done. The calling thread
+// and up to threads - 1 pool workers each take the next unclaimed chunk until none is left, so a
+// worker that is slow to start (its core busy with another process) costs nothing but its share
+// going to the others. threads <= 0 means at::get_num_threads(); threads 1 runs fn(0, n) on the
+// calling thread. One call at a time uses the pool: a concurrent or nested call runs serially on
+// its own thread. fn must not throw and must not depend on which thread runs a chunk. A
+// FunctionRef, not a std::function: a kernel call's lambda captures more than std::function stores
+// inline, and a decoding step makes hundreds of calls that must not allocate.
+constexpr int64_t kChunksPerThread = 4;
 void ParallelFor(int64_t n, int64_t grain, absl::FunctionRef<void(int64_t, int64_t)> fn, int threads = 0);
 
 // The process's intra-op thread count (threads <= 0: libtorch's default, the number of CPUs), set
