@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/nn/float_gemv.h"
+#include "common/nn/snake_beta.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {
@@ -372,6 +373,24 @@ absl::StatusOr<SnakeBeta> SnakeBeta::Load(const DecoderWeights& weights, const s
 }
 
 at::Tensor SnakeBeta::Forward(const at::Tensor& x) const {
+  if (x.scalar_type() == at::kFloat && x.dim() == 3 && nn::SnakeBetaAvailable()) {
+    const float* alpha = alpha_exp_.data_ptr<float>();
+    const float* inv_beta = inv_beta_.data_ptr<float>();
+    const int64_t channels = x.size(1), steps = x.size(2);
+    // A streaming step's activations are mostly time-major views ([steps, channels] in memory, the
+    // convolutions' layout): the output keeps the input's layout, as the tensor ops' did.
+    if (x.transpose(1, 2).is_contiguous()) {
+      at::Tensor out = at::empty_strided(x.sizes(), x.strides(), x.options());
+      nn::SnakeBetaChannelsLast(x.data_ptr<float>(), out.data_ptr<float>(), x.size(0) * steps, channels, alpha,
+                                inv_beta);
+      return out;
+    }
+    const at::Tensor in = x.contiguous();
+    at::Tensor out = at::empty_like(in);
+    nn::SnakeBetaChannelsFirst(in.data_ptr<float>(), out.data_ptr<float>(), in.size(0) * channels, steps, alpha,
+                               inv_beta, channels);
+    return out;
+  }
   at::Tensor s = at::sin(x * alpha_exp_);
   return x + inv_beta_ * (s * s);
 }

@@ -1,0 +1,55 @@
+#include "common/nn/snake_beta.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/nn/parallel.h"
+
+namespace qwen3tts::nn {
+namespace {
+
+float LibmSin(float a) { return static_cast<float>(std::sin(static_cast<double>(a))); }
+
+// Elements per chunk when an offline decode's activations are split between threads; a streaming
+// step's (at most a few hundred thousand) run on the calling thread.
+constexpr int64_t kElementsPerChunk = int64_t{1} << 16;
+
+}  // namespace
+
+bool SnakeBetaAvailable() {
+#if defined(QWEN3TTS_X86_KERNELS)
+  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return available;
+#else
+  return false;
+#endif
+}
+
+void SnakeBetaChannelsFirst(const float* x, float* y, int64_t rows, int64_t steps, const float* alpha,
+                            const float* inv_beta, int64_t channels) {
+#if defined(QWEN3TTS_X86_KERNELS)
+  ParallelFor(rows, std::max<int64_t>(1, kElementsPerChunk / std::max<int64_t>(steps, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t c = r % channels;
+      SnakeBetaOneChannelAvx2(x + r * steps, y + r * steps, steps, alpha[c], inv_beta[c], LibmSin);
+    }
+  });
+#else
+  (void)x, (void)y, (void)rows, (void)steps, (void)alpha, (void)inv_beta, (void)channels;
+#endif
+}
+
+void SnakeBetaChannelsLast(const float* x, float* y, int64_t steps, int64_t channels, const float* alpha,
+                           const float* inv_beta) {
+#if defined(QWEN3TTS_X86_KERNELS)
+  ParallelFor(steps, std::max<int64_t>(1, kElementsPerChunk / std::max<int64_t>(channels, 1)), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      SnakeBetaPerChannelAvx2(x + t * channels, y + t * channels, channels, alpha, inv_beta, LibmSin);
+    }
+  });
+#else
+  (void)x, (void)y, (void)steps, (void)channels, (void)alpha, (void)inv_beta;
+#endif
+}
+
+}  // namespace qwen3tts::nn
