@@ -105,13 +105,7 @@ const nn::Int8Rows& QuantizeStepsAfterHistory(const at::Tensor& x, at::Tensor& h
   per_step.q.resize(static_cast<size_t>(rows * width));
   per_step.scale.resize(static_cast<size_t>(rows * blocks));
   per_step.correction.resize(static_cast<size_t>(rows * blocks));
-  if (h == 0) {
-    std::copy(fresh.q.begin(), fresh.q.begin() + n * width, per_step.q.begin());
-    std::copy(fresh.scale.begin(), fresh.scale.begin() + n * blocks, per_step.scale.begin());
-    std::copy(fresh.correction.begin(), fresh.correction.begin() + n * blocks, per_step.correction.begin());
-    return per_step;
-  }
-  uint8_t* stored = history.data_ptr<uint8_t>();
+  uint8_t* stored = history.data_ptr<uint8_t>();  // h == 0 (a 1x1 convolution): nothing carried
   for (int64_t t = 0; t < h; ++t) {
     const uint8_t* row = stored + t * row_bytes;
     std::memcpy(&per_step.q[t * width], row, width);
