@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -77,6 +78,56 @@ at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step) {
   at::Tensor q = at::round(padded.view({rows, blocks, 32}) * at::where(max_abs > 0, 127.0 / max_abs, at::zeros_like(max_abs)));
   *step = (max_abs / 127.0).expand({rows, blocks, 32}).reshape({rows, blocks * 32}).narrow(1, 0, in);
   return (q * (max_abs / 127.0)).view({rows, blocks * 32}).narrow(1, 0, in);
+}
+
+// QuantizeInt8Rows against the definition, field by field: q, the block scales and the corrections
+// (-128 x the block's sum of q), for widths with only full blocks, a partial last block and fewer
+// inputs than one block (the padding must be zeros).
+TEST(Int8Activations, QuantizedRowsMatchTheDefinitionForEveryWidth) {
+  Int8Rows rows;
+  for (int64_t in : {1, 5, 31, 32, 33, 64, 95, 96, 100}) {
+    at::manual_seed(in);
+    at::Tensor x = at::randn({3, in});
+    x[1][in - 1] = -9;  // a block whose largest magnitude is negative
+    QuantizeInt8Rows(x.data_ptr<float>(), 3, in, &rows);
+    const int64_t blocks = (in + 31) / 32;
+    ASSERT_EQ(rows.rows, 3);
+    ASSERT_EQ(rows.blocks, blocks);
+    at::Tensor padded = at::zeros({3, blocks * 32});
+    padded.narrow(1, 0, in).copy_(x);
+    at::Tensor by_block = padded.view({3, blocks, 32});
+    at::Tensor max_abs = std::get<0>(by_block.abs().max(/*dim=*/2));
+    at::Tensor q = at::round(by_block * (127.0 / max_abs).unsqueeze(2)).to(at::kChar).view({3, blocks * 32});
+    at::Tensor got_q = at::from_blob(rows.q.data(), {3, blocks * 32}, at::kChar);
+    EXPECT_TRUE(at::equal(got_q, q)) << "in " << in;
+    at::Tensor got_scale = at::from_blob(rows.scale.data(), {3, blocks}, at::kFloat);
+    EXPECT_TRUE(at::equal(got_scale, max_abs / 127.0f)) << "in " << in;
+    at::Tensor got_correction = at::from_blob(rows.correction.data(), {3, blocks}, at::kInt);
+    EXPECT_TRUE(at::equal(got_correction, (q.view({3, blocks, 32}).to(at::kInt).sum(2) * -128).to(at::kInt)))
+        << "in " << in;
+  }
+}
+
+// Blocks so small that 127 / max|x| overflows float32 (below ~3.7e-37) count as zeros: with a zero
+// among them the overflowed inverse made 0 x inf = NaN, whose integer conversion put INT_MIN into the
+// block's correction and garbage into every output of the row.
+TEST(Int8Activations, VanishinglySmallBlocksGiveZeroNotGarbage) {
+  at::Tensor w = RandomWeight(20, 64, 11);
+  Int8Weight q = QuantizeInt8(w);
+  at::Tensor x = at::randn({2, 64});
+  x[0].narrow(0, 0, 32).fill_(1e-38f);
+  x[0][7] = 0;
+  Int8Rows rows;
+  QuantizeInt8Rows(x.data_ptr<float>(), 2, 64, &rows);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(rows.q[i], 0) << i;
+  EXPECT_EQ(rows.correction[0], 0);
+  EXPECT_TRUE(std::isfinite(rows.scale[0]));
+  at::Tensor y = Int8Gemv(q, x);
+  at::Tensor second_block_only = x.clone();
+  second_block_only[0].narrow(0, 0, 32).zero_();
+  EXPECT_TRUE(at::allclose(y, Int8Gemv(q, second_block_only), 0, 1e-30));
+  // The other row is untouched by its neighbour's tiny block.
+  EXPECT_TRUE(at::equal(y[1], Int8Gemv(q, x.narrow(0, 1, 1))[0]));
 }
 
 // The two weight formats behind the same kernels' contract (int8_gemv.h).
