@@ -335,10 +335,12 @@ def start_split(args, stack, model_dir, dtype):
     common = ["--model-dir", model_dir, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
               "--drain-seconds", "0"]
     # The cores are split as `serve` splits them: the vocoder's decode calls run on one thread, the
-    # talker gets the rest (side by side on 2 cores, a 2-thread talker beside the vocoder gave no
-    # more frames/s than a 1-thread one and took ~30 % more CPU per frame).
+    # talker's decoding steps on the rest (side by side on 2 cores, a 2-thread talker beside the
+    # vocoder gave no more frames/s than a 1-thread one and took ~30 % more CPU per frame); its
+    # prefills, before the stream's vocoder has work, on every core.
     talker = stack.start("talker-%s" % dtype, [args.tool("qwen3-tts-talker")] + common +
-                         ["--threads", str(split_talker_threads(args)), "--dtype", dtype, "--max-streams", "8", "--max-queue", "16",
+                         ["--threads", str(args.threads), "--step-threads", str(split_talker_threads(args)),
+                          "--dtype", dtype, "--max-streams", "8", "--max-queue", "16",
                           # the three processes share this machine's cores: no busy-waiting workers
                           "--spin-wait-us", "0"],
                          args.log_dir)

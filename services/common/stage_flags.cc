@@ -1,5 +1,6 @@
 #include "services/common/stage_flags.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -28,6 +29,7 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
   specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
+  specs.push_back(FlagSpec::Int("step-threads", 0, 0, 1024));
   return specs;
 }
 
@@ -91,6 +93,11 @@ int ApplyThreads(const Flags& flags) {
   const int threads = nn::SetProcessThreads(static_cast<int>(flags.GetInt("threads")));
   if (flags.Has("spin-wait-us")) nn::SetSpinWait(std::chrono::microseconds(flags.GetInt("spin-wait-us")));
   return threads;
+}
+
+TalkerThreads ResolveTalkerThreads(const Flags& flags, int process_threads) {
+  const int steps = static_cast<int>(flags.GetInt("step-threads"));
+  return TalkerThreads{steps > 0 ? std::min(steps, process_threads) : process_threads, process_threads};
 }
 
 bool ParseOrUsage(const Flags& flags, const std::string& program, const std::vector<FlagSpec>& specs) {

@@ -28,6 +28,16 @@ StreamLimits StageStreamLimits(const Flags& flags);
 // Applies `threads` (0 = libtorch's default) to libtorch's intra-op pool; returns the count in use.
 int ApplyThreads(const Flags& flags);
 
+// The talker service's thread split: its decoding steps run on `steps` threads (step-threads, 0 =
+// all of the process's), its prefills and speaker embeddings, one-off computations at the start of
+// a request, on all `prefill` = process threads. Beside a vocoder on the same cores, steps on
+// cores - 1 threads keep the per-frame work off the vocoder's core, while the prefill, which sets
+// the time to first audio, still gets every core (the vocoder is idle before a stream's first frame).
+struct TalkerThreads {
+  int steps = 0, prefill = 0;
+};
+TalkerThreads ResolveTalkerThreads(const Flags& flags, int process_threads);
+
 // Parses the flags or prints the error and usage; returns false when the program should exit 2.
 bool ParseOrUsage(const Flags& flags, const std::string& program, const std::vector<FlagSpec>& specs);
 

@@ -32,7 +32,9 @@ int main(int argc, char** argv) {
       if (!loaded.ok()) return loaded.status();
       xvector = *loaded;
     }
-    auto service = std::make_shared<TalkerService>(*info, *model, xvector, StageStreamLimits(flags));
+    const TalkerThreads split = ResolveTalkerThreads(flags, threads);
+    auto service =
+        std::make_shared<TalkerService>(*info, *model, xvector, StageStreamLimits(flags), split.steps, split.prefill);
     absl::Status warm = service->WarmUp();
     if (!warm.ok()) return warm;
     return ServiceList{service};

@@ -125,6 +125,26 @@ TEST(ServiceFlagsTest, VocoderConvolutionPrecisionTakesFloat32Bfloat16OrInt8) {
   EXPECT_EQ(serve.Get("vocoder-conv-dtype"), "bfloat16");
 }
 
+// The talker's decoding steps take step_threads (0 = all, capped at the process's threads); its
+// prefills always take every thread of the process.
+TEST(ServiceFlagsTest, TalkerStepThreadsSplitFromPrefillThreads) {
+  const std::vector<FlagSpec> specs = TalkerFlagSpecs();
+  TalkerThreads all = ResolveTalkerThreads(ParseTyped({"--model-dir", "m"}, specs), 4);
+  EXPECT_EQ(all.steps, 4);
+  EXPECT_EQ(all.prefill, 4);
+  TalkerThreads split = ResolveTalkerThreads(ParseTyped({"--model-dir", "m", "--step-threads", "1"}, specs), 2);
+  EXPECT_EQ(split.steps, 1);
+  EXPECT_EQ(split.prefill, 2);
+  Flags from_file = ParseTyped({"--model-dir", "m", "--config", WriteYaml("step_threads: 8\n")}, specs);
+  ASSERT_TRUE(from_file.ok()) << from_file.error();
+  TalkerThreads capped = ResolveTalkerThreads(from_file, 2);
+  EXPECT_EQ(capped.steps, 2);
+  EXPECT_EQ(capped.prefill, 2);
+  Flags bad = ParseTyped({"--model-dir", "m", "--step-threads", "-1"}, specs);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("step"), std::string::npos) << bad.error();
+}
+
 TEST(ServiceFlagsTest, PrecedenceIsFlagThenEnvironmentThenFileThenDefault) {
   const std::vector<FlagSpec> specs = TalkerFlagSpecs();
   const std::string file = WriteYaml("model_dir: /from/file\nthreads: 3\nmax_queue: 7\n");
