@@ -5,10 +5,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/nn/float_gemv.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {
 namespace {
+
+// Beyond the few-rows kernel's rows, float32 linear layers switch to GEMM, which rounds differently.
+static_assert(DecoderSession::kFramesPerTransformerPass <= nn::kFloatGemvMaxRows);
 
 absl::Status CheckConfig(const CodecDecoderConfig& c) {
   auto positive = [](const char* field, int64_t value) -> absl::Status {
@@ -259,18 +263,29 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
   if (n == 0) return at::zeros({0}, at::kFloat);
   const CodecDecoder& d = *decoder_;
   at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
+  at::Tensor latent;  // the pre-transformer's output rows of the frames [pass_first, pass_first + rows)
+  int64_t pass_first = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (cancelled && cancelled()) {
       finished_ = true;
       return absl::CancelledError(absl::StrCat("decoder session: cancelled after ", i, " of ", n, " frames"));
     }
-    // One frame at a time whatever the chunk size: every frame then goes through kernels of the
-    // same shapes, so the output is bit-identical for every chunking (batched kernels would
-    // round differently, and the decoder amplifies float32 rounding noise).
-    auto frame = CatchExceptions("decoder session",
-                                 [&]() -> absl::StatusOr<at::Tensor> { return DecodeFrame(valid.narrow(0, i, 1)); });
+    if (!latent.defined() || i - pass_first == latent.size(0)) {
+      pass_first = i;
+      auto rows = CatchExceptions("decoder session", [&]() -> absl::StatusOr<at::Tensor> {
+        return TransformFrames(valid.narrow(0, i, std::min(kFramesPerTransformerPass, n - i)));
+      });
+      if (!rows.ok()) {
+        finished_ = true;  // the carried state may be half-updated
+        return rows.status();
+      }
+      latent = *std::move(rows);
+    }
+    auto frame = CatchExceptions("decoder session", [&]() -> absl::StatusOr<at::Tensor> {
+      return DecodeLatentFrame(latent.narrow(0, i - pass_first, 1));
+    });
     if (!frame.ok()) {
-      finished_ = true;  // the carried state may be half-updated
+      finished_ = true;
       return frame.status();
     }
     out.narrow(0, i * d.samples_per_frame_, d.samples_per_frame_).copy_(*frame);
@@ -279,11 +294,22 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
   return out;
 }
 
-at::Tensor DecoderSession::DecodeFrame(const at::Tensor& codes) {
+at::Tensor DecoderSession::TransformFrames(const at::Tensor& codes) {
   const CodecDecoder& d = *decoder_;
-  size_t slot = 0;
-  at::Tensor h = d.pre_conv_.Step(d.quantizer_.Dequantize(codes), states_, slot);
-  h = d.Transform(h.squeeze(0).t().contiguous(), &caches_).t().unsqueeze(0);
+  const int64_t frames = codes.size(0);
+  at::Tensor rows = at::empty({frames, d.config_.latent_dim}, at::kFloat);
+  for (int64_t i = 0; i < frames; ++i) {
+    size_t slot = 0;  // the pre-convolution's state is the session's first (AppendInitialStates)
+    at::Tensor h = d.pre_conv_.Step(d.quantizer_.Dequantize(codes.narrow(0, i, 1)), states_, slot);  // [1, latent, 1]
+    rows[i].copy_(h[0].select(1, 0));
+  }
+  return d.Transform(rows, &caches_);
+}
+
+at::Tensor DecoderSession::DecodeLatentFrame(const at::Tensor& latent_row) {
+  const CodecDecoder& d = *decoder_;
+  size_t slot = 1;  // after the pre-convolution's one state (TransformFrames)
+  at::Tensor h = latent_row.t().unsqueeze(0);  // [1, latent, 1]
   for (size_t i = 0; i < d.upsample_convs_.size(); ++i) {
     h = d.upsample_blocks_[i].Step(d.upsample_convs_[i].Step(h, states_, slot), states_, slot);
   }
