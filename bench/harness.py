@@ -511,9 +511,9 @@ def markdown(results):
     conc = results.get("concurrency")
     if conc:
         lines.append("")
-        lines.append("Concurrency through the gateway (%s %s, talker --max-streams 8 --threads %d, vocoder --threads 1, "
-                     "%g s per level, max_duration %g s):" %
-                     (conc["shape"], conc["dtype"], conc.get("talker_threads", conc["threads"]),
+        lines.append("Concurrency through the gateway (%s %s, talker --max-streams 8 --threads %d --step-threads %d, "
+                     "vocoder --threads 1, %g s per level, max_duration %g s):" %
+                     (conc["shape"], conc["dtype"], conc["threads"], conc.get("talker_threads", conc["threads"]),
                       conc["seconds_per_level"], conc["max_seconds"]))
         lines.append("")
         lines.append("| streams | requests | frames/request | aggregate frames/s | x single | TTFA p50 ms | "
@@ -591,7 +591,7 @@ def plot(results, path):
     ax2.set_xticklabels([str(s) for s in streams])
     ax2.legend()
     ax2.set_title("time to first audio")
-    fig.suptitle("qwen3-tts gateway, %s %s, %d talker thread(s) + 1 vocoder thread" %
+    fig.suptitle("qwen3-tts gateway, %s %s, talker steps on %d thread(s) + 1 vocoder thread" %
                  (conc["shape"], conc["dtype"], conc.get("talker_threads", results["config"]["threads"])))
     fig.tight_layout()
     fig.savefig(path, dpi=80)
