@@ -40,8 +40,10 @@ struct Stack {
 
 std::unique_ptr<Stack> StartStack(const std::string& model_dir, const std::string& voice_dir = "") {
   auto s = std::make_unique<Stack>();
-  s->talker = std::make_unique<testing::ServerProcess>(QWEN3TTS_TALKER_BIN,
-                                              std::vector<std::string>{"--model-dir", model_dir, "--listen", "127.0.0.1:0", "--threads", "1"});
+  // Prefills on two threads, decoding steps on one (step_threads): the audio must still equal the in-process engine's.
+  s->talker = std::make_unique<testing::ServerProcess>(
+      QWEN3TTS_TALKER_BIN, std::vector<std::string>{"--model-dir", model_dir, "--listen", "127.0.0.1:0", "--threads", "2",
+                                                    "--step-threads", "1"});
   s->vocoder = std::make_unique<testing::ServerProcess>(QWEN3TTS_VOCODER_BIN,
                                                std::vector<std::string>{"--model-dir", model_dir, "--listen", "127.0.0.1:0", "--threads", "1"});
   if (s->talker->address().empty() || s->vocoder->address().empty()) return nullptr;
