@@ -364,8 +364,8 @@ void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_
   a->scale.resize(static_cast<size_t>(rows * a->blocks));
   a->correction.resize(static_cast<size_t>(rows * a->blocks));
   for (int64_t r = 0; r < rows; ++r) {
-    // Raw row pointers: stores through a->q's int8_t would otherwise alias the vector's own data
-    // pointer and x, and keep the compiler from vectorizing the loops.
+    // Raw row pointers, restrict-qualified in QuantizeBlock: stores through a->q's int8_t would
+    // otherwise alias the vector's own data pointer and x, and keep the compiler from vectorizing.
     const float* x_row = x + r * in;
     int8_t* q_row = a->q.data() + r * ldq;
     float* scale_row = a->scale.data() + r * a->blocks;
