@@ -263,15 +263,13 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
   if (n == 0) return at::zeros({0}, at::kFloat);
   const CodecDecoder& d = *decoder_;
   at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
-  at::Tensor latent;  // the pre-transformer's output rows of the frames [pass_first, pass_first + rows)
-  int64_t pass_first = 0;
+  at::Tensor latent;  // the pre-transformer's rows of the current pass (frames from i - i % pass on)
   for (int64_t i = 0; i < n; ++i) {
     if (cancelled && cancelled()) {
       finished_ = true;
       return absl::CancelledError(absl::StrCat("decoder session: cancelled after ", i, " of ", n, " frames"));
     }
-    if (!latent.defined() || i - pass_first == latent.size(0)) {
-      pass_first = i;
+    if (i % kFramesPerTransformerPass == 0) {
       auto rows = CatchExceptions("decoder session", [&]() -> absl::StatusOr<at::Tensor> {
         return TransformFrames(valid.narrow(0, i, std::min(kFramesPerTransformerPass, n - i)));
       });
@@ -282,7 +280,7 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
       latent = *std::move(rows);
     }
     auto frame = CatchExceptions("decoder session", [&]() -> absl::StatusOr<at::Tensor> {
-      return DecodeLatentFrame(latent.narrow(0, i - pass_first, 1));
+      return DecodeLatentFrame(latent.narrow(0, i % kFramesPerTransformerPass, 1));
     });
     if (!frame.ok()) {
       finished_ = true;
