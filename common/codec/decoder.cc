@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/nn/float_gemv.h"
+#include "common/nn/row_ops.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {
@@ -279,14 +280,16 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
       }
       latent = *std::move(rows);
     }
-    auto frame = CatchExceptions("decoder session", [&]() -> absl::StatusOr<at::Tensor> {
-      return DecodeLatentFrame(latent.narrow(0, i % kFramesPerTransformerPass, 1));
+    const float* latent_row = latent.data_ptr<float>() + (i % kFramesPerTransformerPass) * d.config_.latent_dim;
+    float* samples = out.data_ptr<float>() + i * d.samples_per_frame_;
+    absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
+      DecodeLatentFrame(latent_row, samples);
+      return absl::OkStatus();
     });
-    if (!frame.ok()) {
+    if (!decoded.ok()) {
       finished_ = true;
-      return frame.status();
+      return decoded;
     }
-    out.narrow(0, i * d.samples_per_frame_, d.samples_per_frame_).copy_(*frame);
     ++frames_;
   }
   return out;
@@ -298,23 +301,48 @@ at::Tensor DecoderSession::TransformFrames(const at::Tensor& codes) {
   at::Tensor rows = at::empty({frames, d.config_.latent_dim}, at::kFloat);
   for (int64_t i = 0; i < frames; ++i) {
     size_t slot = 0;  // the pre-convolution's state is the session's first (AppendInitialStates)
-    at::Tensor h = d.pre_conv_.Step(d.quantizer_.Dequantize(codes.narrow(0, i, 1)), states_, slot);  // [1, latent, 1]
-    rows[i].copy_(h[0].select(1, 0));
+    const at::Tensor embedding = d.quantizer_.Dequantize(codes.narrow(0, i, 1)).contiguous();  // [1, dim, 1]: one row
+    d.pre_conv_.Step(embedding.data_ptr<float>(), 1, rows.data_ptr<float>() + i * d.config_.latent_dim, states_, slot);
   }
-  return d.Transform(rows, &caches_);
+  return d.Transform(rows, &caches_).contiguous();
 }
 
-at::Tensor DecoderSession::DecodeLatentFrame(const at::Tensor& latent_row) {
+void DecoderSession::DecodeLatentFrame(const float* latent_row, float* samples) {
   const CodecDecoder& d = *decoder_;
+  // Two streaming-row buffers per thread: each stage that changes the shape reads one and writes the
+  // other, the rest work in place. They only grow, so after the first frame a frame allocates nothing.
+  thread_local std::vector<float> buffers[2];
+  int current = 0;  // the buffer holding x
+  int64_t steps = 1;
+  float* x = nn::GrowTo(&buffers[current], d.config_.latent_dim);
+  std::copy(latent_row, latent_row + d.config_.latent_dim, x);
+  // The other buffer, for `out_steps` rows of `channels`; once written, it holds x.
+  auto next = [&](int64_t out_steps, int64_t channels) {
+    current = 1 - current;
+    return nn::GrowTo(&buffers[current], out_steps * channels);
+  };
   size_t slot = 1;  // after the pre-convolution's one state (TransformFrames)
-  at::Tensor h = latent_row.t().unsqueeze(0);  // [1, latent, 1]
   for (size_t i = 0; i < d.upsample_convs_.size(); ++i) {
-    h = d.upsample_blocks_[i].Step(d.upsample_convs_[i].Step(h, states_, slot), states_, slot);
+    const CausalConvTranspose1d& upsample = d.upsample_convs_[i];
+    float* y = next(steps * upsample.stride(), upsample.out_channels());
+    upsample.Step(x, steps, y, states_, slot);
+    x = y;
+    steps *= upsample.stride();
+    d.upsample_blocks_[i].Step(x, steps, states_, slot);
   }
-  h = d.decoder_in_conv_.Step(h, states_, slot);
-  for (const auto& block : d.decoder_blocks_) h = block.Step(h, states_, slot);
-  h = d.final_conv_.Step(d.final_act_.Forward(h), states_, slot);
-  return h.clamp(-1.0, 1.0).reshape({-1});
+  float* y = next(steps, d.decoder_in_conv_.out_channels());
+  d.decoder_in_conv_.Step(x, steps, y, states_, slot);
+  x = y;
+  for (const auto& block : d.decoder_blocks_) {
+    y = next(steps * block.upsample_rate(), block.out_channels());
+    block.Step(x, steps, y, states_, slot);
+    x = y;
+    steps *= block.upsample_rate();
+  }
+  d.final_act_.Rows(x, steps, x);
+  y = next(steps, 1);
+  d.final_conv_.Step(x, steps, y, states_, slot);
+  for (int64_t t = 0; t < steps; ++t) samples[t] = std::clamp(y[t], -1.0f, 1.0f);
 }
 
 absl::StatusOr<at::Tensor> DecoderSession::Flush() {

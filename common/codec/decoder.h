@@ -157,10 +157,10 @@ class DecoderSession {
   // Validated frames ([n <= kFramesPerTransformerPass, num_quantizers]) through the quantizer, the
   // pre-convolution (one frame at a time) and the pre-transformer: [n, latent_dim].
   at::Tensor TransformFrames(const at::Tensor& codes);
-  // One pre-transformer output row ([1, latent_dim]) through the upsampler and the convolutional
+  // One pre-transformer output row (latent_dim floats) through the upsampler and the convolutional
   // decoder, one frame at a time (their convolutions' kernels depend on the step count), into
-  // samples_per_frame samples.
-  at::Tensor DecodeLatentFrame(const at::Tensor& latent_row);
+  // samples_per_frame samples. Allocates nothing once its per-thread buffers have grown.
+  void DecodeLatentFrame(const float* latent_row, float* samples);
 
   std::shared_ptr<const CodecDecoder> decoder_;
   StreamStates states_;

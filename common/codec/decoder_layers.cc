@@ -3,27 +3,17 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/nn/float_gemv.h"
+#include "common/nn/row_ops.h"
 #include "common/nn/snake_beta.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {
 namespace {
-
-// Concatenates the carried history (may be zero-length) and the new input along time.
-at::Tensor WithHistory(const at::Tensor& history, const at::Tensor& x) {
-  if (history.size(2) == 0) return x;
-  return at::cat({history, x}, 2);
-}
-
-// The last `length` time steps of `x` as a fresh tensor (so that the history does not keep
-// the whole chunk alive).
-at::Tensor LastSteps(const at::Tensor& x, int64_t length) {
-  return x.narrow(2, x.size(2) - length, length).clone();
-}
 
 // Input channels rounded up to whole blocks of the int8 activation quantization: each input step is
 // quantized on its own, so a tap's channels start a block.
@@ -40,27 +30,73 @@ nn::Int8Weight QuantizeTapMajor(const at::Tensor& weight, int64_t taps, int64_t 
   return nn::QuantizeInt8(w.view({rows, taps * padded}));
 }
 
-// The int8 product of an unfolded input whose time steps are already quantized (`per_step`, one row
-// per input step): row t (< steps) holds, for k < taps, input step t + j * dilation with j = k
-// (oldest first) or taps - 1 - k (newest first). Returns [steps, w.out] float32 (no bias).
-at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const nn::Int8Rows& per_step, int64_t steps, int64_t taps,
-                               int64_t dilation, bool newest_first) {
+// y[r, i] += bias[i] for `rows` rows of n values.
+void AddBiasRows(float* y, const float* bias, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * n;
+    for (int64_t i = 0; i < n; ++i) yr[i] += bias[i];
+  }
+}
+
+// The float32 product of a causal convolution's receptive fields with a taps-major weight w [out,
+// taps * in]: y [steps, out] row t = w . (rows t, t + dilation, ..., t + (taps - 1) * dilation of
+// `full`, [steps + (taps - 1) * dilation, in]) + bias.
+// Up to kFloatGemvMaxRows steps the few-rows kernel reads each receptive field in place (with
+// dilation 1 it is a window of consecutive rows). Longer steps (the last decoder blocks' transposed
+// convolutions: hundreds of frames against small weights) are GEMM's shape: their rows are gathered
+// in chunks and multiplied by BLAS into y through tensor views of the buffers (no buffer allocated).
+void FloatWindowProduct(const at::Tensor& w, const at::Tensor& bias, const float* full, int64_t in, int64_t steps,
+                        int64_t taps, int64_t dilation, float* y) {
+  const int64_t out = w.size(0), width = taps * in;
+  if (steps <= nn::kFloatGemvMaxRows && (taps == 1 || dilation == 1)) {
+    nn::FloatGemvStridedInto(w.data_ptr<float>(), out, width, full, in, steps, y);
+  } else {
+    thread_local std::vector<float> gathered;
+    // In chunks of output steps, so that the gathered rows are still in cache when the product reads them.
+    constexpr int64_t kChunkSteps = 128;
+    float* rows = nn::GrowTo(&gathered, std::min(kChunkSteps, steps) * width);
+    for (int64_t first = 0; first < steps; first += kChunkSteps) {
+      const int64_t n = std::min(kChunkSteps, steps - first);
+      for (int64_t t = 0; t < n; ++t) {
+        if (dilation == 1) {
+          std::memcpy(rows + t * width, full + (first + t) * in, width * sizeof(float));
+          continue;
+        }
+        for (int64_t k = 0; k < taps; ++k) {
+          std::memcpy(rows + t * width + k * in, full + (first + t + k * dilation) * in, in * sizeof(float));
+        }
+      }
+      if (steps <= nn::kFloatGemvMaxRows) {
+        nn::FloatGemvInto(w.data_ptr<float>(), out, width, rows, n, y + first * out);
+      } else {
+        at::Tensor product = at::from_blob(y + first * out, {n, out}, at::kFloat);
+        at::mm_out(product, at::from_blob(rows, {n, width}, at::kFloat), w.t());
+      }
+    }
+  }
+  AddBiasRows(y, bias.data_ptr<float>(), steps, out);
+}
+
+// The int8 analogue from input steps already quantized (`per_step`, one row per input step, context
+// first): y [steps, w.out] row t = w . (steps t, t + dilation, ..., t + (taps - 1) * dilation) + bias.
+void Int8WindowProduct(const nn::Int8Weight& w, const float* bias, const nn::Int8Rows& per_step, int64_t steps,
+                       int64_t taps, int64_t dilation, float* y) {
   const int64_t width = per_step.blocks * nn::kInt8ActivationBlock, blocks = per_step.blocks;
   thread_local nn::Int8Rows unfolded;  // reused: a streaming step allocates nothing here
-  at::Tensor y = at::empty({steps, w.out}, at::kFloat);
   // In chunks of output steps, so that a whole utterance's unfolded input (tens of MB) never
   // exists at once: each chunk's rows are still in cache when the product reads them.
   constexpr int64_t kChunkSteps = 256;
-  for (int64_t first = 0; first < steps; first += kChunkSteps) {
+  if (taps == 1) nn::Int8GemvRowsInto(w, per_step, y);  // a 1x1 convolution: its rows are the steps themselves
+  for (int64_t first = 0; taps > 1 && first < steps; first += kChunkSteps) {
     const int64_t n = std::min(kChunkSteps, steps - first);
     unfolded.rows = n;
     unfolded.blocks = taps * blocks;
-    unfolded.q.resize(static_cast<size_t>(n * taps * width));
-    unfolded.scale.resize(static_cast<size_t>(n * taps * blocks));
-    unfolded.correction.resize(static_cast<size_t>(n * taps * blocks));
+    nn::GrowTo(&unfolded.q, n * taps * width);
+    nn::GrowTo(&unfolded.scale, n * taps * blocks);
+    nn::GrowTo(&unfolded.correction, n * taps * blocks);
     for (int64_t t = 0; t < n; ++t) {
       for (int64_t k = 0; k < taps; ++k) {
-        const int64_t source = first + t + (newest_first ? taps - 1 - k : k) * dilation;
+        const int64_t source = first + t + k * dilation;
         const int64_t row = t * taps + k;
         std::memcpy(&unfolded.q[row * width], &per_step.q[source * width], width);
         std::memcpy(&unfolded.scale[row * blocks], &per_step.scale[source * blocks], blocks * sizeof(float));
@@ -68,17 +104,22 @@ at::Tensor UnfoldedInt8Product(const nn::Int8Weight& w, const nn::Int8Rows& per_
                     blocks * sizeof(int32_t));
       }
     }
-    nn::Int8GemvRowsInto(w, unfolded, y.data_ptr<float>() + first * w.out);
+    nn::Int8GemvRowsInto(w, unfolded, y + first * w.out);
   }
-  return y;
+  AddBiasRows(y, bias, steps, w.out);
 }
 
-// Each time step of x ([1, channels, length] float32) quantized once, as the products' rows see it.
-const nn::Int8Rows& QuantizeSteps(const at::Tensor& x) {
+// Streaming rows [steps, channels] quantized once per step, as the products' rows see them.
+const nn::Int8Rows& QuantizeRows(const float* x, int64_t steps, int64_t channels) {
   thread_local nn::Int8Rows per_step;
-  at::Tensor frames = x[0].t().contiguous();  // [length, channels]
-  nn::QuantizeInt8Rows(frames.data_ptr<float>(), frames.size(0), frames.size(1), &per_step);
+  nn::QuantizeInt8Rows(x, steps, channels, &per_step);
   return per_step;
+}
+
+// A whole-utterance input [1, channels, length] with `context` zero steps in front, as streaming
+// rows [context + length, channels].
+at::Tensor PaddedRows(const at::Tensor& x, int64_t context) {
+  return at::constant_pad_nd(x, {context, 0}, 0.0)[0].t().contiguous();
 }
 
 // An int8 convolution's carried history is kept quantized: its steps were quantized when they
@@ -93,8 +134,9 @@ int64_t QuantizedStepBytes(int64_t channels) {
 }
 
 // The quantized steps [history, x's steps] for the product; `history` becomes the last of them.
-const nn::Int8Rows& QuantizeStepsAfterHistory(const at::Tensor& x, at::Tensor& history) {
-  const nn::Int8Rows& fresh = QuantizeSteps(x);
+const nn::Int8Rows& QuantizeStepsAfterHistory(const float* x, int64_t steps, int64_t channels, at::Tensor& history) {
+  const nn::Int8Rows& fresh = QuantizeRows(x, steps, channels);
+  if (history.size(0) == 0) return fresh;  // a 1x1 convolution carries nothing
   thread_local nn::Int8Rows per_step;
   const int64_t h = history.size(0), n = fresh.rows, rows = h + n, blocks = fresh.blocks;
   const int64_t width = blocks * nn::kInt8ActivationBlock, row_bytes = history.size(1);
@@ -102,10 +144,10 @@ const nn::Int8Rows& QuantizeStepsAfterHistory(const at::Tensor& x, at::Tensor& h
   const int64_t correction_bytes = blocks * static_cast<int64_t>(sizeof(int32_t));
   per_step.rows = rows;
   per_step.blocks = blocks;
-  per_step.q.resize(static_cast<size_t>(rows * width));
-  per_step.scale.resize(static_cast<size_t>(rows * blocks));
-  per_step.correction.resize(static_cast<size_t>(rows * blocks));
-  uint8_t* stored = history.data_ptr<uint8_t>();  // h == 0 (a 1x1 convolution): nothing carried
+  nn::GrowTo(&per_step.q, rows * width);
+  nn::GrowTo(&per_step.scale, rows * blocks);
+  nn::GrowTo(&per_step.correction, rows * blocks);
+  uint8_t* stored = history.data_ptr<uint8_t>();
   for (int64_t t = 0; t < h; ++t) {
     const uint8_t* row = stored + t * row_bytes;
     std::memcpy(&per_step.q[t * width], row, width);
@@ -123,6 +165,20 @@ const nn::Int8Rows& QuantizeStepsAfterHistory(const at::Tensor& x, at::Tensor& h
     std::memcpy(row + width + scale_bytes, &per_step.correction[source * blocks], correction_bytes);
   }
   return per_step;
+}
+
+// The streaming rows [history, x's steps] of a float32 convolution's input; `history` ([h, channels])
+// becomes the last h of them. Points into a per-thread buffer, valid until the next call.
+const float* FloatStepsAfterHistory(const float* x, int64_t steps, int64_t channels, at::Tensor& history) {
+  const int64_t h = history.size(0);
+  if (h == 0) return x;
+  thread_local std::vector<float> full;
+  float* rows = nn::GrowTo(&full, (h + steps) * channels);
+  float* stored = history.data_ptr<float>();
+  std::memcpy(rows, stored, h * channels * sizeof(float));
+  std::memcpy(rows + h * channels, x, steps * channels * sizeof(float));
+  std::memcpy(stored, rows + steps * channels, h * channels * sizeof(float));
+  return rows;
 }
 
 }  // namespace
@@ -147,80 +203,105 @@ absl::StatusOr<CausalConv1d> CausalConv1d::Load(const DecoderWeights& weights,
                                                 int64_t out_channels, int64_t kernel,
                                                 int64_t dilation, int64_t groups) {
   CausalConv1d conv;
-  ASSIGN_OR_RETURN(conv.weight_, TakeDecoderWeight(weights, prefix + ".conv.weight",
-                                                   {out_channels, in_channels / groups, kernel}));
+  ASSIGN_OR_RETURN(at::Tensor weight, TakeDecoderWeight(weights, prefix + ".conv.weight",
+                                                        {out_channels, in_channels / groups, kernel}));
   ASSIGN_OR_RETURN(conv.bias_, TakeDecoderWeight(weights, prefix + ".conv.bias", {out_channels}));
   conv.in_channels_ = in_channels;
+  conv.out_channels_ = out_channels;
   conv.kernel_ = kernel;
   conv.dilation_ = dilation;
   conv.groups_ = groups;
+  // Taps-major, as a receptive field's streaming rows: [out, kernel, in / groups].
+  conv.weight_ = weight.permute({0, 2, 1}).contiguous().view({out_channels, kernel * (in_channels / groups)});
+  if (conv.depthwise()) conv.depthwise_taps_ = weight.view({out_channels, kernel}).t().contiguous();
   return conv;
+}
+
+at::Tensor CausalConv1d::ConvolutionWeight() const {
+  if (precision_ == WeightPrecision::kBFloat16) return weight_;
+  return weight_.view({out_channels_, kernel_, in_channels_ / groups_}).permute({0, 2, 1});
 }
 
 at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
   // The reference pads (kernel-1)*dilation on the left plus an "extra" right padding that is
   // always zero at stride 1.
+  if (precision_ == WeightPrecision::kInt8) {
+    const at::Tensor full = PaddedRows(x, history_length());
+    at::Tensor y = at::empty({x.size(2), out_channels_}, at::kFloat);
+    Int8ConvolveRows(QuantizeRows(full.data_ptr<float>(), full.size(0), in_channels_), x.size(2), y.data_ptr<float>());
+    return y.t().unsqueeze(0);
+  }
   return Convolve(at::constant_pad_nd(x, {history_length(), 0}, 0.0));
 }
 
 at::Tensor CausalConv1d::Convolve(const at::Tensor& padded) const {
-  switch (precision_) {
-    case WeightPrecision::kInt8:
-      return Int8Convolve(QuantizeSteps(padded), padded.size(2) - history_length());
-    case WeightPrecision::kBFloat16:
-      return at::conv1d(padded.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
-                        at::IntArrayRef{dilation_}, groups_)
-          .to(at::kFloat);
-    default:
-      return at::conv1d(padded, weight_, bias_, /*stride=*/at::IntArrayRef{1}, /*padding=*/at::IntArrayRef{0},
-                        at::IntArrayRef{dilation_}, groups_);
+  if (precision_ == WeightPrecision::kBFloat16) {
+    return at::conv1d(padded.to(at::kBFloat16), weight_, bias_, at::IntArrayRef{1}, at::IntArrayRef{0},
+                      at::IntArrayRef{dilation_}, groups_)
+        .to(at::kFloat);
+  }
+  return at::conv1d(padded, ConvolutionWeight(), bias_, /*stride=*/at::IntArrayRef{1}, /*padding=*/at::IntArrayRef{0},
+                    at::IntArrayRef{dilation_}, groups_);
+}
+
+void CausalConv1d::ConvolveRows(const float* full, int64_t steps, float* y) const {
+  if (precision_ == WeightPrecision::kFloat32 && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
+    FloatWindowProduct(weight_, bias_, full, in_channels_, steps, kernel_, dilation_, y);
+  } else if (precision_ == WeightPrecision::kFloat32 && depthwise()) {
+    // Per channel: y[t, c] = sum_k w[c, k] x[t + k * dilation, c] + b[c], vectorized along the channels.
+    const int64_t channels = in_channels_;
+    const float* taps = depthwise_taps_.data_ptr<float>();
+    const float* bias = bias_.data_ptr<float>();
+    for (int64_t t = 0; t < steps; ++t) {
+      float* yt = y + t * channels;
+      std::fill(yt, yt + channels, 0.0f);
+      for (int64_t k = 0; k < kernel_; ++k) {
+        const float* xk = full + (t + k * dilation_) * channels;
+        const float* wk = taps + k * channels;
+        for (int64_t c = 0; c < channels; ++c) yt[c] += wk[c] * xk[c];
+      }
+      for (int64_t c = 0; c < channels; ++c) yt[c] += bias[c];
+    }
+  } else {
+    // oneDNN's convolution: bfloat16 (its kernels are why that mode exists), other grouped
+    // convolutions, and float32 over many steps (the last decoder blocks' hundreds of samples per
+    // frame), where its JIT kernels run about twice as fast as a row product by BLAS (perf, one
+    // core: ~85 against ~43 G multiply-adds/s) and are worth the output tensor they allocate.
+    const at::Tensor padded = at::from_blob(const_cast<float*>(full), {history_length() + steps, in_channels_},
+                                            at::kFloat).t().unsqueeze(0);
+    at::from_blob(y, {steps, out_channels_}, at::kFloat).copy_(Convolve(padded)[0].t());
   }
 }
 
-at::Tensor CausalConv1d::Int8Convolve(const nn::Int8Rows& per_step, int64_t steps) const {
-  at::Tensor y = UnfoldedInt8Product(int8_weight_, per_step, steps, kernel_, dilation_, /*newest_first=*/false);
-  return (y.t() + bias_.view({-1, 1})).unsqueeze(0);  // [1, out, steps]
+void CausalConv1d::Int8ConvolveRows(const nn::Int8Rows& per_step, int64_t steps, float* y) const {
+  Int8WindowProduct(int8_weight_, bias_.data_ptr<float>(), per_step, steps, kernel_, dilation_, y);
 }
 
 void CausalConv1d::AppendInitialStates(StreamStates* states) const {
   if (precision_ == WeightPrecision::kInt8) {
     states->push_back(at::zeros({history_length(), QuantizedStepBytes(in_channels_)}, at::kByte));
   } else {
-    states->push_back(at::zeros({1, in_channels_, history_length()}, at::kFloat));
+    states->push_back(at::zeros({history_length(), in_channels_}, at::kFloat));
   }
 }
 
-at::Tensor CausalConv1d::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
+void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const {
   at::Tensor& history = states[slot++];
-  if (precision_ == WeightPrecision::kInt8) return Int8Convolve(QuantizeStepsAfterHistory(x, history), x.size(2));
-  at::Tensor full = WithHistory(history, x);
-  const int64_t steps = x.size(2);
-  at::Tensor y;
-  if (precision_ == WeightPrecision::kFloat32 && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
-    // A streaming step has a few time steps against a large weight: one row per output step
-    // (its receptive field, laid out as the weight's [in, kernel]) through the few-rows kernel,
-    // which reads the weight once instead of having GEMM repack it on every call.
-    at::Tensor windows = full[0].unfold(/*dimension=*/1, /*size=*/history_length() + 1, /*step=*/1)
-                             .slice(/*dim=*/2, 0, history_length() + 1, dilation_);  // [in, T, kernel]
-    at::Tensor rows = windows.permute({1, 0, 2}).reshape({steps, in_channels_ * kernel_});
-    y = nn::FloatGemv(weight_.view({weight_.size(0), in_channels_ * kernel_}), rows);
-    y.add_(bias_);
-    y = y.t().unsqueeze(0);
+  if (precision_ == WeightPrecision::kInt8) {
+    Int8ConvolveRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
-    y = Convolve(full);
+    ConvolveRows(FloatStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   }
-  if (history_length() > 0) history = LastSteps(full, history_length());
-  return y;
 }
 
 void CausalConv1d::SetPrecision(WeightPrecision precision) {
   if (precision == precision_ || precision_ != WeightPrecision::kFloat32) return;  // chosen once, at load
   if (precision == WeightPrecision::kBFloat16) {
-    weight_ = weight_.to(at::kBFloat16).contiguous();
+    weight_ = ConvolutionWeight().contiguous().to(at::kBFloat16);
     bias_ = bias_.to(at::kBFloat16);
+    depthwise_taps_ = at::Tensor();
   } else if (precision == WeightPrecision::kInt8 && groups_ == 1) {
-    // Rows of the unfolded input are taps-major ([kernel, in]): the weight [out, in, kernel] too.
-    int8_weight_ = QuantizeTapMajor(weight_.permute({0, 2, 1}).contiguous(), kernel_, in_channels_);
+    int8_weight_ = QuantizeTapMajor(weight_, kernel_, in_channels_);
     weight_ = at::Tensor();
   } else {
     return;  // float32: grouped convolutions in int8 mode, and precisions convolutions do not have
@@ -247,23 +328,27 @@ absl::StatusOr<CausalConvTranspose1d> CausalConvTranspose1d::Load(const DecoderW
   conv.out_channels_ = out_channels;
   conv.kernel_ = kernel;
   conv.stride_ = stride;
-  // Output block j (stride samples per channel) = sum over q < taps of W[:, :, p + q*stride]^T
-  // x[j - q]: one matrix [out * stride, taps * in] times the input frames j, j-1, ... stacked.
-  // Stored only in this layout (Forward rebuilds the checkpoint layout when it needs it).
+  // Output sample p of block j (p < stride) = sum over q < taps of W[:, :, p + q*stride]^T x[j - q]:
+  // one matrix [stride * out, taps * in] times the input frames j - taps + 1, ..., j (oldest first:
+  // column block a reads frame j - (taps - 1 - a), so q = taps - 1 - a). Stored only in this layout
+  // (Forward rebuilds the checkpoint layout when it needs it).
   const int64_t taps = conv.taps();
   at::Tensor padded = at::zeros({in_channels, out_channels, taps * stride});
   padded.narrow(2, 0, kernel).copy_(weight);
   conv.block_matrix_ = padded.view({in_channels, out_channels, taps, stride})
-                           .permute({1, 3, 2, 0})  // [out, p, q, in]
-                           .reshape({out_channels * stride, taps * in_channels})
+                           .flip({2})              // [in, out, a, p]
+                           .permute({3, 1, 2, 0})  // [p, out, a, in]
+                           .reshape({stride * out_channels, taps * in_channels})
                            .contiguous();
+  conv.block_bias_ = conv.bias_.repeat({stride});  // row p * out + o: bias[o]
   return conv;
 }
 
 at::Tensor CausalConvTranspose1d::CheckpointWeight() const {
   const int64_t taps = this->taps();
-  return block_matrix_.view({out_channels_, stride_, taps, in_channels_})
-      .permute({3, 0, 2, 1})  // [in, out, q, p]
+  return block_matrix_.view({stride_, out_channels_, taps, in_channels_})
+      .permute({3, 1, 2, 0})  // [in, out, a, p]
+      .flip({2})              // [in, out, q, p]
       .reshape({in_channels_, out_channels_, taps * stride_})
       .narrow(2, 0, kernel_)
       .contiguous();
@@ -274,50 +359,47 @@ void CausalConvTranspose1d::SetPrecision(WeightPrecision precision) {
   // The block-matrix form for every call: oneDNN's bfloat16 transposed convolution refuses an
   // input shorter than the kernel (a one-frame step of the ConvNeXt upsampler), and the product
   // form computes exactly the new output blocks anyway.
-  at::Tensor block_bias = bias_.repeat_interleave(stride_);  // per output column o * stride + p
   if (precision == WeightPrecision::kBFloat16) {
     block_matrix_ = block_matrix_.to(at::kBFloat16).contiguous();
-    block_bias_ = block_bias.to(at::kBFloat16);
+    block_bias_ = block_bias_.to(at::kBFloat16);
   } else if (precision == WeightPrecision::kInt8) {
     int8_block_matrix_ = QuantizeTapMajor(block_matrix_, taps(), in_channels_);
     block_matrix_ = at::Tensor();
-    block_bias_ = block_bias.contiguous();
   } else {
     return;
   }
   precision_ = precision;
 }
 
-at::Tensor CausalConvTranspose1d::BlockProduct(const at::Tensor& full, int64_t n) const {
-  // Row j: input frames j, j-1, ..., j-h (the newest first, as block_matrix_'s columns), so the
-  // output blocks of exactly the last n frames come out, each complete: nothing is recomputed.
-  if (precision_ == WeightPrecision::kInt8) return Int8BlockProduct(QuantizeSteps(full), n);
-  const int64_t h = history_frames();
-  at::Tensor frames = full[0].t();                                         // [h + n, in]
-  at::Tensor rows = frames.unfold(0, h + 1, 1).flip(2).permute({0, 2, 1})  // [n, taps, in]
-                        .reshape({n, (h + 1) * in_channels_});
-  at::Tensor blocks = precision_ == WeightPrecision::kBFloat16  // [n, out * stride]
-                          ? at::linear(rows.to(at::kBFloat16), block_matrix_, block_bias_).to(at::kFloat)
-                          : nn::FloatGemv(block_matrix_, rows);
-  at::Tensor out = BlocksToSamples(blocks, n);
-  if (precision_ == WeightPrecision::kFloat32) out.add_(bias_.view({1, out_channels_, 1}));
-  return out;
+void CausalConvTranspose1d::BlockRows(const float* full, int64_t n, float* y) const {
+  // Block j's receptive field is the window of rows j .. j + taps - 1 of `full`; its output row is
+  // the block's stride samples back to back, i.e. streaming rows [stride, out].
+  if (precision_ == WeightPrecision::kFloat32) {
+    FloatWindowProduct(block_matrix_, block_bias_, full, in_channels_, n, taps(), /*dilation=*/1, y);
+    return;
+  }
+  const at::Tensor windows = at::from_blob(const_cast<float*>(full), {n, taps() * in_channels_}, {in_channels_, 1},
+                                           at::kFloat);
+  at::from_blob(y, {n, stride_ * out_channels_}, at::kFloat)
+      .copy_(at::linear(windows.to(at::kBFloat16), block_matrix_, block_bias_));
 }
 
-at::Tensor CausalConvTranspose1d::Int8BlockProduct(const nn::Int8Rows& per_step, int64_t n) const {
-  at::Tensor blocks = UnfoldedInt8Product(int8_block_matrix_, per_step, n, taps(), /*dilation=*/1, /*newest_first=*/true);
-  blocks.add_(block_bias_);
-  return BlocksToSamples(blocks, n);
-}
-
-at::Tensor CausalConvTranspose1d::BlocksToSamples(const at::Tensor& blocks, int64_t n) const {
-  return blocks.view({n, out_channels_, stride_}).permute({1, 0, 2}).reshape({1, out_channels_, n * stride_});
+void CausalConvTranspose1d::Int8BlockRows(const nn::Int8Rows& per_step, int64_t n, float* y) const {
+  Int8WindowProduct(int8_block_matrix_, block_bias_.data_ptr<float>(), per_step, n, taps(), /*dilation=*/1, y);
 }
 
 at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
   if (precision_ != WeightPrecision::kFloat32) {
     // Causal: the whole sequence is one step from a zero history.
-    return BlockProduct(at::constant_pad_nd(x, {history_frames(), 0}, 0.0), x.size(2));
+    const at::Tensor full = PaddedRows(x, history_frames());
+    const int64_t n = x.size(2);
+    at::Tensor y = at::empty({n * stride_, out_channels_}, at::kFloat);
+    if (precision_ == WeightPrecision::kInt8) {
+      Int8BlockRows(QuantizeRows(full.data_ptr<float>(), full.size(0), in_channels_), n, y.data_ptr<float>());
+    } else {
+      BlockRows(full.data_ptr<float>(), n, y.data_ptr<float>());
+    }
+    return y.t().unsqueeze(0);
   }
   at::Tensor y = at::conv_transpose1d(x, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
   const int64_t right_trim = kernel_ - stride_;
@@ -329,29 +411,20 @@ void CausalConvTranspose1d::AppendInitialStates(StreamStates* states) const {
   if (precision_ == WeightPrecision::kInt8) {
     states->push_back(at::zeros({history_frames(), QuantizedStepBytes(in_channels_)}, at::kByte));
   } else {
-    states->push_back(at::zeros({1, in_channels_, history_frames()}, at::kFloat));
+    states->push_back(at::zeros({history_frames(), in_channels_}, at::kFloat));
   }
 }
 
-at::Tensor CausalConvTranspose1d::Step(const at::Tensor& x, StreamStates& states,
-                                       size_t& slot) const {
+void CausalConvTranspose1d::Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const {
+  // Output blocks of the history frames were emitted by earlier calls; the blocks of the new frames
+  // are complete (every input that reaches them is in the window); their overlap into frames that
+  // have not arrived yet is recomputed from the history next time.
   at::Tensor& history = states[slot++];
-  const int64_t h = history_frames();
-  const int64_t n = x.size(2);
-  if (precision_ == WeightPrecision::kInt8) return Int8BlockProduct(QuantizeStepsAfterHistory(x, history), n);
-  at::Tensor full = WithHistory(history, x);  // [1, in, h + n]
-  at::Tensor out;
-  if (precision_ != WeightPrecision::kFloat32 || n <= nn::kFloatGemvMaxRows) {
-    out = BlockProduct(full, n);
+  if (precision_ == WeightPrecision::kInt8) {
+    Int8BlockRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
-    at::Tensor y = at::conv_transpose1d(full, CheckpointWeight(), bias_, at::IntArrayRef{stride_});
-    // Output blocks of the history frames were emitted by earlier calls; the blocks of the new
-    // frames are complete (every input that reaches them is in `full`); the rest is the overlap
-    // into frames that have not arrived yet and is recomputed from the history next time.
-    out = y.narrow(2, h * stride_, n * stride_);
+    BlockRows(FloatStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   }
-  if (h > 0) history = LastSteps(full, h);
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,6 +462,16 @@ at::Tensor SnakeBeta::Forward(const at::Tensor& x) const {
   return x + inv_beta_ * (s * s);
 }
 
+void SnakeBeta::Rows(const float* x, int64_t steps, float* y) const {
+  const int64_t channels = alpha_exp_.numel();
+  if (nn::SnakeBetaAvailable()) {
+    nn::SnakeBetaChannelsLast(x, y, steps, channels, alpha_exp_.data_ptr<float>(), inv_beta_.data_ptr<float>());
+    return;
+  }
+  const at::Tensor rows = at::from_blob(const_cast<float*>(x), {1, steps, channels}, at::kFloat).transpose(1, 2);
+  at::from_blob(y, {1, steps, channels}, at::kFloat).copy_(Forward(rows).transpose(1, 2));
+}
+
 // ---------------------------------------------------------------------------------------------
 absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
                                                   const std::string& prefix, int64_t channels) {
@@ -406,32 +489,32 @@ absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
   return block;
 }
 
-at::Tensor ConvNeXtBlock::Pointwise(const at::Tensor& x, const at::Tensor& dw) const {
-  at::Tensor h = dw.permute({0, 2, 1});
-  h = at::layer_norm(h, {channels_}, norm_weight_, norm_bias_, 1e-6);
-  // A streaming step's few time steps take nn::Linear's few-rows kernel, whole utterances GEMM.
-  h = pw1_(h);
-  h = at::gelu(h);
-  h = pw2_(h);
-  h = gamma_ * h;
-  return x + h.permute({0, 2, 1});
-}
-
 void ConvNeXtBlock::QuantizeLinearsInt8() {
   pw1_.QuantizeInt8();
   pw2_.QuantizeInt8();
 }
 
 at::Tensor ConvNeXtBlock::Forward(const at::Tensor& x) const {
-  return Pointwise(x, dwconv_.Forward(x));
+  at::Tensor h = dwconv_.Forward(x).permute({0, 2, 1});
+  h = at::layer_norm(h, {channels_}, norm_weight_, norm_bias_, 1e-6);
+  h = pw2_(at::gelu(pw1_(h)));
+  return x + (gamma_ * h).permute({0, 2, 1});
 }
 
 void ConvNeXtBlock::AppendInitialStates(StreamStates* states) const {
   dwconv_.AppendInitialStates(states);
 }
 
-at::Tensor ConvNeXtBlock::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
-  return Pointwise(x, dwconv_.Step(x, states, slot));
+void ConvNeXtBlock::Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const {
+  thread_local std::vector<float> mixed_buffer, hidden_buffer;
+  float* mixed = nn::GrowTo(&mixed_buffer, steps * channels_);
+  float* hidden = nn::GrowTo(&hidden_buffer, steps * 4 * channels_);
+  dwconv_.Step(x, steps, mixed, states, slot);
+  nn::LayerNormRows(mixed, steps, channels_, norm_weight_.data_ptr<float>(), norm_bias_.data_ptr<float>(), 1e-6, mixed);
+  pw1_.Into(mixed, steps, hidden);
+  nn::Gelu(hidden, steps * 4 * channels_);
+  pw2_.Into(hidden, steps, mixed);
+  nn::AddScaledRows(x, mixed, gamma_.data_ptr<float>(), steps, channels_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,6 +522,7 @@ absl::StatusOr<SnakeResidualUnit> SnakeResidualUnit::Load(const DecoderWeights& 
                                                           const std::string& prefix,
                                                           int64_t channels, int64_t dilation) {
   SnakeResidualUnit unit;
+  unit.channels_ = channels;
   ASSIGN_OR_RETURN(unit.act1_, SnakeBeta::Load(weights, prefix + ".act1", channels));
   ASSIGN_OR_RETURN(unit.conv1_,
                    CausalConv1d::Load(weights, prefix + ".conv1", channels, channels, 7, dilation));
@@ -463,10 +547,15 @@ void SnakeResidualUnit::AppendInitialStates(StreamStates* states) const {
   conv2_.AppendInitialStates(states);
 }
 
-at::Tensor SnakeResidualUnit::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
-  at::Tensor h = conv1_.Step(act1_.Forward(x), states, slot);
-  h = conv2_.Step(act2_.Forward(h), states, slot);
-  return h + x;
+void SnakeResidualUnit::Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const {
+  thread_local std::vector<float> activation_buffer, conv_buffer;
+  float* activation = nn::GrowTo(&activation_buffer, steps * channels_);
+  float* conv = nn::GrowTo(&conv_buffer, steps * channels_);
+  act1_.Rows(x, steps, activation);
+  conv1_.Step(activation, steps, conv, states, slot);
+  act2_.Rows(conv, steps, conv);
+  conv2_.Step(conv, steps, activation, states, slot);
+  nn::AddScaledRows(x, activation, /*scale=*/nullptr, steps, channels_);  // the residual
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,10 +595,10 @@ void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {
   for (const auto& unit : units_) unit.AppendInitialStates(states);
 }
 
-at::Tensor SnakeDecoderBlock::Step(const at::Tensor& x, StreamStates& states, size_t& slot) const {
-  at::Tensor h = upsample_.Step(act_.Forward(x), states, slot);
-  for (const auto& unit : units_) h = unit.Step(h, states, slot);
-  return h;
+void SnakeDecoderBlock::Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const {
+  act_.Rows(x, steps, x);
+  upsample_.Step(x, steps, y, states, slot);
+  for (const auto& unit : units_) unit.Step(y, steps * upsample_.stride(), states, slot);
 }
 
 }  // namespace qwen3tts

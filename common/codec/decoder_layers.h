@@ -1,10 +1,21 @@
 // Convolutional building blocks of the 12 Hz speech-tokenizer decoder, each with two forms:
-//   Forward(x)            whole-utterance form, padding exactly as the reference does it;
-//   Step(x, states, slot) incremental form: the input history that a causal kernel needs is
-//                         carried in `states` between calls, so feeding a sequence in pieces
-//                         gives the same output as Forward on the whole sequence.
-// Tensors are [1, channels, time], float32. Every block here is causal: output sample t needs
-// inputs up to t only, so Step returns exactly as many (upsampled) samples as it was given.
+//   Forward(x)            whole-utterance form on tensors [1, channels, time], padding exactly as
+//                         the reference does it;
+//   Step(x, steps, ...)   streaming form on raw time-major rows (below): the input history that a
+//                         causal kernel needs is carried in `states` between calls, so feeding a
+//                         sequence in pieces gives the same output as feeding it whole.
+// Every block here is causal: output sample t needs inputs up to t only, so Step returns exactly
+// as many (upsampled) samples as it was given.
+//
+// Streaming rows: a step's activations are float32 [steps, channels], time-major and contiguous:
+// the layout the convolutions' row products read (a receptive field is a window of consecutive
+// rows) and write, so no step transposes anything. The caller owns the buffers; in int8 mode a Step
+// allocates nothing once its per-thread scratch buffers have grown to the largest step. Tensor ops
+// remain only where oneDNN's convolutions earn their output allocation: bfloat16 convolutions, and
+// float32 ones over more than 32 steps (CausalConv1d::ConvolveRows says why). With tensors
+// throughout, ~15 % of an int8 frame went to ATen's allocations, dispatch and strided copies (perf,
+// one thread, real shape), and with two threads its OpenMP regions and our thread pool took turns
+// spinning on the two cores: a frame took nearly twice as long as on one thread.
 //
 // Streaming state layout: composite blocks walk their children in a fixed order; each child
 // with history owns one slot of `states` (AppendInitialStates appends them in the same order
@@ -33,9 +44,13 @@ using DecoderWeights = Checkpoint;
 absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, const std::string& name,
                                              const std::vector<int64_t>& shape);
 
+// One tensor per stateful layer: a float32 history is [history steps, channels] (streaming rows),
+// an int8 one its quantized rows (decoder_layers.cc).
 using StreamStates = std::vector<at::Tensor>;
 
-// Convolutions compute in float32 (the reference's numbers) unless switched (SetPrecision) to
+// Convolutions compute in float32 (the reference's numbers; a streaming step multiplies each
+// output step's receptive field by the weight with nn::FloatGemvStridedInto, reading the window of
+// rows in place) unless switched (SetPrecision) to
 //   bfloat16: weights stored in bfloat16, each call rounds its input to bfloat16 and widens its
 //     output back to float32. The decoder's time is convolution arithmetic (~2.5 G multiply-adds
 //     per frame for the 12 Hz decoder), and oneDNN's bfloat16 convolutions on CPUs with
@@ -61,19 +76,30 @@ class CausalConv1d {
                                            int64_t groups = 1);
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
-  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  // x [steps, in] -> y [steps, out] (streaming rows; y must not overlap x).
+  void Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const;
   int64_t history_length() const { return (kernel_ - 1) * dilation_; }
+  int64_t out_channels() const { return out_channels_; }
   // float32, bfloat16 or int8 arithmetic from now on (see CpuHasBfloat16Arithmetic above).
   void SetPrecision(WeightPrecision precision);
 
  private:
-  // The convolution of an input already carrying its left context, float32 out in every mode.
+  bool depthwise() const { return groups_ > 1 && groups_ == in_channels_ && groups_ == out_channels_; }
+  // The checkpoint-layout weight [out, in/groups, kernel] for the tensor convolution.
+  at::Tensor ConvolutionWeight() const;
+  // Tensor convolution of an input already carrying its left context (float32 / bfloat16 modes).
   at::Tensor Convolve(const at::Tensor& padded) const;
-  // int8 mode: the convolution of quantized input steps (the first history_length() are context).
-  at::Tensor Int8Convolve(const nn::Int8Rows& per_step, int64_t steps) const;
-  at::Tensor weight_, bias_;  // float32, bfloat16 in bfloat16 mode; weight_ undefined in int8 mode
+  // y [steps, out] from full [history_length() + steps, in] (streaming rows, context first), in the
+  // float32 and bfloat16 modes.
+  void ConvolveRows(const float* full, int64_t steps, float* y) const;
+  // int8 mode: the same from quantized steps (the first history_length() are context).
+  void Int8ConvolveRows(const nn::Int8Rows& per_step, int64_t steps, float* y) const;
+  // float32: [out, kernel * in/groups], taps-major (a receptive field's rows in time order, as
+  // streaming rows lay them out); bfloat16 mode: the checkpoint layout in bfloat16; int8: undefined.
+  at::Tensor weight_, bias_;
+  at::Tensor depthwise_taps_;  // float32 depthwise: [kernel, channels]
   nn::Int8Weight int8_weight_;  // [out, kernel * in rounded up to 32 per tap]
-  int64_t in_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
+  int64_t in_channels_ = 0, out_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
   WeightPrecision precision_ = WeightPrecision::kFloat32;
 };
 
@@ -88,8 +114,10 @@ class CausalConvTranspose1d {
                                                     int64_t stride);
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
-  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  // x [steps, in] -> y [steps * stride, out] (streaming rows; y must not overlap x).
+  void Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const;
   int64_t stride() const { return stride_; }
+  int64_t out_channels() const { return out_channels_; }
   void SetPrecision(WeightPrecision precision);  // as CausalConv1d's
 
  private:
@@ -99,16 +127,19 @@ class CausalConvTranspose1d {
   int64_t history_frames() const { return taps() - 1; }
   // The weight in the checkpoint's [in, out, K] layout (a copy).
   at::Tensor CheckpointWeight() const;
-  // Output blocks of the last n frames of `full` ([1, in, history + n]) as [1, out, n * stride].
-  at::Tensor BlockProduct(const at::Tensor& full, int64_t n) const;
-  // int8 mode: the same from quantized frames (history first), bias included.
-  at::Tensor Int8BlockProduct(const nn::Int8Rows& per_step, int64_t n) const;
-  // Blocks [n, out * stride] as samples [1, out, n * stride].
-  at::Tensor BlocksToSamples(const at::Tensor& blocks, int64_t n) const;
-  at::Tensor block_matrix_;  // [out * stride, taps * in], see Load; bfloat16 in bfloat16 mode
+  // The output blocks of the last n frames of full ([history_frames() + n, in] streaming rows) as
+  // streaming rows y [n * stride, out], bias included: float32 and bfloat16 modes.
+  void BlockRows(const float* full, int64_t n, float* y) const;
+  // int8 mode: the same from quantized frames (history first).
+  void Int8BlockRows(const nn::Int8Rows& per_step, int64_t n, float* y) const;
+  // [stride * out, taps * in]: row p * out + o gives output sample p of a block for channel o, and
+  // the columns are the block's input frames oldest first, so that its rows are exactly the
+  // receptive field's window of streaming rows and its output rows the block's samples in time
+  // order (see Load). bfloat16 in bfloat16 mode, undefined in int8 mode.
+  at::Tensor block_matrix_;
   nn::Int8Weight int8_block_matrix_;  // int8 mode (taps * in rounded up to 32 per tap)
   at::Tensor bias_;
-  at::Tensor block_bias_;  // [out * stride]: bfloat16 in bfloat16 mode, float32 in int8 mode
+  at::Tensor block_bias_;  // [stride * out] as block_matrix_'s rows: bfloat16 in bfloat16 mode
   WeightPrecision precision_ = WeightPrecision::kFloat32;
   int64_t in_channels_ = 0, out_channels_ = 0, kernel_ = 1, stride_ = 1;
 };
@@ -120,6 +151,8 @@ class SnakeBeta {
   static absl::StatusOr<SnakeBeta> Load(const DecoderWeights& weights, const std::string& prefix,
                                         int64_t channels);
   at::Tensor Forward(const at::Tensor& x) const;
+  // Streaming rows x [steps, C] -> y (may be x).
+  void Rows(const float* x, int64_t steps, float* y) const;
 
  private:
   at::Tensor alpha_exp_, inv_beta_;  // [1, C, 1]
@@ -133,14 +166,14 @@ class ConvNeXtBlock {
                                             const std::string& prefix, int64_t channels);
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
-  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  // Streaming rows x [steps, C], in place.
+  void Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const;
   // int8 pointwise layers (nn::Linear::QuantizeInt8).
   void QuantizeLinearsInt8();
   // The depthwise convolution's precision (int8 keeps it float32, see above).
   void SetConvolutionPrecision(WeightPrecision precision) { dwconv_.SetPrecision(precision); }
 
  private:
-  at::Tensor Pointwise(const at::Tensor& x, const at::Tensor& dw) const;
   CausalConv1d dwconv_;
   at::Tensor norm_weight_, norm_bias_, gamma_;
   nn::Linear pw1_, pw2_;
@@ -155,12 +188,14 @@ class SnakeResidualUnit {
                                                 int64_t dilation);
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
-  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  // Streaming rows x [steps, C], in place.
+  void Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const;
   void SetConvolutionPrecision(WeightPrecision precision);
 
  private:
   SnakeBeta act1_, act2_;
   CausalConv1d conv1_, conv2_;
+  int64_t channels_ = 0;
 };
 
 // Decoder block i: SnakeBeta(in), causal transposed conv (in -> out, kernel 2r, stride r),
@@ -172,7 +207,11 @@ class SnakeDecoderBlock {
                                                 int64_t out_channels, int64_t upsample_rate);
   at::Tensor Forward(const at::Tensor& x) const;
   void AppendInitialStates(StreamStates* states) const;
-  at::Tensor Step(const at::Tensor& x, StreamStates& states, size_t& slot) const;
+  // Streaming rows x [steps, in] (overwritten: the block's activation is applied in place) ->
+  // y [steps * upsample_rate, out] (must not overlap x).
+  void Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const;
+  int64_t upsample_rate() const { return upsample_.stride(); }
+  int64_t out_channels() const { return upsample_.out_channels(); }
   void SetConvolutionPrecision(WeightPrecision precision);
 
  private:

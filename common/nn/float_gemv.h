@@ -30,5 +30,10 @@ at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x, FloatKernel kerne
 // [rows, in] contiguous. threads as for ParallelFor (1: on the calling thread only).
 void FloatGemvInto(const float* w, int64_t out, int64_t in, const float* x, int64_t rows, float* y,
                    FloatKernel kernel = FloatKernel::kAuto, int threads = 0);
+// The same with row r of x starting at x + r * x_stride (x_stride > 0; rows may overlap): a
+// streaming convolution's receptive fields are overlapping windows of its time-major input, read in
+// place instead of copied out.
+void FloatGemvStridedInto(const float* w, int64_t out, int64_t in, const float* x, int64_t x_stride, int64_t rows,
+                          float* y, int threads = 0);
 
 }  // namespace qwen3tts::nn

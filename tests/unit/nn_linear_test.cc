@@ -288,6 +288,25 @@ TEST(FloatGemv, MatchesTheProductInDoubleAndRowsAreIndependent) {
   }
 }
 
+// Strided rows (a convolution's overlapping windows of time-major input, read in place) give the
+// same bits as the same rows copied out contiguously.
+TEST(FloatGemv, StridedOverlappingRowsEqualTheRowsCopiedOut) {
+  for (int64_t channels : {3, 8, 96}) {
+    for (int64_t taps : {1, 2, 7}) {
+      const int64_t width = taps * channels;
+      at::Tensor w = RandomWeight(37, width, 5 * channels + taps);
+      for (int64_t rows : {1, 4, 9}) {
+        at::Tensor steps = at::randn({rows + taps - 1, channels});
+        at::Tensor windows = steps.unfold(0, taps, 1).permute({0, 2, 1}).reshape({rows, width});  // copied out
+        at::Tensor y = at::empty({rows, 37});
+        FloatGemvStridedInto(w.data_ptr<float>(), 37, width, steps.data_ptr<float>(), channels, rows,
+                             y.data_ptr<float>());
+        EXPECT_TRUE(at::equal(y, FloatGemv(w, windows))) << channels << " " << taps << " " << rows;
+      }
+    }
+  }
+}
+
 // The scalar and AVX2 kernels give the same bits: one accumulation order on every CPU.
 TEST(FloatGemv, EveryKernelTheCpuHasGivesTheSameBits) {
   for (int64_t in : {5, 203, 1024}) {
