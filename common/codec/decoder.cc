@@ -186,6 +186,15 @@ at::Tensor CodecDecoder::Transform(const at::Tensor& latent_rows,
   return output_proj_(h);
 }
 
+void CodecDecoder::TransformRows(float* rows, int64_t n, std::vector<nn::KvCache>* caches) const {
+  thread_local std::vector<float> hidden_buffer;
+  float* hidden = nn::GrowTo(&hidden_buffer, n * config_.hidden_size);
+  input_proj_.Into(rows, n, hidden);
+  std::vector<nn::KvCache>* sequence_caches = caches;
+  transformer_.StepInPlace(hidden, &n, &sequence_caches, 1);
+  output_proj_.Into(hidden, n, rows);
+}
+
 absl::StatusOr<at::Tensor> CodecDecoder::Decode(const at::Tensor& codes) const {
   DecoderSession session(shared_from_this());
   ASSIGN_OR_RETURN(at::Tensor samples, session.Push(codes));
@@ -264,23 +273,24 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
   if (n == 0) return at::zeros({0}, at::kFloat);
   const CodecDecoder& d = *decoder_;
   at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
-  at::Tensor latent;  // the pre-transformer's rows of the current pass (frames from i - i % pass on)
+  const int64_t* frame_codes = valid.data_ptr<int64_t>();
+  const int64_t quantizers = valid.size(1);
   for (int64_t i = 0; i < n; ++i) {
     if (cancelled && cancelled()) {
       finished_ = true;
       return absl::CancelledError(absl::StrCat("decoder session: cancelled after ", i, " of ", n, " frames"));
     }
     if (i % kFramesPerTransformerPass == 0) {
-      auto rows = CatchExceptions("decoder session", [&]() -> absl::StatusOr<at::Tensor> {
-        return TransformFrames(valid.narrow(0, i, std::min(kFramesPerTransformerPass, n - i)));
+      absl::Status transformed = CatchExceptions("decoder session", [&]() -> absl::Status {
+        TransformFrames(frame_codes + i * quantizers, std::min(kFramesPerTransformerPass, n - i));
+        return absl::OkStatus();
       });
-      if (!rows.ok()) {
+      if (!transformed.ok()) {
         finished_ = true;  // the carried state may be half-updated
-        return rows.status();
+        return transformed;
       }
-      latent = *std::move(rows);
     }
-    const float* latent_row = latent.data_ptr<float>() + (i % kFramesPerTransformerPass) * d.config_.latent_dim;
+    const float* latent_row = latent_rows_.data() + (i % kFramesPerTransformerPass) * d.config_.latent_dim;
     float* samples = out.data_ptr<float>() + i * d.samples_per_frame_;
     absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
       DecodeLatentFrame(latent_row, samples);
@@ -295,16 +305,18 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
   return out;
 }
 
-at::Tensor DecoderSession::TransformFrames(const at::Tensor& codes) {
+void DecoderSession::TransformFrames(const int64_t* codes, int64_t n) {
   const CodecDecoder& d = *decoder_;
-  const int64_t frames = codes.size(0);
-  at::Tensor rows = at::empty({frames, d.config_.latent_dim}, at::kFloat);
-  for (int64_t i = 0; i < frames; ++i) {
+  const int64_t latent = d.config_.latent_dim, quantizers = d.num_quantizers();
+  thread_local std::vector<float> embedding_buffer;
+  float* embedding = nn::GrowTo(&embedding_buffer, d.config_.codebook_dim);
+  float* rows = nn::GrowTo(&latent_rows_, n * latent);
+  for (int64_t i = 0; i < n; ++i) {
     size_t slot = 0;  // the pre-convolution's state is the session's first (AppendInitialStates)
-    const at::Tensor embedding = d.quantizer_.Dequantize(codes.narrow(0, i, 1)).contiguous();  // [1, dim, 1]: one row
-    d.pre_conv_.Step(embedding.data_ptr<float>(), 1, rows.data_ptr<float>() + i * d.config_.latent_dim, states_, slot);
+    d.quantizer_.DequantizeFrame(codes + i * quantizers, embedding);
+    d.pre_conv_.Step(embedding, 1, rows + i * latent, states_, slot);
   }
-  return d.Transform(rows, &caches_).contiguous();
+  d.TransformRows(rows, n, &caches_);
 }
 
 void DecoderSession::DecodeLatentFrame(const float* latent_row, float* samples) {

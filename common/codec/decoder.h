@@ -102,6 +102,9 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   absl::StatusOr<at::Tensor> Validate(const at::Tensor& codes, int64_t first_frame) const;
   // Transformer part on [T, latent] rows, continuing `caches`.
   at::Tensor Transform(const at::Tensor& latent_rows, std::vector<nn::KvCache>* caches) const;
+  // The same on raw rows [n, latent_dim], in place (a streaming pass: the projections' and the
+  // stack's row kernels, nothing allocated once the thread's buffers have grown).
+  void TransformRows(float* rows, int64_t n, std::vector<nn::KvCache>* caches) const;
   void AppendInitialStates(StreamStates* states) const;
 
   CodecDecoderConfig config_;
@@ -154,9 +157,10 @@ class DecoderSession {
   int64_t samples_emitted() const { return frames_ * decoder_->samples_per_frame(); }
 
  private:
-  // Validated frames ([n <= kFramesPerTransformerPass, num_quantizers]) through the quantizer, the
-  // pre-convolution (one frame at a time) and the pre-transformer: [n, latent_dim].
-  at::Tensor TransformFrames(const at::Tensor& codes);
+  // Validated frames (n <= kFramesPerTransformerPass rows of num_quantizers codes) through the
+  // quantizer, the pre-convolution (one frame at a time) and the pre-transformer, into latent_rows_
+  // ([n, latent_dim]).
+  void TransformFrames(const int64_t* codes, int64_t n);
   // One pre-transformer output row (latent_dim floats) through the upsampler and the convolutional
   // decoder, one frame at a time (their convolutions' kernels depend on the step count), into
   // samples_per_frame samples. Allocates nothing once its per-thread buffers have grown.
@@ -165,6 +169,7 @@ class DecoderSession {
   std::shared_ptr<const CodecDecoder> decoder_;
   StreamStates states_;
   std::vector<nn::KvCache> caches_;
+  std::vector<float> latent_rows_;  // the current pass's pre-transformer output
   int64_t frames_ = 0;
   bool finished_ = false;
 };

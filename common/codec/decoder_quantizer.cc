@@ -1,8 +1,12 @@
 #include "common/codec/decoder_quantizer.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/nn/float_gemv.h"
+#include "common/nn/row_ops.h"
 #include "common/util/status_macros.h"
 
 namespace qwen3tts {
@@ -35,6 +39,8 @@ absl::StatusOr<SplitRvqDequantizer> SplitRvqDequantizer::Load(const DecoderWeigh
         config.num_quantizers));
   }
   SplitRvqDequantizer q;
+  q.dim_ = dim;
+  q.codebook_dim_ = config.codebook_dim;
   q.num_semantic_ = semantic;
   q.codebook_size_ = config.codebook_size;
   for (int64_t i = 0; i < config.num_quantizers; ++i) {
@@ -65,6 +71,25 @@ at::Tensor SplitRvqDequantizer::Dequantize(const at::Tensor& codes) const {
   at::Tensor first = at::conv1d(group_sum(0, num_semantic_), first_output_proj_);
   at::Tensor rest = at::conv1d(group_sum(num_semantic_, num_quantizers()), rest_output_proj_);
   return first + rest;
+}
+
+void SplitRvqDequantizer::DequantizeFrame(const int64_t* codes, float* out) const {
+  thread_local std::vector<float> buffer;
+  float* group_sum = nn::GrowTo(&buffer, dim_ + codebook_dim_);
+  float* projected = group_sum + dim_;
+  // Group by group as Dequantize: the sum quantizer by quantizer, then its projection.
+  auto project_group = [&](int64_t begin, int64_t end, const at::Tensor& projection, float* y) {
+    const float* first_row = codebooks_[begin].data_ptr<float>() + codes[begin] * dim_;
+    std::copy(first_row, first_row + dim_, group_sum);
+    for (int64_t i = begin + 1; i < end; ++i) {
+      const float* row = codebooks_[i].data_ptr<float>() + codes[i] * dim_;
+      for (int64_t d = 0; d < dim_; ++d) group_sum[d] += row[d];
+    }
+    nn::FloatGemvInto(projection.data_ptr<float>(), codebook_dim_, dim_, group_sum, 1, y);
+  };
+  project_group(0, num_semantic_, first_output_proj_, out);
+  project_group(num_semantic_, num_quantizers(), rest_output_proj_, projected);
+  for (int64_t c = 0; c < codebook_dim_; ++c) out[c] += projected[c];
 }
 
 absl::StatusOr<at::Tensor> ValidateDecoderCodes(const at::Tensor& codes, int64_t num_quantizers,

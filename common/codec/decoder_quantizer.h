@@ -20,6 +20,9 @@ class SplitRvqDequantizer {
                                                   const CodecDecoderConfig& config);
   // codes: [T, num_quantizers] int64, already validated. Returns [1, codebook_dim, T].
   at::Tensor Dequantize(const at::Tensor& codes) const;
+  // One frame's codes (num_quantizers values, validated) -> codebook_dim floats, the streaming
+  // form: the same sums, and the projections as row products, into caller-owned memory.
+  void DequantizeFrame(const int64_t* codes, float* out) const;
 
   int64_t num_quantizers() const { return static_cast<int64_t>(codebooks_.size()); }
   int64_t codebook_size() const { return codebook_size_; }
@@ -30,6 +33,7 @@ class SplitRvqDequantizer {
   int64_t num_semantic_ = 1;
   int64_t codebook_size_ = 0;
   at::Tensor first_output_proj_, rest_output_proj_;  // [codebook_dim, dim, 1]
+  int64_t dim_ = 0, codebook_dim_ = 0;
 };
 
 // Checks a code tensor for the decoder: rank 2 [frames, num_quantizers], integer dtype, every
