@@ -326,8 +326,8 @@ void DecoderSession::DecodeLatentFrame(const float* latent_row, float* samples) 
   thread_local std::vector<float> buffers[2];
   int current = 0;  // the buffer holding x
   int64_t steps = 1;
-  float* x = nn::GrowTo(&buffers[current], d.config_.latent_dim);
-  std::copy(latent_row, latent_row + d.config_.latent_dim, x);
+  const float* input = latent_row;  // the first stages only read their input: the latent row in place
+  float* x = nullptr;
   // The other buffer, for `out_steps` rows of `channels`; once written, it holds x.
   auto next = [&](int64_t out_steps, int64_t channels) {
     current = 1 - current;
@@ -337,13 +337,14 @@ void DecoderSession::DecodeLatentFrame(const float* latent_row, float* samples) 
   for (size_t i = 0; i < d.upsample_convs_.size(); ++i) {
     const CausalConvTranspose1d& upsample = d.upsample_convs_[i];
     float* y = next(steps * upsample.stride(), upsample.out_channels());
-    upsample.Step(x, steps, y, states_, slot);
+    upsample.Step(input, steps, y, states_, slot);
     x = y;
+    input = x;
     steps *= upsample.stride();
     d.upsample_blocks_[i].Step(x, steps, states_, slot);
   }
   float* y = next(steps, d.decoder_in_conv_.out_channels());
-  d.decoder_in_conv_.Step(x, steps, y, states_, slot);
+  d.decoder_in_conv_.Step(input, steps, y, states_, slot);
   x = y;
   for (const auto& block : d.decoder_blocks_) {
     y = next(steps * block.upsample_rate(), block.out_channels());

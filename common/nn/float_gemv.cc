@@ -62,8 +62,9 @@ bool FloatKernelAvailable(FloatKernel kernel) {
 
 namespace {
 
-// y has `out` columns (problem.ldy).
-void RunProblem(const FloatGemvProblem& problem, int64_t out, FloatKernel kernel, int threads) {
+// y's rows hold one value per weight row: problem.ldy is the output count.
+void RunProblem(const FloatGemvProblem& problem, FloatKernel kernel, int threads) {
+  const int64_t out = problem.ldy;
   if (problem.rows == 0 || out == 0) return;
   const RangeFn range = KernelFunction(FloatKernelAvailable(kernel) ? kernel : FloatKernel::kAuto);
   // Output rows are split between threads; each weight row is read once per kFloatDotMaxRows
@@ -75,13 +76,13 @@ void RunProblem(const FloatGemvProblem& problem, int64_t out, FloatKernel kernel
 
 void FloatGemvInto(const float* w, int64_t out, int64_t in, const float* x, int64_t rows, float* y,
                    FloatKernel kernel, int threads) {
-  RunProblem(FloatGemvProblem{w, in, x, in, rows, y, out}, out, kernel, threads);
+  RunProblem(FloatGemvProblem{w, in, x, in, rows, y, out}, kernel, threads);
 }
 
 void FloatGemvStridedInto(const float* w, int64_t out, int64_t in, const float* x, int64_t x_stride, int64_t rows,
                           float* y, int threads) {
   TORCH_CHECK(x_stride > 0, "FloatGemvStridedInto: row stride ", x_stride, " must be > 0");
-  RunProblem(FloatGemvProblem{w, in, x, x_stride, rows, y, out}, out, FloatKernel::kAuto, threads);
+  RunProblem(FloatGemvProblem{w, in, x, x_stride, rows, y, out}, FloatKernel::kAuto, threads);
 }
 
 at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x_in, FloatKernel kernel) {
