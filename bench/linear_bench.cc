@@ -8,7 +8,8 @@
 //           lacks is refused.
 //
 // Columns: at::linear (OpenBLAS GEMM, repacks the weight every call), at::mv per row (the float32
-// decoding path before nn::FloatGemv), nn::FloatGemv, nn::Int8Gemv (int8 weights, a quarter of the
+// decoding path before nn::FloatGemv), nn::FloatGemv, nn::FloatGemv on bfloat16 weights (half the
+// bytes, float32 arithmetic), nn::Int8Gemv (int8 weights, a quarter of the
 // bytes), nn::Int4Gemv (4-bit weights with bfloat16 block scales, 0.14x the bytes of float32). The weight matrix is larger than the L3 cache unless a small shape is asked for.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -114,13 +115,15 @@ int main(int argc, char** argv) {
   if (shapes.empty()) shapes = {{3072, 1024}, {6144, 3072}};
   if (threads > 0) at::set_num_threads(threads);
   std::printf("threads: %d  (best of %d calls; GB/s = weight bytes / time)\n", at::get_num_threads(), reps);
-  std::printf("%-12s %5s %10s %10s %10s %10s %10s %10s %10s %10s %10s\n", "shape", "rows", "gemm ms", "mv/row ms",
-              "float ms", "int8 ms", "int4 ms", "float GB/s", "int8 GB/s", "int4 GB/s", "gemm/float");
+  std::printf("%-12s %5s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s\n", "shape", "rows", "gemm ms",
+              "mv/row ms", "float ms", "bf16 ms", "int8 ms", "int4 ms", "float GB/s", "bf16 GB/s", "int8 GB/s",
+              "int4 GB/s", "gemm/float");
   for (const auto& [out, in] : shapes) {
     at::manual_seed(1);
     const at::Tensor w = at::randn({out, in}) * 0.05;
     const Int8Weight q = QuantizeInt8(w);
     const Int4Weight q4 = QuantizeInt4(w);
+    const at::Tensor w16 = w.to(at::kBFloat16);
     for (int64_t rows : rows_list) {
       const at::Tensor x = at::randn({rows, in});
       at::Tensor y = at::empty({rows, out});
@@ -132,13 +135,14 @@ int main(int argc, char** argv) {
         }
       });
       const double fl = BestMs(reps, [&] { FloatGemv(w, x); });
+      const double bf = BestMs(reps, [&] { FloatGemv(w16, x); });
       const double i8 = BestMs(reps, [&] { Int8Gemv(q, x, kernel); });
       const double i4 = BestMs(reps, [&] { Int4Gemv(q4, x, kernel); });
       const double gb = static_cast<double>(out * in) * 4 / 1e6;  // MB = GB/s * ms
       const double gb4 = static_cast<double>(q4.packed.numel()) / 1e6;
-      std::printf("%-12s %5lld %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f %10.1f %10.1f %9.2fx\n",
+      std::printf("%-12s %5lld %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f %10.1f %10.1f %10.1f %9.2fx\n",
                   (std::to_string(out) + "x" + std::to_string(in)).c_str(), static_cast<long long>(rows), gemm, mv,
-                  fl, i8, i4, gb / fl, gb / 4 / i8, gb4 / i4, gemm / fl);
+                  fl, bf, i8, i4, gb / fl, gb / 2 / bf, gb / 4 / i8, gb4 / i4, gemm / fl);
     }
   }
   return 0;

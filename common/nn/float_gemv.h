@@ -20,7 +20,7 @@ constexpr int64_t kFloatGemvMaxRows = 32;
 enum class FloatKernel { kAuto, kScalar, kAvx2 };
 bool FloatKernelAvailable(FloatKernel kernel);
 
-// y = x W^T: x [rows, in] float32, w [out, in] float32 contiguous -> [rows, out] float32.
+// y = x W^T: x [rows, in] float32, w [out, in] float32 or bfloat16 contiguous -> [rows, out] float32.
 // Each output element's arithmetic depends only on its own input row and weight row, so a row's
 // result does not depend on what it is batched with or on the thread count.
 at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x, FloatKernel kernel = FloatKernel::kAuto);
@@ -30,6 +30,11 @@ at::Tensor FloatGemv(const at::Tensor& w, const at::Tensor& x, FloatKernel kerne
 // [rows, in] contiguous. threads as for ParallelFor (1: on the calling thread only).
 void FloatGemvInto(const float* w, int64_t out, int64_t in, const float* x, int64_t rows, float* y,
                    FloatKernel kernel = FloatKernel::kAuto, int threads = 0);
+// The same with bfloat16 weights and float32 activations: half the weight bytes of float32 (these
+// products stream their weights from memory, so about half the time), each weight widened exactly
+// to float32, so the result has the bits FloatGemvInto gives for the widened matrix.
+void Bf16GemvInto(const c10::BFloat16* w, int64_t out, int64_t in, const float* x, int64_t rows, float* y,
+                  FloatKernel kernel = FloatKernel::kAuto, int threads = 0);
 // The same with row r of x starting at x + r * x_stride (x_stride > 0; rows may overlap): a
 // streaming convolution's receptive fields are overlapping windows of its time-major input, read in
 // place instead of copied out.

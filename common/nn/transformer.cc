@@ -31,6 +31,15 @@ int64_t TensorBytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.el
 
 void Linear::Quantize(LinearQuantization quantization) {
   if (!weight_.defined() || quantization == LinearQuantization::kNone) return;
+  if (quantization == LinearQuantization::kBFloat16 || quantization == LinearQuantization::kBFloat16WhereExact) {
+    at::Tensor rounded = weight_.to(at::kBFloat16).contiguous();
+    if (quantization == LinearQuantization::kBFloat16WhereExact &&
+        !at::equal(rounded.to(weight_.scalar_type()), weight_)) {
+      return;
+    }
+    weight_ = std::move(rounded);
+    return;
+  }
   if (quantization == LinearQuantization::kInt8) {
     int8_ = nn::QuantizeInt8(weight_);
   } else {
@@ -45,7 +54,7 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
   const int64_t out = out_features();
   const int64_t rows = x.numel() / in;
   if (!quantized && (x.scalar_type() != at::kFloat || rows > kFloatGemvMaxRows || rows == 0)) {
-    return at::linear(x, weight_, bias_);
+    return TensorProduct(x);
   }
   at::Tensor flat = x.reshape({rows, in});
   at::Tensor y;
@@ -63,22 +72,35 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
   return y.view(shape);
 }
 
+at::Tensor Linear::TensorProduct(const at::Tensor& x) const {
+  const c10::ScalarType dtype = x.scalar_type();
+  if (weight_.scalar_type() == dtype && (!bias_.defined() || bias_.scalar_type() == dtype)) {
+    return at::linear(x, weight_, bias_);
+  }
+  // bfloat16 weights and float32 rows past the row kernel (a prompt's prefill): the float32 GEMM
+  // of the widened weight, the same values the row kernel multiplies. Widening is one pass over
+  // the weight, small next to a product of that many rows.
+  return at::linear(x, weight_.to(dtype), bias_.defined() ? bias_.to(dtype) : bias_);
+}
+
 bool Linear::TakesRows(int64_t rows) const {
   if (!weight_.defined()) return true;
-  return weight_.scalar_type() == at::kFloat && rows <= kFloatGemvMaxRows &&
-         (!bias_.defined() || bias_.scalar_type() == at::kFloat);
+  return (weight_.scalar_type() == at::kFloat || weight_.scalar_type() == at::kBFloat16) &&
+         rows <= kFloatGemvMaxRows && (!bias_.defined() || bias_.scalar_type() == at::kFloat);
 }
 
 void Linear::Into(const float* x, int64_t rows, float* y) const {
   const int64_t out = out_features();
   if (!TakesRows(rows)) {
-    // bfloat16 weights, or more float32 rows than the row kernel is worth: the tensor product.
+    // More rows than the row kernel is worth (or weights in a dtype it lacks): the tensor product.
     const int64_t in = weight_.size(1);
-    at::Tensor input = at::from_blob(const_cast<float*>(x), {rows, in}, at::kFloat).to(weight_.scalar_type());
-    at::from_blob(y, {rows, out}, at::kFloat).copy_((*this)(input));
+    at::Tensor input = at::from_blob(const_cast<float*>(x), {rows, in}, at::kFloat);
+    at::from_blob(y, {rows, out}, at::kFloat).copy_(TensorProduct(input));
     return;
   }
-  if (weight_.defined()) {
+  if (weight_.defined() && weight_.scalar_type() == at::kBFloat16) {
+    Bf16GemvInto(weight_.data_ptr<c10::BFloat16>(), out, weight_.size(1), x, rows, y);
+  } else if (weight_.defined()) {
     FloatGemvInto(weight_.data_ptr<float>(), out, weight_.size(1), x, rows, y);
   } else if (int8_.packed.defined()) {
     Int8GemvInto(int8_, x, rows, y);

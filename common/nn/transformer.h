@@ -20,17 +20,21 @@
 
 namespace qwen3tts::nn {
 
-// How a stack's or layer's linear weights are kept: as loaded, or quantized (int8_gemv.h).
-enum class LinearQuantization { kNone, kInt8, kInt4 };
+// How a stack's or layer's linear weights are kept: as loaded, rounded to bfloat16 (float32
+// arithmetic on the widened weights, float_gemv.h), in bfloat16 only where that loses nothing
+// (every value of the matrix is a bfloat16: a bfloat16 checkpoint's, widened at load), or
+// quantized (int8_gemv.h).
+enum class LinearQuantization { kNone, kBFloat16, kBFloat16WhereExact, kInt8, kInt4 };
 
-// y = x W^T + b with W [out, in] as stored in checkpoints, or quantized to int8 or int4 (Quantize).
+// y = x W^T + b with W [out, in] as stored in checkpoints, or kept in bfloat16 or quantized to int8
+// or int4 (Quantize).
 class Linear {
  public:
   Linear() = default;
   Linear(at::Tensor weight, at::Tensor bias);  // bias may be undefined
   at::Tensor operator()(const at::Tensor& x) const;
   // Whether Into takes `rows` float32 rows on the row kernels: quantized weights always, float32
-  // weights up to kFloatGemvMaxRows (beyond that a GEMM is faster); bfloat16 weights never.
+  // and bfloat16 weights up to kFloatGemvMaxRows (beyond that a GEMM is faster).
   bool TakesRows(int64_t rows) const;
   // y [rows, out] = x [rows, in] W^T + b on raw float32 buffers. Allocates nothing when
   // TakesRows(rows) (a decoding step's layers); otherwise goes through the tensor product.
@@ -40,13 +44,21 @@ class Linear {
   }
   // Bytes of parameters read by one application (what a decoding step streams from memory).
   int64_t bytes() const;
-  // Replaces a float32 weight by its int8 or int4 quantization; products then go through
-  // nn::Int8Gemv / nn::Int4Gemv (activations quantized per block of 32). kNone keeps it.
+  // Replaces a float32 weight by its bfloat16 rounding (float32 activations and arithmetic:
+  // nn::Bf16GemvInto for a few rows, the float32 GEMM of the widened weight for more; a float32
+  // bias stays float32), by the same only when the rounding changes no value
+  // (kBFloat16WhereExact: then every product has the bits the float32 weight gives, from half the
+  // bytes), or by its int8 or int4 quantization (nn::Int8Gemv / nn::Int4Gemv, activations quantized
+  // per block of 32). kNone keeps it.
   void Quantize(LinearQuantization quantization);
   void QuantizeInt8() { Quantize(LinearQuantization::kInt8); }
 
  private:
-  at::Tensor weight_;  // undefined once quantized
+  // at::linear in x's dtype (weights of another dtype converted for the call): many rows, or
+  // activations that are not float32.
+  at::Tensor TensorProduct(const at::Tensor& x) const;
+
+  at::Tensor weight_;  // float32 or bfloat16; undefined once quantized to int8 / int4
   Int8Weight int8_;    // one of the two, once quantized
   Int4Weight int4_;
   at::Tensor bias_;
@@ -195,7 +207,8 @@ class TransformerBlock {
 class TransformerStack {
  public:
   // Loads `<prefix>layers.<i>.` for i < num_layers and `<final_norm>` (empty: no final norm).
-  // quantization: of each block's projections, as it is loaded (dtype float32 when quantized).
+  // quantization: of each block's projections, as it is loaded (dtype float32 when quantized or
+  // kept in bfloat16: the activations, norms and caches).
   static absl::StatusOr<TransformerStack> Load(const Checkpoint& ckpt, const std::string& prefix, int64_t num_layers,
                                                const std::string& final_norm, const BlockConfig& config,
                                                double rope_theta, c10::ScalarType dtype,

@@ -40,7 +40,9 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
 
 absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Checkpoint& ckpt, const ModelConfig& config,
                                                                      WeightPrecision precision) {
-  const c10::ScalarType dtype = precision == WeightPrecision::kBFloat16 ? at::kBFloat16 : at::kFloat;
+  // Activations are float32 for every precision; bfloat16 and the quantized precisions change how
+  // the linear layers' weights are kept.
+  const c10::ScalarType dtype = at::kFloat;
   if (config.talker.hidden_act != "silu") {
     return absl::UnimplementedError(absl::StrCat(config.file, ": talker_config.hidden_act '",
                                                  config.talker.hidden_act, "' is not supported (supported: silu)"));
@@ -57,9 +59,11 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   const std::string text_embedding = "talker.model.text_embedding.weight";
   c10::ScalarType text_embedding_dtype = dtype;
   if (const TensorEntry* e = ckpt.Find(text_embedding);
-      e != nullptr && (e->dtype == StDType::kBF16 || e->dtype == StDType::kF16) && dtype == at::kFloat) {
+      e != nullptr && (e->dtype == StDType::kBF16 || e->dtype == StDType::kF16)) {
     text_embedding_dtype = ToScalarType(e->dtype);
   }
+  // The codec embedding tables are read a row at a time too; bfloat16 keeps them in bfloat16.
+  const c10::ScalarType table_dtype = precision == WeightPrecision::kBFloat16 ? at::kBFloat16 : dtype;
   ASSIGN_OR_RETURN(m->text_embedding_, ckpt.LoadShaped(text_embedding, {t.text_vocab_size, t.text_hidden_size},
                                                        text_embedding_dtype));
   ASSIGN_OR_RETURN(m->text_fc1_, nn::LoadLinear(ckpt, "talker.text_projection.linear_fc1", t.text_hidden_size,
@@ -67,20 +71,29 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   ASSIGN_OR_RETURN(m->text_fc2_, nn::LoadLinear(ckpt, "talker.text_projection.linear_fc2", t.text_hidden_size,
                                                 t.hidden_size, true, dtype));
   ASSIGN_OR_RETURN(m->codec_embedding_,
-                   ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, dtype));
+                   ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, table_dtype));
   // int4 quantizes the transformer layers (nearly all of a frame's weight traffic) and keeps the
-  // text projection and the heads, whose logits pick the codes, in int8.
-  const nn::LinearQuantization layers = precision == WeightPrecision::kInt8   ? nn::LinearQuantization::kInt8
-                                        : precision == WeightPrecision::kInt4 ? nn::LinearQuantization::kInt4
-                                                                              : nn::LinearQuantization::kNone;
-  const bool int8_heads = layers != nn::LinearQuantization::kNone;
+  // text projection and the heads, whose logits pick the codes, in int8. bfloat16 keeps every
+  // linear layer in bfloat16. float32 does too where no value changes: the official checkpoints
+  // are stored in bfloat16, and a decoding step, which streams its weights from memory, then reads
+  // half the bytes for the same bits.
+  nn::LinearQuantization layers = nn::LinearQuantization::kNone, heads = nn::LinearQuantization::kNone;
+  switch (precision) {
+    case WeightPrecision::kFloat32: layers = heads = nn::LinearQuantization::kBFloat16WhereExact; break;
+    case WeightPrecision::kBFloat16: layers = heads = nn::LinearQuantization::kBFloat16; break;
+    case WeightPrecision::kInt8: layers = heads = nn::LinearQuantization::kInt8; break;
+    case WeightPrecision::kInt4:
+      layers = nn::LinearQuantization::kInt4;
+      heads = nn::LinearQuantization::kInt8;
+      break;
+  }
   ASSIGN_OR_RETURN(m->talker_, nn::TransformerStack::Load(ckpt, "talker.model.", t.num_hidden_layers, "talker.model.norm",
                                                           QwenBlock(t), t.rope_theta, dtype, layers));
   ASSIGN_OR_RETURN(m->codec_head_, nn::LoadLinear(ckpt, "talker.codec_head", t.hidden_size, t.vocab_size, false, dtype));
   const int64_t residual_groups = t.num_code_groups - 1;
   for (int64_t g = 0; g < residual_groups; ++g) {
     ASSIGN_OR_RETURN(at::Tensor emb, ckpt.LoadShaped(absl::StrCat("talker.code_predictor.model.codec_embedding.", g, ".weight"),
-                                                     {cp.vocab_size, t.hidden_size}, dtype));
+                                                     {cp.vocab_size, t.hidden_size}, table_dtype));
     m->residual_embeddings_.push_back(emb);
     ASSIGN_OR_RETURN(nn::Linear head, nn::LoadLinear(ckpt, absl::StrCat("talker.code_predictor.lm_head.", g),
                                                      cp.hidden_size, cp.vocab_size, false, dtype));
@@ -95,10 +108,8 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
                    nn::TransformerStack::Load(ckpt, "talker.code_predictor.model.", cp.num_hidden_layers,
                                               "talker.code_predictor.model.norm", QwenBlock(cp), cp.rope_theta, dtype,
                                               layers));
-  if (int8_heads) {
-    for (nn::Linear* l : {&m->text_fc1_, &m->text_fc2_, &m->codec_head_, &m->small_to_mtp_}) l->QuantizeInt8();
-    for (nn::Linear& head : m->lm_heads_) head.QuantizeInt8();
-  }
+  for (nn::Linear* l : {&m->text_fc1_, &m->text_fc2_, &m->codec_head_, &m->small_to_mtp_}) l->Quantize(heads);
+  for (nn::Linear& head : m->lm_heads_) head.Quantize(heads);
   // Per-frame weight traffic: every talker layer and the codec head once; the code predictor
   // stack and one residual head per residual codebook.
   m->talker_bytes_ = m->talker_.bytes() + m->codec_head_.bytes();
@@ -111,7 +122,9 @@ at::Tensor TalkerModel::EmbedText(const at::Tensor& ids) const {
   return text_fc2_(at::silu(text_fc1_(e)));
 }
 
-at::Tensor TalkerModel::EmbedCodec(const at::Tensor& ids) const { return at::embedding(codec_embedding_, ids); }
+at::Tensor TalkerModel::EmbedCodec(const at::Tensor& ids) const {
+  return at::embedding(codec_embedding_, ids).to(dtype_);
+}
 
 at::Tensor TalkerModel::EmbedFrames(const at::Tensor& codes) const {
   at::Tensor ids = codes.to(at::kLong).contiguous();

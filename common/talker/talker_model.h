@@ -19,8 +19,11 @@
 
 namespace qwen3tts {
 
-// Weights of the talker stage (common/nn/weight_precision.h): float32 (the reference's numbers),
-// bfloat16 (weights and compute; half the memory traffic), int8 (every linear layer's weight
+// Weights of the talker stage (common/nn/weight_precision.h): float32 (the reference's numbers;
+// a linear layer whose every value is a bfloat16, as in the official checkpoints, is kept in
+// bfloat16 and widened exactly in the kernels: the same bits from half the memory traffic),
+// bfloat16 (every linear layer's weight and the codec embedding tables in bfloat16, float32
+// activations and arithmetic: on a bfloat16 checkpoint exactly float32's results), int8 (every linear layer's weight
 // quantized per output row, a quarter of the traffic of float32; the linear layers' inputs are
 // quantized per block of 32 (nn::Int8Gemv), everything else stays float32) or int4 (the talker's
 // and code predictor's transformer layers in 4 bits per block of 32 inputs, nn::Int4Gemv, 0.56x
@@ -30,13 +33,13 @@ class TalkerModel {
  public:
   static absl::StatusOr<std::shared_ptr<const TalkerModel>> Load(const Checkpoint& ckpt, const ModelConfig& config,
                                                                  WeightPrecision precision);
-  // dtype: compute and weight dtype (float32 default; bfloat16 halves the memory traffic).
+  // dtype: float32 (default) or bfloat16, as WeightPrecision::kFloat32 / kBFloat16.
   static absl::StatusOr<std::shared_ptr<const TalkerModel>> Load(const Checkpoint& ckpt, const ModelConfig& config,
                                                                  c10::ScalarType dtype = c10::ScalarType::Float);
 
   const ModelConfig& config() const { return config_; }
   const TalkerConfig& talker_config() const { return config_.talker; }
-  c10::ScalarType dtype() const { return dtype_; }  // compute dtype (float32 for int8 / int4 weights)
+  c10::ScalarType dtype() const { return dtype_; }  // activations' dtype: float32 for every precision
   WeightPrecision precision() const { return precision_; }
   int64_t hidden_size() const { return config_.talker.hidden_size; }
   int64_t num_code_groups() const { return config_.talker.num_code_groups; }
@@ -62,8 +65,7 @@ class TalkerModel {
 
   // ---- The decoding-step path: float32 rows on caller-owned buffers ----
   // A frame's work, for one sequence or several stacked (rows[i] rows belong to the sequence with
-  // caches[i]). Nothing is allocated with float32, int8 or int4 weights once the calling thread's
-  // step buffers have grown; bfloat16 weights go through tensors.
+  // caches[i]). Nothing is allocated once the calling thread's step buffers have grown.
   int64_t code_predictor_hidden_size() const { return config_.talker.code_predictor.hidden_size; }
   int64_t code_predictor_vocab_size() const { return config_.talker.code_predictor.vocab_size; }
   // out [n, hidden] = codec_embedding(ids).

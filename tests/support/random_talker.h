@@ -21,17 +21,20 @@ namespace qwen3tts::testing {
 
 // size: "0b6" or "1b7" (the tiny preset keeps each size's structure, e.g. 1.7B's projection into
 // the code predictor).
+// checkpoint_dtype: how the weights are stored (bfloat16, as the official checkpoints are).
 inline std::shared_ptr<const TalkerModel> LoadRandomTalker(ModelVariant variant, const std::string& size,
-                                                           WeightPrecision precision = WeightPrecision::kFloat32) {
+                                                           WeightPrecision precision = WeightPrecision::kFloat32,
+                                                           at::ScalarType checkpoint_dtype = at::kBFloat16) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("qwen3tts_talker_" + std::to_string(::getpid()) + "_" +
-                                              ModelVariantName(variant) + size + WeightPrecisionName(precision));
+                                              ModelVariantName(variant) + size + WeightPrecisionName(precision) +
+                                              c10::toString(checkpoint_dtype));
   fs::create_directories(dir);
   auto config = PresetModelConfig("tiny", variant);
   EXPECT_TRUE(config.ok());
   config->tts_model_size = size;
   std::ofstream((dir / "config.json").string()) << ModelConfigToJson(*config).dump(2);
-  EXPECT_TRUE(WriteSafetensors((dir / "model.safetensors").string(), RandomTalkerWeights(*config, 7, at::kBFloat16)).ok());
+  EXPECT_TRUE(WriteSafetensors((dir / "model.safetensors").string(), RandomTalkerWeights(*config, 7, checkpoint_dtype)).ok());
   auto parsed = ParseModelConfig((dir / "config.json").string());
   EXPECT_TRUE(parsed.ok()) << parsed.status();
   auto ckpt = Checkpoint::Open(dir.string());

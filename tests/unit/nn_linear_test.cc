@@ -264,6 +264,54 @@ TEST(LinearLayer, Int4QuantizedLayerIsCloseToFloat32AndUnderAFifthOfTheBytes) {
   }
 }
 
+// bfloat16 weights: float32 arithmetic on the exactly widened weights, half the bytes. A few rows
+// take the row kernel, more the GEMM of the widened weight; the float32 bias stays float32.
+TEST(LinearLayer, BFloat16LayerComputesTheWidenedWeightsInFloat32AndHalvesTheBytes) {
+  at::Tensor w = RandomWeight(96, 130, 8);
+  at::Tensor b = at::randn({96});
+  Linear linear(w, b);
+  linear.Quantize(LinearQuantization::kBFloat16);
+  EXPECT_EQ(linear.bytes(), 96 * 130 * 2 + 96 * 4);
+  EXPECT_EQ(linear.out_features(), 96);
+  const at::Tensor widened = w.to(at::kBFloat16).to(at::kFloat);
+  for (int64_t rows : std::vector<int64_t>{1, 3, kFloatGemvMaxRows, kFloatGemvMaxRows + 1, 40}) {
+    EXPECT_TRUE(linear.TakesRows(rows) == (rows <= kFloatGemvMaxRows)) << rows;
+    at::Tensor x = at::randn({rows, 130});
+    at::Tensor y = linear(x);
+    ASSERT_EQ(y.scalar_type(), at::kFloat);
+    if (rows <= kFloatGemvMaxRows) {
+      EXPECT_TRUE(at::equal(y, FloatGemv(widened, x) + b)) << rows;
+    } else {
+      EXPECT_TRUE(at::allclose(y, at::linear(x, widened, b), 1e-5, 1e-5)) << rows;
+    }
+    at::Tensor into = at::empty({rows, 96});
+    linear.Into(x.data_ptr<float>(), rows, into.data_ptr<float>());
+    EXPECT_TRUE(at::equal(into, y)) << rows;
+  }
+}
+
+// The bfloat16 row kernels give exactly the float32 kernels' bits for the widened matrix, on every
+// kernel the CPU has, for widths with and without a partial last group of 8.
+TEST(FloatGemv, BFloat16WeightsGiveTheBitsOfTheWidenedFloat32Weights) {
+  for (int64_t in : {3, 13, 64, 203, 1024}) {
+    at::Tensor w16 = RandomWeight(23, in, 30 + in).to(at::kBFloat16);
+    at::Tensor widened = w16.to(at::kFloat);
+    for (int64_t rows : {1, 4, 6}) {
+      at::Tensor x = at::randn({rows, in});
+      at::Tensor expected = FloatGemv(widened, x, FloatKernel::kScalar);
+      EXPECT_TRUE(at::equal(FloatGemv(w16, x, FloatKernel::kScalar), expected)) << in << " " << rows;
+      EXPECT_TRUE(at::equal(FloatGemv(w16, x, FloatKernel::kAuto), expected)) << in << " " << rows;
+      if (FloatKernelAvailable(FloatKernel::kAvx2)) {
+        EXPECT_TRUE(at::equal(FloatGemv(w16, x, FloatKernel::kAvx2), expected)) << in << " " << rows;
+      }
+      at::Tensor into = at::empty({rows, 23});
+      Bf16GemvInto(w16.data_ptr<c10::BFloat16>(), 23, in, x.data_ptr<float>(), rows, into.data_ptr<float>(),
+                   FloatKernel::kAuto, /*threads=*/2);
+      EXPECT_TRUE(at::equal(into, expected)) << in << " " << rows;
+    }
+  }
+}
+
 // Widths with whole groups of 8 inputs, a partial last group, fewer inputs than a group; output
 // counts on both sides of the kernel's 4 outputs per pass; rows on both sides of its 4 rows.
 TEST(FloatGemv, MatchesTheProductInDoubleAndRowsAreIndependent) {

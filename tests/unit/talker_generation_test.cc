@@ -512,7 +512,8 @@ TEST_F(TalkerGenerationTest, BatcherUsesItsOwnThreadCountsForStepsAndPrefills) {
   EXPECT_EQ(at::get_num_threads(), caller_threads);  // the caller's own count is untouched
 }
 
-// The first-step logits of a lower-precision model stay within `tolerance` of float32's range.
+// The first-step logits of a lower-precision model stay within `tolerance` of float32's range
+// (tolerance 0: equal bit for bit).
 void ExpectPrefillLogitsClose(const std::shared_ptr<const TalkerModel>& f32,
                               const std::shared_ptr<const TalkerModel>& other, float tolerance = 0.05f) {
   TalkerRequest r = TalkerGenerationTest::GreedyCustomVoiceRequest();
@@ -520,27 +521,72 @@ void ExpectPrefillLogitsClose(const std::shared_ptr<const TalkerModel>& f32,
   ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
   ASSERT_TRUE(TalkerSequence::Start(other, r, &b).ok());
   at::Tensor diff = (a.logits_step0 - b.logits_step0).abs().max();
-  EXPECT_LT(diff.item<float>(), tolerance * a.logits_step0.abs().max().item<float>() + 1e-3f);
+  if (tolerance == 0.0f) {
+    EXPECT_TRUE(at::equal(a.logits_step0, b.logits_step0)) << "max |difference| " << diff.item<float>();
+  } else {
+    EXPECT_LT(diff.item<float>(), tolerance * a.logits_step0.abs().max().item<float>() + 1e-3f);
+  }
   std::printf("prefill logits: max |difference| %.4f of max |logit| %.4f\n", diff.item<float>(),
               a.logits_step0.abs().max().item<float>());
 }
 
-TEST_F(TalkerGenerationTest, Bfloat16StaysCloseToFloat32) {
+// bfloat16 keeps the linear layers' weights (and the codec tables) in bfloat16 and computes in
+// float32 on their exact widening. On a checkpoint stored in bfloat16, as the official ones are,
+// float32 keeps the very same bfloat16 weights (no value changes): both give the same logits and
+// greedy codes bit for bit, from half the bytes float32 weights would take, and batch like solo.
+TEST_F(TalkerGenerationTest, Bfloat16OnABfloat16CheckpointEqualsFloat32WithHalfTheBytes) {
   auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
   auto bf16 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kBFloat16);
+  auto f32_stored = testing::LoadRandomTalker(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32, at::kFloat);
+  EXPECT_EQ(bf16->precision(), WeightPrecision::kBFloat16);
+  EXPECT_EQ(bf16->dtype(), at::kFloat);
+  EXPECT_EQ(f32->TalkerBytesPerStep(), bf16->TalkerBytesPerStep());
+  EXPECT_EQ(f32->CodePredictorBytesPerStep(), bf16->CodePredictorBytesPerStep());
+  // Linear weights halve; the float32 norms and biases do not (they weigh more in the tiny model).
+  EXPECT_LT(bf16->TalkerBytesPerStep(), f32_stored->TalkerBytesPerStep() * 55 / 100);
+  EXPECT_GT(bf16->TalkerBytesPerStep(), f32_stored->TalkerBytesPerStep() * 45 / 100);
+  EXPECT_LT(bf16->CodePredictorBytesPerStep(), f32_stored->CodePredictorBytesPerStep() * 55 / 100);
+  ExpectPrefillLogitsClose(f32, bf16, /*tolerance=*/0.0f);
+
+  std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
+  requests[1].speaker = "Vivian";
+  requests[2].input_ids = Template(3);
+  std::vector<at::Tensor> f32_codes = SoloGreedyCodes(f32, &requests);
+  std::vector<at::Tensor> bf16_codes = SoloGreedyCodes(bf16, &requests);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_TRUE(at::equal(bf16_codes[i], f32_codes[i])) << "request " << i;
+  }
+  ExpectBatchedEqualsSolo(bf16, requests);
+}
+
+// On a float32 checkpoint float32 keeps float32 weights (bfloat16 would change them), and
+// bfloat16 rounds them: half the bytes, logits close to float32's.
+TEST_F(TalkerGenerationTest, Bfloat16OnAFloat32CheckpointRoundsTheWeightsAndStaysClose) {
+  auto f32 = testing::LoadRandomTalker(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32, at::kFloat);
+  auto bf16 = testing::LoadRandomTalker(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kBFloat16, at::kFloat);
+  auto f32_of_bf16_checkpoint = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
+  EXPECT_GT(f32->TalkerBytesPerStep(), f32_of_bf16_checkpoint->TalkerBytesPerStep() * 18 / 10);
+  EXPECT_LT(bf16->TalkerBytesPerStep(), f32->TalkerBytesPerStep() * 55 / 100);
   ExpectPrefillLogitsClose(f32, bf16);
+  TalkerRequest r = GreedyCustomVoiceRequest();
+  GenerationTrace a, b;
+  ASSERT_TRUE(TalkerSequence::Start(f32, r, &a).ok());
+  ASSERT_TRUE(TalkerSequence::Start(bf16, r, &b).ok());
+  EXPECT_FALSE(at::equal(a.logits_step0, b.logits_step0));  // the rounding is real
 }
 
 // int8: the prefill logits stay close to float32, the model reports a quarter of the
-// weight traffic, and batched greedy decoding equals each sequence's solo run (the int8 kernel
-// computes every row the same way whatever the batch).
+// weight traffic of float32 weights (half of bfloat16's), and batched greedy decoding equals each
+// sequence's solo run (the int8 kernel computes every row the same way whatever the batch).
 TEST_F(TalkerGenerationTest, Int8WeightsStayCloseToFloat32AndBatchLikeSolo) {
   auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
+  auto f32_stored = testing::LoadRandomTalker(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32, at::kFloat);
   auto int8 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kInt8);
   EXPECT_EQ(int8->precision(), WeightPrecision::kInt8);
   EXPECT_EQ(int8->dtype(), at::kFloat);
   // (Weights plus per-row scales and tile padding, which weigh more in the tiny model's narrow layers.)
-  EXPECT_LT(int8->TalkerBytesPerStep(), f32->TalkerBytesPerStep() * 4 / 10);
+  EXPECT_LT(int8->TalkerBytesPerStep(), f32_stored->TalkerBytesPerStep() * 4 / 10);
+  EXPECT_LT(int8->TalkerBytesPerStep(), f32->TalkerBytesPerStep() * 8 / 10);
   ExpectPrefillLogitsClose(f32, int8);
 
   std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
