@@ -126,14 +126,15 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   block.layer_scale = true;
   block.attention_bias = config.attention_bias;
   block.sliding_window = config.sliding_window;
-  ASSIGN_OR_RETURN(d->transformer_,
-                   nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
-                                              block, config.rope_theta, at::kFloat,
-                                              int8 ? nn::LinearQuantization::kInt8 : nn::LinearQuantization::kNone));
-  if (int8) {
-    d->input_proj_.QuantizeInt8();
-    d->output_proj_.QuantizeInt8();
-  }
+  // float32 keeps a linear layer in bfloat16 where no value changes (the official codec weights are
+  // stored in bfloat16): one frame per call reads the pre-transformer's weights once per frame,
+  // and half the bytes give the same bits.
+  const nn::LinearQuantization linears = int8 ? nn::LinearQuantization::kInt8
+                                              : nn::LinearQuantization::kBFloat16WhereExact;
+  ASSIGN_OR_RETURN(d->transformer_, nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
+                                                               block, config.rope_theta, at::kFloat, linears));
+  d->input_proj_.Quantize(linears);
+  d->output_proj_.Quantize(linears);
 
   for (size_t i = 0; i < config.upsampling_ratios.size(); ++i) {
     const int64_t factor = config.upsampling_ratios[i];
@@ -143,7 +144,7 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
                                                  config.latent_dim, factor, factor));
     ASSIGN_OR_RETURN(ConvNeXtBlock convnext,
                      ConvNeXtBlock::Load(weights, prefix + ".1", config.latent_dim));
-    if (int8) convnext.QuantizeLinearsInt8();
+    convnext.QuantizeLinears(linears);
     d->upsample_convs_.push_back(std::move(conv));
     d->upsample_blocks_.push_back(std::move(convnext));
   }

@@ -489,9 +489,9 @@ absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
   return block;
 }
 
-void ConvNeXtBlock::QuantizeLinearsInt8() {
-  pw1_.QuantizeInt8();
-  pw2_.QuantizeInt8();
+void ConvNeXtBlock::QuantizeLinears(nn::LinearQuantization quantization) {
+  pw1_.Quantize(quantization);
+  pw2_.Quantize(quantization);
 }
 
 at::Tensor ConvNeXtBlock::Forward(const at::Tensor& x) const {

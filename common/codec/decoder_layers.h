@@ -168,8 +168,8 @@ class ConvNeXtBlock {
   void AppendInitialStates(StreamStates* states) const;
   // Streaming rows x [steps, C], in place.
   void Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const;
-  // int8 pointwise layers (nn::Linear::QuantizeInt8).
-  void QuantizeLinearsInt8();
+  // How the pointwise layers' weights are kept (nn::Linear::Quantize).
+  void QuantizeLinears(nn::LinearQuantization quantization);
   // The depthwise convolution's precision (int8 keeps it float32, see above).
   void SetConvolutionPrecision(WeightPrecision precision) { dwconv_.SetPrecision(precision); }
 

@@ -290,6 +290,27 @@ TEST(LinearLayer, BFloat16LayerComputesTheWidenedWeightsInFloat32AndHalvesTheByt
   }
 }
 
+// kBFloat16WhereExact: a weight whose every value is a bfloat16 (a bfloat16 checkpoint widened at
+// load) is kept in bfloat16 with the float32 layer's exact results; any other weight stays float32.
+TEST(LinearLayer, BFloat16WhereExactHalvesOnlyWeightsThatLoseNothing) {
+  at::Tensor b = at::randn({96});
+  at::Tensor exact_w = RandomWeight(96, 130, 9).to(at::kBFloat16).to(at::kFloat);
+  Linear as_float32(exact_w, b), kept(exact_w, b);
+  kept.Quantize(LinearQuantization::kBFloat16WhereExact);
+  EXPECT_EQ(kept.bytes(), 96 * 130 * 2 + 96 * 4);
+  for (int64_t rows : std::vector<int64_t>{1, 5, kFloatGemvMaxRows, 40}) {
+    at::Tensor x = at::randn({rows, 130});
+    EXPECT_TRUE(at::equal(kept(x), as_float32(x))) << rows;
+  }
+  at::Tensor inexact_w = RandomWeight(96, 130, 10);
+  ASSERT_FALSE(at::equal(inexact_w.to(at::kBFloat16).to(at::kFloat), inexact_w));
+  Linear unchanged(inexact_w, b);
+  unchanged.Quantize(LinearQuantization::kBFloat16WhereExact);
+  EXPECT_EQ(unchanged.bytes(), (96 * 130 + 96) * 4);
+  at::Tensor x = at::randn({3, 130});
+  EXPECT_TRUE(at::equal(unchanged(x), Linear(inexact_w, b)(x)));
+}
+
 // The bfloat16 row kernels give exactly the float32 kernels' bits for the widened matrix, on every
 // kernel the CPU has, for widths with and without a partial last group of 8.
 TEST(FloatGemv, BFloat16WeightsGiveTheBitsOfTheWidenedFloat32Weights) {
