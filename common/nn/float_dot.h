@@ -34,5 +34,7 @@ void FloatGemvRangeScalar(const FloatGemvProblem& p, int64_t begin, int64_t end)
 void FloatGemvRangeAvx2(const FloatGemvProblem& p, int64_t begin, int64_t end);
 void Bf16GemvRangeScalar(const Bf16GemvProblem& p, int64_t begin, int64_t end);
 void Bf16GemvRangeAvx2(const Bf16GemvProblem& p, int64_t begin, int64_t end);
+void FloatGemvRangeAvx512(const FloatGemvProblem& p, int64_t begin, int64_t end);
+void Bf16GemvRangeAvx512(const Bf16GemvProblem& p, int64_t begin, int64_t end);
 
 }  // namespace qwen3tts::nn

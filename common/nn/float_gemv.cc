@@ -59,7 +59,15 @@ RangeFn<Weight> KernelFunction(FloatKernel kernel) {
     scalar = Bf16GemvRangeScalar;
   }
 #if defined(QWEN3TTS_X86_KERNELS)
+  static const bool has_avx512 = FloatKernelAvailable(FloatKernel::kAvx512);
   static const bool has_avx2 = FloatKernelAvailable(FloatKernel::kAvx2);
+  if ((kernel == FloatKernel::kAuto || kernel == FloatKernel::kAvx512) && has_avx512) {
+    if constexpr (kFloatWeights) {
+      return FloatGemvRangeAvx512;
+    } else {
+      return Bf16GemvRangeAvx512;
+    }
+  }
   if (kernel != FloatKernel::kScalar && has_avx2) {
     if constexpr (kFloatWeights) {
       return FloatGemvRangeAvx2;
@@ -81,6 +89,12 @@ bool FloatKernelAvailable(FloatKernel kernel) {
     case FloatKernel::kAvx2:
 #if defined(QWEN3TTS_X86_KERNELS)
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+      return false;
+#endif
+    case FloatKernel::kAvx512:
+#if defined(QWEN3TTS_X86_KERNELS)
+      return FloatKernelAvailable(FloatKernel::kAvx2) && __builtin_cpu_supports("avx512f");
 #else
       return false;
 #endif

@@ -17,7 +17,7 @@ constexpr int64_t kFloatGemvMaxRows = 32;
 
 // Which row kernel runs. All give the same bits (one fixed accumulation order, float_dot.h);
 // kAuto picks the fastest the CPU has, and so does a kernel the CPU lacks.
-enum class FloatKernel { kAuto, kScalar, kAvx2 };
+enum class FloatKernel { kAuto, kScalar, kAvx2, kAvx512 };
 bool FloatKernelAvailable(FloatKernel kernel);
 
 // y = x W^T: x [rows, in] float32, w [out, in] float32 or bfloat16 contiguous -> [rows, out] float32.

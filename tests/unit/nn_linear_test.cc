@@ -317,13 +317,14 @@ TEST(FloatGemv, BFloat16WeightsGiveTheBitsOfTheWidenedFloat32Weights) {
   for (int64_t in : {3, 13, 64, 203, 1024}) {
     at::Tensor w16 = RandomWeight(23, in, 30 + in).to(at::kBFloat16);
     at::Tensor widened = w16.to(at::kFloat);
-    for (int64_t rows : {1, 4, 6}) {
+    for (int64_t rows : {1, 4, 6, 9, 17}) {
       at::Tensor x = at::randn({rows, in});
       at::Tensor expected = FloatGemv(widened, x, FloatKernel::kScalar);
       EXPECT_TRUE(at::equal(FloatGemv(w16, x, FloatKernel::kScalar), expected)) << in << " " << rows;
       EXPECT_TRUE(at::equal(FloatGemv(w16, x, FloatKernel::kAuto), expected)) << in << " " << rows;
-      if (FloatKernelAvailable(FloatKernel::kAvx2)) {
-        EXPECT_TRUE(at::equal(FloatGemv(w16, x, FloatKernel::kAvx2), expected)) << in << " " << rows;
+      for (FloatKernel k : {FloatKernel::kAvx2, FloatKernel::kAvx512}) {
+        if (!FloatKernelAvailable(k)) continue;
+        EXPECT_TRUE(at::equal(FloatGemv(w16, x, k), expected)) << in << " " << rows << " kernel " << static_cast<int>(k);
       }
       at::Tensor into = at::empty({rows, 23});
       Bf16GemvInto(w16.data_ptr<c10::BFloat16>(), 23, in, x.data_ptr<float>(), rows, into.data_ptr<float>(),
@@ -376,16 +377,18 @@ TEST(FloatGemv, StridedOverlappingRowsEqualTheRowsCopiedOut) {
   }
 }
 
-// The scalar and AVX2 kernels give the same bits: one accumulation order on every CPU.
+// The scalar, AVX2 and AVX-512 kernels give the same bits: one accumulation order on every CPU.
+// Rows on both sides of each kernel's rows per pass (4, 8), outputs with a tail of 2.
 TEST(FloatGemv, EveryKernelTheCpuHasGivesTheSameBits) {
   for (int64_t in : {5, 203, 1024}) {
     at::Tensor w = RandomWeight(70, in, in + 2);
-    for (int64_t rows : {1, 4, 6}) {
+    for (int64_t rows : {1, 4, 6, 8, 9, 17}) {
       at::Tensor x = at::randn({rows, in});
       at::Tensor scalar = FloatGemv(w, x, FloatKernel::kScalar);
       EXPECT_TRUE(at::equal(FloatGemv(w, x, FloatKernel::kAuto), scalar)) << in << " " << rows;
-      if (FloatKernelAvailable(FloatKernel::kAvx2)) {
-        EXPECT_TRUE(at::equal(FloatGemv(w, x, FloatKernel::kAvx2), scalar)) << in << " " << rows;
+      for (FloatKernel k : {FloatKernel::kAvx2, FloatKernel::kAvx512}) {
+        if (!FloatKernelAvailable(k)) continue;
+        EXPECT_TRUE(at::equal(FloatGemv(w, x, k), scalar)) << in << " " << rows << " kernel " << static_cast<int>(k);
       }
     }
   }
