@@ -195,22 +195,38 @@ def streamed_parameters(model_dir):
     """Parameter counts read per frame: the talker stack (+ final norm and codec head), the code
     predictor's transformer layers, and the rest of the code predictor (norm, projection, the 15 heads,
     each used once per frame). Embedding tables only contribute the rows gathered, and the text
-    projection runs on the prompt, so neither is counted."""
-    talker = predictor_layers = predictor_other = 0
-    for name, (_dtype, shape) in safetensors_entries(model_dir).items():
+    projection runs on the prompt, so neither is counted. "<part>_bf16_matrices": how many of a part's
+    parameters are matrices stored in bfloat16, which the float32 talker keeps in bfloat16 (exact)."""
+    counts = {"talker": 0, "code_predictor_layers": 0, "code_predictor_other": 0}
+    counts.update({k + "_bf16_matrices": 0 for k in list(counts)})
+    for name, (dtype, shape) in safetensors_entries(model_dir).items():
         n = 1
         for d in shape:
             n *= d
         if name.startswith("talker.model.layers.") or name in ("talker.model.norm.weight", "talker.codec_head.weight"):
-            talker += n
+            part = "talker"
         elif name.startswith("talker.code_predictor.model.layers."):
-            predictor_layers += n
+            part = "code_predictor_layers"
         elif name.startswith("talker.code_predictor.") and ".codec_embedding." not in name:
-            predictor_other += n
+            part = "code_predictor_other"
+        else:
+            continue
+        counts[part] += n
+        if dtype == "BF16" and len(shape) == 2:
+            counts[part + "_bf16_matrices"] += n
     with open(os.path.join(model_dir, "config.json")) as f:
-        groups = json.load(f)["talker_config"]["num_code_groups"]
-    return {"talker": talker, "code_predictor_layers": predictor_layers, "code_predictor_other": predictor_other,
-            "code_predictor_steps": groups - 1}
+        counts["code_predictor_steps"] = json.load(f)["talker_config"]["num_code_groups"] - 1
+    return counts
+
+
+def streamed_bytes(params, part, dtype):
+    """Bytes of a part's weights as the talker keeps them in `dtype`. int8's per-row scales are
+    negligible; int4 packs 32 weights and a bfloat16 scale in 18 bytes (its few int8 heads counted as
+    int4: a rounding error); float32 keeps matrices stored in bfloat16 in bfloat16 (no value changes)."""
+    n = params[part]
+    if dtype == "float32":
+        return 4 * n - 2 * params[part + "_bf16_matrices"]
+    return n * {"bfloat16": 2, "int8": 1, "int4": 18 / 32}[dtype]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -433,18 +449,25 @@ def targets(args, results):
     f32 = [r for r in rows if r["dtype"] == "float32"]
     if f32:
         r = f32[0]
+        # The float32 talker keeps matrices stored in bfloat16 (the official and the harness's random
+        # checkpoints) in bfloat16: the bound counts the bytes it really streams.
+        kept = r["streamed_parameters"].get("talker_bf16_matrices", 0) > 0
+        storage = ("; the checkpoint's bfloat16 matrices are kept in bfloat16 (float32 arithmetic, float32's "
+                   "results; the bound counts 2 bytes for them)" if kept else "")
         out.append({"target": "float32 talker + code predictor within 1.3x of the bandwidth bound",
-                    "value": "%.2fx (%.1f ms vs bound %.1f ms)" % (r["achieved_over_bound"], r["talker_total_ms"],
-                                                                  r["bound_ms"]),
+                    "value": "%.2fx (%.1f ms vs bound %.1f ms%s)" % (r["achieved_over_bound"], r["talker_total_ms"],
+                                                                    r["bound_ms"], storage),
                     "met": r["achieved_over_bound"] <= 1.3})
         goal = 2.5 * args.python_baseline_fps
         # The reference point (1.65 frames/s) is the Python implementation's generation rate, talker +
         # code predictor, without its decoder: compared like for like.
         out.append({"target": "float32 >= 2.5x the Python implementation's generation (%.2f frames/s, talker + "
                               "code predictor) = %.2f frames/s" % (args.python_baseline_fps, goal),
-                    "value": "%.2f frames/s = %.2fx (with our streaming float32 decoder added: %.2f frames/s)" %
+                    "value": "%.2f frames/s = %.2fx (with our streaming float32 decoder added: %.2f frames/s%s)" %
                              (r["talker_frames_per_second"], r["talker_frames_per_second"] / args.python_baseline_fps,
-                              r["frames_per_second"]),
+                              r["frames_per_second"],
+                              "; the reference's float32 widens the bfloat16 weights, ours streams them as stored"
+                              if kept else ""),
                     "met": r["talker_frames_per_second"] >= goal})
     for key, label in (("ttfa_gateway", "TTFA through the gateway <= 300 ms (one sentence, p50)"),
                        ("ttfa_gateway_streaming_prompt",
@@ -710,25 +733,23 @@ def main(argv):
                         (shape, vocoder_label(vdtype), decoders[(key, vdtype)]["ms_per_frame"], decoders[(key, vdtype)]["x_realtime"]))
                 decoder = decoders[(key, vdtype)]
                 t = measure_talker(args, model_dir, dtype)
-                # Bytes per weight: int8's per-row scales are negligible; int4 packs 32 weights and a
-                # bfloat16 scale in 18 bytes (its few int8 heads counted as int4: a rounding error).
-                elem = {"float32": 4, "bfloat16": 2, "int8": 1, "int4": 18 / 32}[dtype]
+                talker_bytes = streamed_bytes(params, "talker", dtype)
+                layer_bytes = streamed_bytes(params, "code_predictor_layers", dtype)
+                other_bytes = streamed_bytes(params, "code_predictor_other", dtype)
                 row = dict(t)
                 row.update({"shape": shape, "dtype": dtype, "decoder": decoder, "streamed_parameters": params})
                 row["total_ms"] = t["talker_total_ms"] + decoder["ms_per_frame"]
                 row["frames_per_second"] = 1000.0 / row["total_ms"]
                 row["talker_frames_per_second"] = 1000.0 / t["talker_total_ms"]
                 row["rtf"] = row["total_ms"] / (1000 * FRAME_SECONDS)
-                predictor = params["code_predictor_layers"] + params["code_predictor_other"]
                 # The bound of the issue: the code predictor read once per frame (it stays in cache).
-                row["bytes_per_frame"] = (params["talker"] + predictor) * elem
+                row["bytes_per_frame"] = talker_bytes + layer_bytes + other_bytes
                 row["bound_ms"] = 1000.0 * row["bytes_per_frame"] / bw
-                row["code_predictor_bytes"] = predictor * elem
+                row["code_predictor_bytes"] = layer_bytes + other_bytes
                 # If the code predictor does not fit in the last-level cache, its layers are read at each of
                 # its 15 steps: a second, looser bound.
-                row["bytes_per_frame_predictor_streamed"] = elem * (
-                    params["talker"] + params["code_predictor_layers"] * params["code_predictor_steps"] +
-                    params["code_predictor_other"])
+                row["bytes_per_frame_predictor_streamed"] = (
+                    talker_bytes + layer_bytes * params["code_predictor_steps"] + other_bytes)
                 row["bound_predictor_streamed_ms"] = 1000.0 * row["bytes_per_frame_predictor_streamed"] / bw
                 row["achieved_over_bound"] = t["talker_total_ms"] / row["bound_ms"]
                 log("%s %s: talker %.1f + predictor %.1f + decoder %.1f ms/frame, bound %.1f ms (%.2fx)" %
