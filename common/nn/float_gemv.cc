@@ -102,6 +102,11 @@ bool FloatKernelAvailable(FloatKernel kernel) {
   return false;
 }
 
+int64_t FloatGemvMaxRows() {
+  static const int64_t rows = FloatKernelAvailable(FloatKernel::kAvx512) ? 128 : kFloatGemvMaxRows;
+  return rows;
+}
+
 namespace {
 
 FloatKernel ChosenKernel(FloatKernel kernel) { return FloatKernelAvailable(kernel) ? kernel : FloatKernel::kAuto; }

@@ -11,9 +11,15 @@
 
 namespace qwen3tts::nn {
 
-// Up to this many activation rows FloatGemv is faster than at::linear's GEMM (qwen3tts-bench-linear:
-// 14x at 1 row, 1.2x at 32, even at about 48-64 on this machine), so callers switch there.
+// Up to this many activation rows FloatGemv is faster than at::linear's GEMM on any x86-64 CPU with
+// AVX2 (qwen3tts-bench-linear: 14x at 1 row, 1.2x at 32, even at about 48-64), so callers that must
+// pick one path for every CPU switch there (the streaming codec decoder's convolutions, whose
+// longer products oneDNN's convolution does faster still).
 constexpr int64_t kFloatGemvMaxRows = 32;
+// Where the fastest row kernel this CPU has stops beating the GEMM: kFloatGemvMaxRows, or 128 with
+// the AVX-512 kernel (8 rows per pass over the weights: 1.2-1.6x faster than OpenBLAS's GEMM still
+// at 128 rows, one or two threads, float32 or bfloat16 weights). Linear layers switch here.
+int64_t FloatGemvMaxRows();
 
 // Which row kernel runs. All give the same bits (one fixed accumulation order, float_dot.h);
 // kAuto picks the fastest the CPU has, and so does a kernel the CPU lacks.

@@ -21,7 +21,7 @@ Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)),
 // through nn::FloatGemv: at::linear hands them to OpenBLAS's GEMM, which repacks the whole weight
 // matrix on every call, and that copy, not the arithmetic, was 70 % of a talker step (perf).
 // FloatGemv reads each weight row once per 4 rows. Every row takes the same path whatever the batch
-// size (up to kFloatGemvMaxRows), so a sequence's results do not depend on what it is batched with.
+// size (up to FloatGemvMaxRows()), so a sequence's results do not depend on what it is batched with.
 
 namespace {
 
@@ -53,7 +53,7 @@ at::Tensor Linear::operator()(const at::Tensor& x) const {
   const int64_t in = !quantized ? weight_.size(1) : int8_.packed.defined() ? int8_.in : int4_.in;
   const int64_t out = out_features();
   const int64_t rows = x.numel() / in;
-  if (!quantized && (x.scalar_type() != at::kFloat || rows > kFloatGemvMaxRows || rows == 0)) {
+  if (!quantized && (x.scalar_type() != at::kFloat || rows > FloatGemvMaxRows() || rows == 0)) {
     return TensorProduct(x);
   }
   at::Tensor flat = x.reshape({rows, in});
@@ -86,7 +86,7 @@ at::Tensor Linear::TensorProduct(const at::Tensor& x) const {
 bool Linear::TakesRows(int64_t rows) const {
   if (!weight_.defined()) return true;
   return (weight_.scalar_type() == at::kFloat || weight_.scalar_type() == at::kBFloat16) &&
-         rows <= kFloatGemvMaxRows && (!bias_.defined() || bias_.scalar_type() == at::kFloat);
+         rows <= FloatGemvMaxRows() && (!bias_.defined() || bias_.scalar_type() == at::kFloat);
 }
 
 void Linear::Into(const float* x, int64_t rows, float* y) const {

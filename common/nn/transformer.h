@@ -34,7 +34,7 @@ class Linear {
   Linear(at::Tensor weight, at::Tensor bias);  // bias may be undefined
   at::Tensor operator()(const at::Tensor& x) const;
   // Whether Into takes `rows` float32 rows on the row kernels: quantized weights always, float32
-  // and bfloat16 weights up to kFloatGemvMaxRows (beyond that a GEMM is faster).
+  // and bfloat16 weights up to FloatGemvMaxRows() (beyond that a GEMM is faster).
   bool TakesRows(int64_t rows) const;
   // y [rows, out] = x [rows, in] W^T + b on raw float32 buffers. Allocates nothing when
   // TakesRows(rows) (a decoding step's layers); otherwise goes through the tensor product.

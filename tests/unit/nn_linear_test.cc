@@ -216,7 +216,8 @@ TEST(LinearLayer, Float32DecodingPathMatchesAtLinear) {
   at::Tensor w = RandomWeight(96, 130, 3);
   at::Tensor b = at::randn({96});
   Linear linear(w, b);
-  for (int64_t rows : std::vector<int64_t>{1, 3, 16, kFloatGemvMaxRows, kFloatGemvMaxRows + 1, 40}) {  // FloatGemv, then GEMM
+  const int64_t max_rows = FloatGemvMaxRows();
+  for (int64_t rows : std::vector<int64_t>{1, 3, 16, max_rows, max_rows + 1, max_rows + 8}) {  // FloatGemv, then GEMM
     at::Tensor x = at::randn({rows, 130});
     EXPECT_TRUE(at::allclose(linear(x), at::linear(x, w, b), 1e-5, 1e-5)) << rows;
   }
@@ -274,12 +275,13 @@ TEST(LinearLayer, BFloat16LayerComputesTheWidenedWeightsInFloat32AndHalvesTheByt
   EXPECT_EQ(linear.bytes(), 96 * 130 * 2 + 96 * 4);
   EXPECT_EQ(linear.out_features(), 96);
   const at::Tensor widened = w.to(at::kBFloat16).to(at::kFloat);
-  for (int64_t rows : std::vector<int64_t>{1, 3, kFloatGemvMaxRows, kFloatGemvMaxRows + 1, 40}) {
-    EXPECT_TRUE(linear.TakesRows(rows) == (rows <= kFloatGemvMaxRows)) << rows;
+  const int64_t max_rows = FloatGemvMaxRows();
+  for (int64_t rows : std::vector<int64_t>{1, 3, max_rows, max_rows + 1, max_rows + 8}) {
+    EXPECT_TRUE(linear.TakesRows(rows) == (rows <= max_rows)) << rows;
     at::Tensor x = at::randn({rows, 130});
     at::Tensor y = linear(x);
     ASSERT_EQ(y.scalar_type(), at::kFloat);
-    if (rows <= kFloatGemvMaxRows) {
+    if (rows <= max_rows) {
       EXPECT_TRUE(at::equal(y, FloatGemv(widened, x) + b)) << rows;
     } else {
       EXPECT_TRUE(at::allclose(y, at::linear(x, widened, b), 1e-5, 1e-5)) << rows;
@@ -298,7 +300,7 @@ TEST(LinearLayer, BFloat16WhereExactHalvesOnlyWeightsThatLoseNothing) {
   Linear as_float32(exact_w, b), kept(exact_w, b);
   kept.Quantize(LinearQuantization::kBFloat16WhereExact);
   EXPECT_EQ(kept.bytes(), 96 * 130 * 2 + 96 * 4);
-  for (int64_t rows : std::vector<int64_t>{1, 5, kFloatGemvMaxRows, 40}) {
+  for (int64_t rows : std::vector<int64_t>{1, 5, FloatGemvMaxRows(), FloatGemvMaxRows() + 8}) {
     at::Tensor x = at::randn({rows, 130});
     EXPECT_TRUE(at::equal(kept(x), as_float32(x))) << rows;
   }
