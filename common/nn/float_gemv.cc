@@ -116,8 +116,8 @@ template <typename Weight>
 void RunProblem(const GemvProblem<Weight>& problem, RangeFn<Weight> range, int threads) {
   const int64_t out = problem.ldy;
   if (problem.rows == 0 || out == 0) return;
-  // Output rows are split between threads; each weight row is read once per kFloatDotMaxRows
-  // activation rows.
+  // Output rows are split between threads; each weight row is read once per pass of 4 (AVX2,
+  // scalar) or 8 (AVX-512) activation rows.
   ParallelFor(out, /*grain=*/64, [&](int64_t begin, int64_t end) { range(problem, begin, end); }, threads);
 }
 

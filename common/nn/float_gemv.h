@@ -17,8 +17,9 @@ namespace qwen3tts::nn {
 // longer products oneDNN's convolution does faster still).
 constexpr int64_t kFloatGemvMaxRows = 32;
 // Where the fastest row kernel this CPU has stops beating the GEMM: kFloatGemvMaxRows, or 128 with
-// the AVX-512 kernel (8 rows per pass over the weights: 1.2-1.6x faster than OpenBLAS's GEMM still
-// at 128 rows, one or two threads, float32 or bfloat16 weights). Linear layers switch here.
+// the AVX-512 kernel (8 rows per pass over the weights; at 128 rows still 1.25-1.6x faster than
+// OpenBLAS's GEMM on bfloat16 weights, and from 0.94x to 1.2x on float32 ones; bench/RESULTS.md).
+// Linear layers switch here.
 int64_t FloatGemvMaxRows();
 
 // Which row kernel runs. All give the same bits (one fixed accumulation order, float_dot.h);
