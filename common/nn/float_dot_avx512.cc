@@ -123,20 +123,23 @@ inline void PairRowGroups(const GemvProblem<Weight>& p, int64_t o) {
   }
 }
 
-}  // namespace
-
 // Groups of four outputs here; the last one to three (a range's tail) through the AVX2 kernel,
 // which gives them the same bits.
-void FloatGemvRangeAvx512(const FloatGemvProblem& p, int64_t begin, int64_t end) {
+template <typename Weight>
+void GemvRange(const GemvProblem<Weight>& p, int64_t begin, int64_t end,
+               void (*avx2_tail)(const GemvProblem<Weight>&, int64_t, int64_t)) {
   int64_t o = begin;
   for (; o + 4 <= end; o += 4) PairRowGroups(p, o);
-  if (o < end) FloatGemvRangeAvx2(p, o, end);
+  if (o < end) avx2_tail(p, o, end);
 }
 
+}  // namespace
+
+void FloatGemvRangeAvx512(const FloatGemvProblem& p, int64_t begin, int64_t end) {
+  GemvRange(p, begin, end, FloatGemvRangeAvx2);
+}
 void Bf16GemvRangeAvx512(const Bf16GemvProblem& p, int64_t begin, int64_t end) {
-  int64_t o = begin;
-  for (; o + 4 <= end; o += 4) PairRowGroups(p, o);
-  if (o < end) Bf16GemvRangeAvx2(p, o, end);
+  GemvRange(p, begin, end, Bf16GemvRangeAvx2);
 }
 
 }  // namespace qwen3tts::nn

@@ -49,7 +49,6 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
   }
   std::shared_ptr<TalkerModel> m(new TalkerModel());
   m->config_ = config;
-  m->dtype_ = dtype;
   m->precision_ = precision;
   const TalkerConfig& t = config.talker;
   const CodePredictorConfig& cp = t.code_predictor;
@@ -118,19 +117,19 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
 }
 
 at::Tensor TalkerModel::EmbedText(const at::Tensor& ids) const {
-  at::Tensor e = at::embedding(text_embedding_, ids).to(dtype_);
+  at::Tensor e = at::embedding(text_embedding_, ids).to(at::kFloat);
   return text_fc2_(at::silu(text_fc1_(e)));
 }
 
 at::Tensor TalkerModel::EmbedCodec(const at::Tensor& ids) const {
-  return at::embedding(codec_embedding_, ids).to(dtype_);
+  return at::embedding(codec_embedding_, ids).to(at::kFloat);
 }
 
 at::Tensor TalkerModel::EmbedFrames(const at::Tensor& codes) const {
   at::Tensor ids = codes.to(at::kLong).contiguous();
   at::Tensor sum = at::empty({ids.size(0), hidden_size()}, at::kFloat);
   EmbedFrameRows(ids.data_ptr<int64_t>(), ids.size(0), sum.data_ptr<float>());
-  return sum.to(dtype_);
+  return sum;
 }
 
 namespace {

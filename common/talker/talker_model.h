@@ -39,7 +39,8 @@ class TalkerModel {
 
   const ModelConfig& config() const { return config_; }
   const TalkerConfig& talker_config() const { return config_.talker; }
-  c10::ScalarType dtype() const { return dtype_; }  // activations' dtype: float32 for every precision
+  // Activations' dtype: float32 for every precision (precision() says how weights are kept).
+  c10::ScalarType dtype() const { return c10::ScalarType::Float; }
   WeightPrecision precision() const { return precision_; }
   int64_t hidden_size() const { return config_.talker.hidden_size; }
   int64_t num_code_groups() const { return config_.talker.num_code_groups; }
@@ -92,7 +93,6 @@ class TalkerModel {
  private:
   TalkerModel() = default;
   ModelConfig config_;
-  c10::ScalarType dtype_ = c10::ScalarType::Float;
   WeightPrecision precision_ = WeightPrecision::kFloat32;
   at::Tensor text_embedding_;   // [text_vocab, text_hidden]
   nn::Linear text_fc1_, text_fc2_;
