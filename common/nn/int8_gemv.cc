@@ -430,8 +430,8 @@ void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kern
                                 x.scale.data(),               rows,                     y,
                                 w.out};
   const GemvTilesFn<Int8GemvProblem> gemv_tiles = KernelFunction(kInt8Kernels, kernel);
-  // Tiles of 16 output rows are split between threads; each tile is read once per 8 (AVX2: 4)
-  // activation rows.
+  // Tiles of 16 output rows are split between threads; each kernel's passes cover a few tiles and
+  // rows (int8_dot_avx512vnni.cc, int8_dot_avx2.cc).
   ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });
 }
 

@@ -187,17 +187,22 @@ TYPED_TEST(QuantizedWeights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsA
 
 // The scalar, AVX2 and AVX-512 VNNI kernels give the same bits, so results do not depend on the CPU.
 TYPED_TEST(QuantizedWeights, EveryKernelTheCpuHasGivesTheSameBits) {
-  // Widths: a partial block, whole blocks, both; rows beyond each kernel's rows per pass (4, 8);
-  // 70 outputs: a partial last tile of 16.
-  for (int64_t in : {8, 96, 203, 1024}) {
-    auto q = TypeParam::Quantize(RandomWeight(70, in, in + 1));
-    for (int64_t rows : {1, 3, 6, 9, 17}) {
-      at::Tensor x = at::randn({rows, in});
-      at::Tensor scalar = TypeParam::Gemv(q, x, Int8Kernel::kScalar);
-      EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;
-      for (Int8Kernel k : {Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
-        if (!Int8KernelAvailable(k)) continue;
-        EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, k), scalar)) << "kernel " << static_cast<int>(k) << " in " << in;
+  // Widths: a partial block, whole blocks, both. Rows: one (its own kernels) and counts beyond each
+  // kernel's rows per pass (AVX2 4; AVX-512 int8 4, int4 6), with every remainder. Outputs: 70 is
+  // five tiles of 16, the last partial (AVX-512 int8: a group of 3, then 2; int4: 2, 2, 1); 200 is
+  // 13 tiles, whole groups and a single tile.
+  for (int64_t out : {70, 200}) {
+    for (int64_t in : {8, 96, 203, 1024}) {
+      auto q = TypeParam::Quantize(RandomWeight(out, in, in + out));
+      for (int64_t rows : {1, 2, 3, 5, 6, 9, 17}) {
+        at::Tensor x = at::randn({rows, in});
+        at::Tensor scalar = TypeParam::Gemv(q, x, Int8Kernel::kScalar);
+        EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;
+        for (Int8Kernel k : {Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
+          if (!Int8KernelAvailable(k)) continue;
+          EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, k), scalar))
+              << "kernel " << static_cast<int>(k) << " out " << out << " in " << in << " rows " << rows;
+        }
       }
     }
   }
