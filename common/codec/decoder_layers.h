@@ -58,9 +58,11 @@ using StreamStates = std::vector<at::Tensor>;
 //     at 768 channels x 32 steps, 55 -> 103 at 96 x 1920);
 //   int8: the convolution as a product of the unfolded input (one row per output step: its
 //     receptive field) with the weight quantized per output channel (nn::Int8Weight); each input
-//     step's channels are quantized once per block of 32 (nn::QuantizeInt8Rows) and copied into
-//     the rows that read it. The integer kernel runs ~140 G MAC/s per core at these shapes. A
-//     row's arithmetic does not depend on the other rows, so streaming stays exact.
+//     step's channels are quantized once per block of 32 (nn::QuantizeInt8Rows); an undilated
+//     convolution reads each row in place as a window of those steps (nn::Int8RowsView), a dilated
+//     one copies the steps into its rows. The integer kernel runs ~150-330 G MAC/s per core at
+//     these shapes (AVX-512 VNNI). A row's arithmetic does not depend on the other rows, so
+//     streaming stays exact.
 // In every mode activations and residuals stay float32; the carried streaming state too, except in
 // int8 mode, which carries its history already quantized (decoder_layers.cc). Grouped (depthwise)
 // convolutions stay float32 in int8 mode.

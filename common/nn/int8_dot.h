@@ -29,12 +29,15 @@ struct Int8GemvProblem {
   const uint8_t* w;       // packed [tiles, blocks, 8, 16, 4], weights + 128
   const float* w_scale;   // [out]
   int64_t out, blocks;
-  const int8_t* xq;   // [rows, blocks * 32], zero past the input width
-  const int32_t* xc;  // [rows, blocks]: -128 * the sum of the block's xq (undoes the weights' +128)
-  const float* xs;    // [rows, blocks] block scales
+  const int8_t* xq;   // rows of blocks * 32 bytes, ldq apart; zero past the input width
+  const int32_t* xc;  // rows of blocks, ldb apart: -128 * the sum of the block's xq (undoes the weights' +128)
+  const float* xs;    // rows of blocks, ldb apart: block scales
   int64_t rows;
   float* y;  // [rows, ldy]
   int64_t ldy;
+  // Row strides of xq (bytes) and of xc and xs (elements). Rows may overlap: a convolution's
+  // receptive fields are windows of its quantized steps (ldq = one step's bytes).
+  int64_t ldq, ldb;
 };
 
 // Int4 weights (Int4Weight::packed): the same tiles and blocks, kInt4TileBlockBytes = 288 bytes per
@@ -52,11 +55,12 @@ struct Int4GemvProblem {
   const uint8_t* w;  // packed [tiles, blocks, 288 bytes]
   int64_t out, blocks;
   const int8_t* xq;   // as Int8GemvProblem
-  const int32_t* xc;  // [rows, blocks]: -8 * the sum of the block's xq
+  const int32_t* xc;  // as Int8GemvProblem, -8 * the sum of the block's xq
   const float* xs;
   int64_t rows;
   float* y;
   int64_t ldy;
+  int64_t ldq, ldb;
 };
 
 // The first pass over a tile reads its weights from memory. With two or more activation rows the

@@ -167,12 +167,12 @@ struct Int4Format {
 
 template <typename Format, int T, int R, bool kPrefetch>
 inline void TileGroupPass(const typename Format::Problem& p, int64_t tile, int64_t r0) {
-  const int64_t ldq = p.blocks * 32;
+  const int64_t ldq = p.ldq, ldb = p.ldb;
   const int64_t tile_bytes = p.blocks * Format::kBlockBytes;
   const uint8_t* w = p.w + tile * tile_bytes;
   const int8_t* x = p.xq + r0 * ldq;
-  const int32_t* xc = p.xc + r0 * p.blocks;
-  const float* xs = p.xs + r0 * p.blocks;
+  const int32_t* xc = p.xc + r0 * ldb;
+  const float* xs = p.xs + r0 * ldb;
   __m512 acc[T][R];
   for (int t = 0; t < T; ++t) {
     for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
@@ -184,7 +184,7 @@ inline void TileGroupPass(const typename Format::Problem& p, int64_t tile, int64
     }
     __m512i dot[T][R];
     for (int r = 0; r < R; ++r) {
-      const __m512i correction = _mm512_set1_epi32(xc[r * p.blocks + b]);
+      const __m512i correction = _mm512_set1_epi32(xc[r * ldb + b]);
       for (int t = 0; t < T; ++t) dot[t][r] = correction;
     }
     Format::template AddBlockProducts<T, R>(wb, tile_bytes, x + 32 * b, ldq, dot);
@@ -193,7 +193,7 @@ inline void TileGroupPass(const typename Format::Problem& p, int64_t tile, int64
       for (int t = 0; t < T; ++t) block_scales[t] = Int4BlockScales(wb + t * tile_bytes);
     }
     for (int r = 0; r < R; ++r) {
-      const __m512 row_scale = _mm512_set1_ps(xs[r * p.blocks + b]);
+      const __m512 row_scale = _mm512_set1_ps(xs[r * ldb + b]);
       for (int t = 0; t < T; ++t) {
         const __m512 scale = Format::kBlockScales ? _mm512_mul_ps(row_scale, block_scales[t]) : row_scale;
         acc[t][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t][r]), scale, acc[t][r]);

@@ -68,7 +68,6 @@ at::Tensor Int8Values(const Int8Weight& w) {
 at::Tensor DequantizeInt8(const Int8Weight& w) { return Int8Values(w).to(at::kFloat) * w.scale.unsqueeze(1); }
 
 void Int8GemvTilesScalar(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
-  const int64_t ldq = p.blocks * kInt8ActivationBlock;
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const uint8_t* tile = p.w + t * p.blocks * kInt8TileBlockBytes;
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -79,12 +78,12 @@ void Int8GemvTilesScalar(const Int8GemvProblem& p, int64_t tile_begin, int64_t t
           for (int j = 0; j < kInt8TileOutputs; ++j) {
             for (int e = 0; e < 4; ++e) {
               const int32_t weight = static_cast<int32_t>(tile[(b * 8 + k) * 64 + j * 4 + e]) - 128;
-              dot[j] += weight * p.xq[r * ldq + b * kInt8ActivationBlock + 4 * k + e];
+              dot[j] += weight * p.xq[r * p.ldq + b * kInt8ActivationBlock + 4 * k + e];
             }
           }
         }
         for (int j = 0; j < kInt8TileOutputs; ++j) {
-          acc[j] = std::fma(static_cast<float>(dot[j]), p.xs[r * p.blocks + b], acc[j]);
+          acc[j] = std::fma(static_cast<float>(dot[j]), p.xs[r * p.ldb + b], acc[j]);
         }
       }
       for (int j = 0; j < kInt8TileOutputs && t * kInt8TileOutputs + j < p.out; ++j) {
@@ -239,7 +238,6 @@ at::Tensor DequantizeInt4(const Int4Weight& w) {
 }
 
 void Int4GemvTilesScalar(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
-  const int64_t ldq = p.blocks * kInt8ActivationBlock;
   for (int64_t t = tile_begin; t < tile_end; ++t) {
     const uint8_t* tile = p.w + t * p.blocks * kInt4TileBlockBytes;
     for (int64_t r = 0; r < p.rows; ++r) {
@@ -247,17 +245,17 @@ void Int4GemvTilesScalar(const Int4GemvProblem& p, int64_t tile_begin, int64_t t
       for (int64_t b = 0; b < p.blocks; ++b) {
         const uint8_t* wb = tile + b * kInt4TileBlockBytes;
         for (int j = 0; j < kInt8TileOutputs; ++j) {
-          int32_t dot = p.xc[r * p.blocks + b];
+          int32_t dot = p.xc[r * p.ldb + b];
           for (int k = 0; k < 8; ++k) {
             for (int e = 0; e < 4; ++e) {
               const uint8_t byte = wb[(k % 4) * 64 + j * 4 + e];
               const int32_t nibble = k < 4 ? byte & 0x0f : byte >> 4;
-              dot += nibble * p.xq[r * ldq + b * kInt8ActivationBlock + 4 * k + e];
+              dot += nibble * p.xq[r * p.ldq + b * kInt8ActivationBlock + 4 * k + e];
             }
           }
           uint16_t scale_bits;
           std::memcpy(&scale_bits, wb + kInt4ScaleOffset + 2 * j, sizeof(scale_bits));
-          acc[j] = std::fma(static_cast<float>(dot), p.xs[r * p.blocks + b] * FromBFloat16Bits(scale_bits), acc[j]);
+          acc[j] = std::fma(static_cast<float>(dot), p.xs[r * p.ldb + b] * FromBFloat16Bits(scale_bits), acc[j]);
         }
       }
       for (int j = 0; j < kInt8TileOutputs && t * kInt8TileOutputs + j < p.out; ++j) {
@@ -422,13 +420,17 @@ void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, I
 }
 
 void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel) {
-  TORCH_CHECK(x.blocks == Blocks(w.in), "Int8GemvRowsInto: ", x.blocks, " blocks for ", w.in, " inputs");
+  const int64_t width = x.blocks * kInt8ActivationBlock;
+  Int8GemvRowsViewInto(w, {x.q.data(), x.scale.data(), x.correction.data(), x.rows, x.blocks, width, x.blocks}, y, w.out,
+                       kernel);
+}
+
+void Int8GemvRowsViewInto(const Int8Weight& w, const Int8RowsView& x, float* y, int64_t ldy, Int8Kernel kernel) {
+  TORCH_CHECK(x.blocks == Blocks(w.in), "Int8GemvRowsViewInto: ", x.blocks, " blocks for ", w.in, " inputs");
   if (x.rows == 0 || w.out == 0) return;
-  const int64_t rows = x.rows;
-  const Int8GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.scale.data_ptr<float>(), w.out,
-                                x.blocks,                     x.q.data(),               x.correction.data(),
-                                x.scale.data(),               rows,                     y,
-                                w.out};
+  const Int8GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.scale.data_ptr<float>(), w.out, x.blocks, x.q,
+                                x.correction,                 x.scale,                   x.rows, y,        ldy,
+                                x.q_stride,                   x.block_stride};
   const GemvTilesFn<Int8GemvProblem> gemv_tiles = KernelFunction(kInt8Kernels, kernel);
   // Tiles of 16 output rows are split between threads; each kernel's passes cover a few tiles and
   // rows (int8_dot_avx512vnni.cc, int8_dot_avx2.cc).
@@ -439,8 +441,17 @@ void Int4GemvInto(const Int4Weight& w, const float* x, int64_t rows, float* y, I
   if (rows == 0 || w.out == 0) return;
   Int8Rows& activations = ThreadActivations();
   QuantizeActivations(x, rows, w.in, /*zero_point=*/8, &activations);
-  const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.out,  activations.blocks, activations.q.data(),
-                                activations.correction.data(), activations.scale.data(), rows, y, w.out};
+  const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(),
+                                w.out,
+                                activations.blocks,
+                                activations.q.data(),
+                                activations.correction.data(),
+                                activations.scale.data(),
+                                rows,
+                                y,
+                                w.out,
+                                activations.blocks * kInt8ActivationBlock,
+                                activations.blocks};
   const GemvTilesFn<Int4GemvProblem> gemv_tiles = KernelFunction(kInt4Kernels, kernel);
   ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });
 }

@@ -65,9 +65,10 @@ at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel 
 at::Tensor Int4Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
 
 // Activation rows quantized as Int8Gemv quantizes them, for callers that assemble their rows from
-// already-quantized pieces: a convolution quantizes each input step once and copies it into
-// `kernel` rows of its unfolded input (quantizing the unfolded rows would do that work `kernel`
-// times, as much as the products themselves for narrow layers).
+// already-quantized pieces: a convolution quantizes each input step once, and its rows (unfolded
+// input) reuse the quantized steps, copied or read in place (Int8RowsView below). Quantizing the
+// unfolded rows would do that work `kernel` times, as much as the products themselves for narrow
+// layers.
 struct Int8Rows {
   std::vector<int8_t> q;            // rows x (blocks * 32), zero past the input width
   std::vector<float> scale;         // rows x blocks
@@ -77,6 +78,21 @@ struct Int8Rows {
 void QuantizeInt8Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out);
 // y [x.rows, out] = the int8 product of the quantized rows (x.blocks must cover w.in exactly).
 void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
+
+// Quantized rows read in place: row r's blocks * 32 bytes start at q + r * q_stride, its scales
+// and corrections at scale + r * block_stride and correction + r * block_stride. Rows may overlap,
+// so a convolution's rows (each output step's receptive field, `taps` consecutive input steps) are
+// windows of its quantized steps, with no unfolded copy: q_stride is one step's bytes and blocks
+// is taps times a step's blocks.
+struct Int8RowsView {
+  const int8_t* q;
+  const float* scale;
+  const int32_t* correction;
+  int64_t rows, blocks, q_stride, block_stride;
+};
+// y rows ldy apart: y[r * ldy + o] for o < w.out.
+void Int8GemvRowsViewInto(const Int8Weight& w, const Int8RowsView& x, float* y, int64_t ldy,
+                          Int8Kernel kernel = Int8Kernel::kAuto);
 
 // The same product on raw float32 rows: x [rows, in] and y [rows, out] contiguous (the transformer's
 // decoding step keeps its own buffers and allocates nothing).

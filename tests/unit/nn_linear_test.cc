@@ -208,6 +208,47 @@ TYPED_TEST(QuantizedWeights, EveryKernelTheCpuHasGivesTheSameBits) {
   }
 }
 
+// A convolution's rows read in place (overlapping windows of quantized steps, nn::Int8RowsView)
+// give the bits of the same rows copied out, on every kernel, and outputs ldy apart leave the
+// columns between them alone. 40 channels: each step's last block is zero-padded, as in the copy.
+TEST(Int8RowsView, OverlappingWindowsEqualTheRowsCopiedOut) {
+  constexpr int64_t kOut = 70, kLdy = 2 * kOut;
+  for (int64_t channels : {32, 40, 96}) {
+    for (int64_t taps : {1, 3, 7}) {
+      for (int64_t rows : {1, 5, 9, 17}) {
+        const int64_t steps = rows + taps - 1;
+        Int8Rows per_step;
+        QuantizeInt8Rows(at::randn({steps, channels}).data_ptr<float>(), steps, channels, &per_step);
+        const int64_t blocks = per_step.blocks, width = blocks * kInt8ActivationBlock;
+        Int8Rows copied;
+        copied.rows = rows;
+        copied.blocks = taps * blocks;
+        for (int64_t r = 0; r < rows; ++r) {
+          copied.q.insert(copied.q.end(), per_step.q.begin() + r * width, per_step.q.begin() + (r + taps) * width);
+          copied.scale.insert(copied.scale.end(), per_step.scale.begin() + r * blocks,
+                              per_step.scale.begin() + (r + taps) * blocks);
+          copied.correction.insert(copied.correction.end(), per_step.correction.begin() + r * blocks,
+                                   per_step.correction.begin() + (r + taps) * blocks);
+        }
+        const Int8Weight w = QuantizeInt8(RandomWeight(kOut, taps * width, channels + taps));
+        at::Tensor expected = at::empty({rows, kOut});
+        Int8GemvRowsInto(w, copied, expected.data_ptr<float>(), Int8Kernel::kScalar);
+        const Int8RowsView windows{per_step.q.data(), per_step.scale.data(), per_step.correction.data(),
+                                   rows,              taps * blocks,         width,
+                                   blocks};
+        for (Int8Kernel k : {Int8Kernel::kScalar, Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
+          if (!Int8KernelAvailable(k)) continue;
+          at::Tensor y = at::full({rows, kLdy}, std::numeric_limits<float>::quiet_NaN());
+          Int8GemvRowsViewInto(w, windows, y.data_ptr<float>(), kLdy, k);
+          EXPECT_TRUE(at::equal(y.narrow(1, 0, kOut), expected))
+              << "kernel " << static_cast<int>(k) << " channels " << channels << " taps " << taps << " rows " << rows;
+          EXPECT_TRUE(y.narrow(1, kOut, kOut).isnan().all().item<bool>());
+        }
+      }
+    }
+  }
+}
+
 TYPED_TEST(QuantizedWeights, NonFiniteActivationsGiveNanOutputsNotGarbage) {
   auto q = TypeParam::Quantize(RandomWeight(16, 64, 5));
   at::Tensor x = at::randn({2, 64});
