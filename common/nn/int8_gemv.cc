@@ -388,6 +388,12 @@ Int8Rows& ThreadActivations() {
   return activations;
 }
 
+// Every row of `rows`, one after another.
+Int8RowsView WholeRows(const Int8Rows& rows) {
+  return {rows.q.data(), rows.scale.data(), rows.correction.data(), rows.rows, rows.blocks,
+          rows.blocks * kInt8ActivationBlock, rows.blocks};
+}
+
 }  // namespace
 
 bool Int8KernelAvailable(Int8Kernel kernel) {
@@ -420,9 +426,7 @@ void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, I
 }
 
 void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel) {
-  const int64_t width = x.blocks * kInt8ActivationBlock;
-  Int8GemvRowsViewInto(w, {x.q.data(), x.scale.data(), x.correction.data(), x.rows, x.blocks, width, x.blocks}, y, w.out,
-                       kernel);
+  Int8GemvRowsViewInto(w, WholeRows(x), y, w.out, kernel);
 }
 
 void Int8GemvRowsViewInto(const Int8Weight& w, const Int8RowsView& x, float* y, int64_t ldy, Int8Kernel kernel) {
@@ -441,17 +445,10 @@ void Int4GemvInto(const Int4Weight& w, const float* x, int64_t rows, float* y, I
   if (rows == 0 || w.out == 0) return;
   Int8Rows& activations = ThreadActivations();
   QuantizeActivations(x, rows, w.in, /*zero_point=*/8, &activations);
-  const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(),
-                                w.out,
-                                activations.blocks,
-                                activations.q.data(),
-                                activations.correction.data(),
-                                activations.scale.data(),
-                                rows,
-                                y,
-                                w.out,
-                                activations.blocks * kInt8ActivationBlock,
-                                activations.blocks};
+  const Int8RowsView x_rows = WholeRows(activations);
+  const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.out, x_rows.blocks, x_rows.q,        x_rows.correction,
+                                x_rows.scale,                 rows,  y,             w.out,           x_rows.q_stride,
+                                x_rows.block_stride};
   const GemvTilesFn<Int4GemvProblem> gemv_tiles = KernelFunction(kInt4Kernels, kernel);
   ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });
 }
