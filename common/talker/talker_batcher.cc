@@ -17,7 +17,8 @@ TalkerBatcher::TalkerBatcher(int max_batch, int max_queued_frames, std::function
       threads_(threads),
       prefill_threads_(prefill_threads > 0 ? prefill_threads : threads),
       on_step_(std::move(on_step)),
-      thread_([this] { Run(); }) {}
+      thread_([this] { Run(); }),
+      prefill_thread_([this] { RunPrefills(); }) {}
 
 TalkerBatcher::~TalkerBatcher() {
   {
@@ -26,6 +27,7 @@ TalkerBatcher::~TalkerBatcher() {
   }
   sync_->work.notify_all();
   thread_.join();
+  prefill_thread_.join();  // after a prefill still running, if any
   std::lock_guard<std::mutex> lock(sync_->mu);
   while (!streams_.empty()) RetireLocked(streams_.front(), absl::UnavailableError("the talker is shutting down"));
 }
@@ -48,7 +50,7 @@ std::shared_ptr<TalkerBatcher::Stream> TalkerBatcher::Enqueue(std::shared_ptr<St
     }
     streams_.push_back(stream);
   }
-  sync_->work.notify_one();
+  sync_->work.notify_all();  // the prefill thread or the generation thread
   return stream;
 }
 
@@ -57,12 +59,14 @@ void TalkerBatcher::RetireLocked(const std::shared_ptr<Stream>& stream, absl::St
   stream->status_ = std::move(status);
   streams_.erase(std::find(streams_.begin(), streams_.end(), stream));
   sync_->output.notify_all();
+  sync_->work.notify_all();  // a place in the batch may have freed for a stream waiting to start
 }
 
 void TalkerBatcher::SettleLocked() {
   // Copy: retiring erases from streams_.
   std::vector<std::shared_ptr<Stream>> streams = streams_;
   for (const std::shared_ptr<Stream>& s : streams) {
+    if (s->starting_) continue;  // the prefill thread settles it when its start returns
     // use_count 2 = streams_ and this copy: nobody outside holds the stream any more.
     if (s->cancelled_ || s.use_count() <= 2) {
       RetireLocked(s, absl::CancelledError("the stream was cancelled"));
@@ -85,14 +89,12 @@ void TalkerBatcher::SettleLocked() {
   }
 }
 
-bool TalkerBatcher::HasWorkLocked() const {
+bool TalkerBatcher::HasStepWorkLocked() const {
   for (size_t i = 0; i < streams_.size(); ++i) {
     const Stream& s = *streams_[i];
+    if (s.starting_) continue;
     if (s.cancelled_) return true;
-    if (s.start_) {
-      if (static_cast<int>(i) < max_batch_) return true;
-      continue;
-    }
+    if (s.start_) continue;  // the prefill thread's
     if (!s.pending_text_.empty() || s.close_text_) return true;
     if (static_cast<int>(i) < max_batch_ && s.sequence_->state() != TalkerSequence::State::kWaitingForText &&
         static_cast<int>(s.frames_.size()) < max_queued_frames_) {
@@ -102,27 +104,45 @@ bool TalkerBatcher::HasWorkLocked() const {
   return false;
 }
 
-void TalkerBatcher::StartPending(std::unique_lock<std::mutex>& lock) {
-  while (!stopping_) {
+std::shared_ptr<TalkerBatcher::Stream> TalkerBatcher::NextToStartLocked() const {
+  for (size_t i = 0; i < streams_.size() && static_cast<int>(i) < max_batch_; ++i) {
+    if (streams_[i]->start_ && !streams_[i]->cancelled_) return streams_[i];
+  }
+  return nullptr;
+}
+
+void TalkerBatcher::RunPrefills() {
+  // The counts as resolved (0: the process's).
+  nn::UseThreadsOnThisThread(threads_);
+  const int step_threads = at::get_num_threads();
+  nn::UseThreadsOnThisThread(prefill_threads_);
+  const int alone_threads = at::get_num_threads();
+  // A prefill beside running steps takes the cores they leave (at least one). On 2 cores, steps on
+  // one thread and the vocoder's decode calls beside them (0.6B int4, 8 streams of 1-second
+  // requests): prefills on the generation thread gave 26 frames/s; on this thread with 2 threads,
+  // 26-28 for a third more CPU (three busy threads on two cores); with 1, 31-33.
+  const int shared_threads = std::max(1, alone_threads - step_threads);
+  std::unique_lock<std::mutex> lock(sync_->mu);
+  while (true) {
     std::shared_ptr<Stream> next;
-    for (size_t i = 0; i < streams_.size() && static_cast<int>(i) < max_batch_; ++i) {
-      if (streams_[i]->start_ && !streams_[i]->cancelled_) {
-        next = streams_[i];
-        break;
-      }
-    }
-    if (next == nullptr) return;
+    sync_->work.wait(lock, [&] { return stopping_ || (next = NextToStartLocked()) != nullptr; });
+    if (stopping_) return;
     Starter start = std::move(next->start_);
     next->start_ = nullptr;
+    next->starting_ = true;
+    const bool alone = std::none_of(streams_.begin(), streams_.end(), [](const std::shared_ptr<Stream>& s) {
+      return s->sequence_ != nullptr && s->sequence_->state() == TalkerSequence::State::kRunning;
+    });
     lock.unlock();
-    nn::UseThreadsOnThisThread(prefill_threads_);
+    nn::UseThreadsOnThisThread(alone ? alone_threads : shared_threads);
     absl::StatusOr<std::unique_ptr<TalkerSequence>> started = start();
-    nn::UseThreadsOnThisThread(threads_);
     lock.lock();
+    next->starting_ = false;
     if (!started.ok()) {
       RetireLocked(next, started.status());
     } else {
-      next->sequence_ = std::move(*started);
+      next->sequence_ = std::move(*started);  // a cancel meanwhile is the generation thread's to apply
+      sync_->work.notify_all();
     }
   }
 }
@@ -132,10 +152,7 @@ void TalkerBatcher::Run() {
   std::unique_lock<std::mutex> lock(sync_->mu);
   while (true) {
     // The timeout notices streams abandoned without Cancel (their holder simply let go).
-    sync_->work.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || HasWorkLocked(); });
-    if (stopping_) return;
-    SettleLocked();
-    StartPending(lock);
+    sync_->work.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_ || HasStepWorkLocked(); });
     if (stopping_) return;
     SettleLocked();
     // The first max_batch_ streams hold the places; of those, the ones with a frame to produce and
@@ -201,7 +218,7 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerBatcher::Stream::Next(
   while (true) {
     if (!cancelled_ && cancelled && cancelled()) {
       cancelled_ = true;
-      sync_->work.notify_one();
+      sync_->work.notify_all();
     }
     if (cancelled_) {
       // The sequence is only ours again once the generation thread has let go of it.
@@ -209,7 +226,7 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> TalkerBatcher::Stream::Next(
     } else if (!frames_.empty()) {
       std::vector<int64_t> frame = std::move(frames_.front());
       frames_.pop_front();
-      sync_->work.notify_one();  // room in the queue again
+      sync_->work.notify_all();  // room in the queue again
       return std::optional<std::vector<int64_t>>(std::move(frame));
     } else if (done_) {
       if (!status_.ok()) return status_;
@@ -226,7 +243,7 @@ absl::Status TalkerBatcher::Stream::AppendText(std::vector<int64_t> text_ids) {
     if (done_) return absl::OkStatus();  // the sequence already ended (EOS or frame limit)
     pending_text_.insert(pending_text_.end(), text_ids.begin(), text_ids.end());
   }
-  sync_->work.notify_one();
+  sync_->work.notify_all();
   return absl::OkStatus();
 }
 
@@ -237,7 +254,7 @@ void TalkerBatcher::Stream::CloseText() {
     text_closed_ = true;
     close_text_ = true;
   }
-  sync_->work.notify_one();
+  sync_->work.notify_all();
 }
 
 void TalkerBatcher::Stream::Cancel() {
@@ -246,7 +263,7 @@ void TalkerBatcher::Stream::Cancel() {
     if (done_) return;
     cancelled_ = true;
   }
-  sync_->work.notify_one();
+  sync_->work.notify_all();
 }
 
 void TalkerBatcher::Stream::CancelAndWait() {

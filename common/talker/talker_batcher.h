@@ -2,11 +2,13 @@
 // sequence together, one frame per step (StepBatch), so the weights are streamed from memory once
 // per frame for the whole batch instead of once per stream. Sequences join the batch at the next
 // frame boundary and leave it on EOS, on the frame limit, on cancel or on error; each keeps its own
-// sampling parameters, seed and text buffer.
+// sampling parameters, seed and text buffer. A second thread, the prefill thread, starts the
+// sequences submitted as Starters (their prompt's prefill) while the batch keeps stepping.
 //
-// Only the generation thread touches a TalkerSequence while it is in the batch: text appended by
-// a client thread is queued on its stream and handed to the sequence between steps, and frames go
-// the other way through a per-stream queue. No gRPC in here; the talker service is a thin shell.
+// Only the generation thread touches a TalkerSequence while it is in the batch (the prefill
+// thread only before it joins): text appended by a client thread is queued on its stream and
+// handed to the sequence between steps, and frames go the other way through a per-stream queue.
+// No gRPC in here; the talker service is a thin shell.
 #pragma once
 
 #include <condition_variable>
@@ -39,8 +41,8 @@ class TalkerBatcher {
   // served). max_queued_frames: frames a stream may have produced but its reader not yet taken;
   // a slow reader pauses its own sequence instead of growing memory or slowing the others.
   // threads: intra-op threads of the generation thread's steps (0: the process's;
-  // nn::UseThreadsOnThisThread); prefill_threads: of its prefills and of a step whose sequences
-  // have no frame yet (0: as steps). A process whose other stage is idle while a request starts
+  // nn::UseThreadsOnThisThread); prefill_threads: of the prefill thread's prefills and of a step
+  // whose sequences have no frame yet (0: as steps). A process whose other stage is idle while a request starts
   // (`qwen3-tts serve`) prefills and produces the first frame on every core.
   explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
                          std::function<void(const StepStats&)> on_step = nullptr, int threads = 0,
@@ -55,16 +57,22 @@ class TalkerBatcher {
   // The lock and wake-ups shared by the batcher and its streams.
   struct Sync {
     std::mutex mu;
-    std::condition_variable work;    // generation thread: something to do
+    std::condition_variable work;    // generation and prefill threads: something to do
     std::condition_variable output;  // readers: a frame, or a stream ended
   };
   // Hands a started sequence to the generation thread.
   std::shared_ptr<Stream> Submit(std::unique_ptr<TalkerSequence> sequence);
-  // Starts a sequence (its prefill) on the generation thread, between steps, then batches it; a
-  // start error ends the stream with that status. All of the stage's compute then runs on one
-  // thread: prefills on the callers' threads ran their GEMMs concurrently with the step's, and
-  // OpenBLAS (OpenMP build) busy-waits a caller while another thread's call runs, which at four
-  // concurrent streams starved the generation thread (time to first audio 54 s instead of 1 s).
+  // Starts a sequence (its prefill) on the prefill thread, one start at a time in submission
+  // order, then batches it from the next step; a start error ends the stream with that status.
+  //
+  // Why a thread of its own: on the generation thread a prefill stopped every other stream for its
+  // whole length (0.6B int4, 8 streams of 1-second requests on 2 cores: a third of that thread's
+  // time, while a core sat half idle). Why one thread and not the callers': the prefills' GEMMs
+  // then never run concurrently with each other (OpenBLAS, OpenMP build, busy-waits a caller while
+  // another thread's call runs; prefills on the callers' threads once starved the generation
+  // thread: time to first audio 54 s instead of 1 s at four streams), and a step's products run
+  // on the row kernels (int8/int4 always, float32/bfloat16 up to nn::FloatGemvMaxRows()
+  // sequences), not on OpenBLAS. Its thread count: see RunPrefills.
   using Starter = std::function<absl::StatusOr<std::unique_ptr<TalkerSequence>>()>;
   std::shared_ptr<Stream> Submit(Starter start);
 
@@ -93,8 +101,8 @@ class TalkerBatcher {
         : sync_(std::move(sync)), sequence_(std::move(sequence)), start_(std::move(start)) {}
 
     std::shared_ptr<Sync> sync_;
-    std::unique_ptr<TalkerSequence> sequence_;  // set by the generation thread when start_ is pending
-    Starter start_;                             // pending start; empty once started
+    std::unique_ptr<TalkerSequence> sequence_;  // set by the prefill thread when start_ is pending
+    Starter start_;                             // pending start; empty once taken by the prefill thread
     // Guarded by sync_->mu.
     std::deque<std::vector<int64_t>> frames_;
     std::vector<int64_t> pending_text_;
@@ -102,19 +110,22 @@ class TalkerBatcher {
     bool text_closed_ = false;  // as seen by the client (AppendText after CloseText is an error)
     bool cancelled_ = false;
     bool done_ = false;
+    bool starting_ = false;  // the prefill thread is running start_; it alone may retire the stream
     absl::Status status_;
   };
 
  private:
-  void Run();
+  void Run();         // the generation thread
+  void RunPrefills();  // the prefill thread
   std::shared_ptr<Stream> Enqueue(std::shared_ptr<Stream> stream);
   // Under sync_->mu: applies queued text / cancels and retires streams that left the batch.
   void SettleLocked();
-  bool HasWorkLocked() const;
+  // Under sync_->mu: something for the generation thread (a frame to produce, text or a cancel to
+  // apply, a stream to retire), or for the prefill thread (the first stream waiting to start that
+  // holds a place in the batch; nullptr if none).
+  bool HasStepWorkLocked() const;
+  std::shared_ptr<Stream> NextToStartLocked() const;
   void RetireLocked(const std::shared_ptr<Stream>& stream, absl::Status status);
-  // Starts the streams waiting to start that hold a place in the batch (the lock is released while
-  // a prefill runs).
-  void StartPending(std::unique_lock<std::mutex>& lock);
 
   const int max_batch_;
   const int max_queued_frames_;
@@ -124,7 +135,8 @@ class TalkerBatcher {
   std::shared_ptr<Sync> sync_ = std::make_shared<Sync>();
   std::vector<std::shared_ptr<Stream>> streams_;  // in the batch or waiting for a place, FIFO
   bool stopping_ = false;
-  std::thread thread_;
+  std::thread thread_;          // generation
+  std::thread prefill_thread_;  // started last: both run members initialized above
 };
 
 }  // namespace qwen3tts

@@ -83,7 +83,8 @@ int ServeMain(int argc, char** argv) {
   // the rest (both all of them on a single core). On 2 cores, talker 2 + vocoder 1 threads made 3
   // busy threads, and a parallel region whose second thread lost its core waited for it: one
   // stream ran at 7.3 frames/s against 9.7 with 1 + 1 (int8, bench/RESULTS.md). A prefill, which
-  // starts a request while its audio is not being decoded yet, takes every thread.
+  // starts a request while its audio is not being decoded yet, takes every thread while no other
+  // stream steps, and the threads the steps leave (at least 1) beside them.
   const int threads = ApplyThreads(flags);
   const int vocoder_threads = std::min<int>(threads, static_cast<int>(flags.GetInt("vocoder-threads")));
   const int talker_threads = flags.GetInt("talker-threads") > 0 ? static_cast<int>(flags.GetInt("talker-threads"))

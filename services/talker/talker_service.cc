@@ -141,7 +141,7 @@ grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v
     if (!talker_request.ok()) return ToGrpcStatus(talker_request.status());
     absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
     if (!slot.ok()) return ToGrpcStatus(slot.status());
-    // The prefill runs on the generation thread (TalkerBatcher::Submit(Starter)).
+    // The prefill runs on the batcher's prefill thread (TalkerBatcher::Submit(Starter)).
     batched = batcher_.Submit([model = model_, r = *talker_request] { return TalkerSequence::Start(model, r); });
     return StreamFrames(context, batched.get(), writer, start, &first_frame_seconds);
   }();

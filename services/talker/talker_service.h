@@ -15,9 +15,9 @@ namespace qwen3tts {
 
 class TalkerService final : public v1::Talker::CallbackService {
  public:
-  // compute_threads / prefill_threads: intra-op threads of the generation thread's steps and
-  // prefills (0: the process's), for a talker that shares its process with other stages
-  // (`qwen3-tts serve`; TalkerBatcher).
+  // compute_threads / prefill_threads: intra-op threads of the batcher's steps and of a prefill
+  // while no other stream steps (0: the process's), for a talker that shares its process with
+  // other stages (`qwen3-tts serve`; TalkerBatcher).
   TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model, std::shared_ptr<const XVectorEncoder> xvector,
                 StreamLimits limits = {}, int compute_threads = 0, int prefill_threads = 0);
 

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -443,9 +445,9 @@ TEST_F(TalkerGenerationTest, BatcherBackpressureCancelAndAbandonedStreams) {
   }
 }
 
-// Submit(Starter): the prefill runs on the generation thread, not the caller's; text sent before
+// Submit(Starter): the prefill runs on the batcher's thread, not the caller's; text sent before
 // the start is applied after it; a start error ends the stream with that error.
-TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsGenerationThread) {
+TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsOwnThread) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
   TalkerRequest request = GreedyCustomVoiceRequest();
   auto expected = GenerateCodes(model, request);
@@ -482,8 +484,70 @@ TEST_F(TalkerGenerationTest, BatcherStartsSequencesOnItsGenerationThread) {
   EXPECT_EQ(failing->sequence(), nullptr);
 }
 
+// A prefill runs beside the steps, not between them: a start that waits for another stream's new
+// frames gets them (on the generation thread it stalled every stream for its whole length), it
+// takes the threads the steps leave, and both streams still generate their solo codes.
+TEST_F(TalkerGenerationTest, BatcherPrefillsWhileTheBatchKeepsStepping) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  TalkerRequest running_request = GreedyCustomVoiceRequest();
+  running_request.options.max_new_tokens = running_request.options.min_new_tokens = 16;
+  const TalkerRequest started_request = GreedyCustomVoiceRequest();
+  auto running_expected = GenerateCodes(model, running_request);
+  auto started_expected = GenerateCodes(model, started_request);
+  ASSERT_TRUE(running_expected.ok() && started_expected.ok());
+
+  // Two queued frames at most: the running sequence can only get further ahead of its reader by
+  // stepping.
+  TalkerBatcher batcher(/*max_batch=*/4, /*max_queued_frames=*/2, nullptr, /*threads=*/1, /*prefill_threads=*/3);
+  auto running_sequence = TalkerSequence::Start(model, running_request);
+  ASSERT_TRUE(running_sequence.ok());
+  auto running = batcher.Submit(std::move(*running_sequence));
+  std::vector<at::Tensor> running_frames;
+  auto first = running->Next();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  running_frames.push_back(at::tensor(**first, at::kLong));
+
+  std::mutex mu;
+  std::condition_variable progress;
+  int frames_read = 1;
+  bool start_began = false, frames_came_during_start = false;
+  int start_threads = 0;
+  auto started = batcher.Submit([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    start_threads = at::get_num_threads();
+    start_began = true;
+    progress.notify_all();
+    // The two queued frames, then at least one stepped while this start runs (a prefill on the
+    // generation thread would wait here for the whole timeout).
+    const int wanted = frames_read + 3;
+    frames_came_during_start =
+        progress.wait_for(lock, std::chrono::seconds(30), [&] { return frames_read >= wanted; });
+    lock.unlock();
+    return TalkerSequence::Start(model, started_request);
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    progress.wait(lock, [&] { return start_began; });
+  }
+  while (true) {
+    auto frame = running->Next();
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    if (!frame->has_value()) break;
+    running_frames.push_back(at::tensor(**frame, at::kLong));
+    std::lock_guard<std::mutex> lock(mu);
+    ++frames_read;
+    progress.notify_all();
+  }
+  auto started_codes = ReadAll(*started);
+  ASSERT_TRUE(started_codes.ok()) << started_codes.status();
+  EXPECT_TRUE(frames_came_during_start);
+  EXPECT_EQ(start_threads, 2);  // 3 for prefills, less the steps' 1
+  EXPECT_TRUE(at::equal(at::stack(running_frames), *running_expected));
+  EXPECT_TRUE(at::equal(*started_codes, *started_expected));
+}
+
 // A batcher that shares its process with another stage (`qwen3-tts serve`) steps with its own
-// intra-op thread count and prefills with another, on its generation thread only; the first step
+// intra-op thread count and prefills with another, on its own threads only; the first step
 // of a sequence, whose audio nobody is decoding yet, runs on the prefill's count too.
 TEST_F(TalkerGenerationTest, BatcherUsesItsOwnThreadCountsForStepsAndPrefills) {
   auto model = Load(ModelVariant::kCustomVoice, "1b7");
