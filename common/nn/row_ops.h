@@ -36,8 +36,15 @@ void LayerNormRows(const float* x, int64_t rows, int64_t n, const float* weight,
 //   x' = x * cos + rotate_half(x) * sin,  rotate_half(x) = (-x[d/2:], x[:d/2])
 void RotateHalf(float* x, int64_t heads, int64_t d, const float* cos, const float* sin);
 
-// gate = silu(gate) * up (SwiGLU), n values.
+// gate = silu(gate) * up (SwiGLU), n values. With AVX2 + FMA, exp is an 8-lane polynomial (~1 ulp,
+// as the reference's vectorized exp); elsewhere libm's. A value's result does not depend on where
+// it sits in the n (a batched step and a single sequence's give the same bits).
 void SiluMul(float* gate, const float* up, int64_t n);
+// Internal to common/nn and its tests: the two forms SiluMul chooses between (SiluMulAvx2 only
+// where the CPU has AVX2 + FMA: SiluMulAvx2Available()).
+void SiluMulPortable(float* gate, const float* up, int64_t n);
+bool SiluMulAvx2Available();
+void SiluMulAvx2(float* gate, const float* up, int64_t n);
 // x = gelu(x), exact (erf) form as at::gelu's default, n values.
 void Gelu(float* x, int64_t n);
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -63,6 +65,65 @@ TEST(RowOps, ActivationsMatchAten) {
   at::Tensor y_want = y + add * scale;
   AddScaledRows(y.data_ptr<float>(), add.data_ptr<float>(), scale.data_ptr<float>(), 2, 5);
   ExpectClose(y, y_want);
+}
+
+// silu(g) * u in double precision, the argument and the factor as floats.
+double SiluMulDefinition(float g, float u) {
+  return static_cast<double>(g) / (1.0 + std::exp(-static_cast<double>(g))) * static_cast<double>(u);
+}
+
+// Both forms SiluMul chooses between (the 8-lane polynomial exp where the CPU has AVX2 + FMA, libm's
+// elsewhere) against the definition, over the whole float range the activation sees and beyond
+// (exp's clamps), for every tail length; NaN stays NaN; and a value's bits do not depend on its
+// position (a batched step's rows sit at other offsets than one sequence's).
+TEST(RowOps, SiluMulFormsMatchTheDefinitionAtEveryPosition) {
+  std::vector<std::pair<const char*, void (*)(float*, const float*, int64_t)>> forms = {{"portable", SiluMulPortable}};
+  if (SiluMulAvx2Available()) forms.push_back({"avx2", SiluMulAvx2});
+  at::manual_seed(5);
+  std::vector<float> values;
+  for (float scale : {0.1f, 1.0f, 4.0f, 30.0f}) {
+    at::Tensor r = at::randn({203}) * scale;
+    values.insert(values.end(), r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
+  }
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 80.0f, -80.0f, 87.0f, -87.0f, 89.0f, -89.0f, 100.0f, -100.0f, 1e4f,
+                  -1e4f, std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                  std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    values.push_back(v);
+  }
+  const int64_t n = static_cast<int64_t>(values.size());
+  at::Tensor u = at::randn({n});
+  for (const auto& [name, form] : forms) {
+    std::vector<float> y = values;
+    form(y.data(), u.data_ptr<float>(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double want = SiluMulDefinition(values[i], u[i].item<float>());
+      if (std::isinf(values[i])) {
+        // silu(+inf) = +inf, silu(-inf) = -0 (or NaN from inf / inf, as ATen's silu gives).
+        if (values[i] > 0) {
+          EXPECT_TRUE(std::isinf(y[i])) << name << " " << values[i];
+        }
+        continue;
+      }
+      EXPECT_NEAR(y[i], want, 4e-7 * std::fabs(want) + 1e-36) << name << " silu(" << values[i] << ") * " << u[i].item<float>();
+    }
+    std::vector<float> nan = {std::numeric_limits<float>::quiet_NaN()};
+    const float one = 1.0f;
+    form(nan.data(), &one, 1);
+    EXPECT_TRUE(std::isnan(nan[0])) << name;
+    // One value at every position of every length up to 21 (full vectors and every tail).
+    for (float v : {-3.7f, 0.42f, 11.0f}) {
+      std::vector<float> ones(21, 1.0f), x(21);
+      float first = 0;
+      for (int64_t length = 1; length <= 21; ++length) {
+        std::fill(x.begin(), x.end(), v);
+        form(x.data(), ones.data(), length);
+        if (length == 1) first = x[0];
+        for (int64_t i = 0; i < length; ++i) {
+          ASSERT_EQ(std::memcmp(&x[i], &first, sizeof(float)), 0) << name << " length " << length << " position " << i;
+        }
+      }
+    }
+  }
 }
 
 // Grouped-query attention of one position, as softmax(q k^T / sqrt(d)) v with kv heads repeated.
