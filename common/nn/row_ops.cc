@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/nn/cpu_features.h"
 #include "common/nn/float_gemv.h"
 #include "common/nn/parallel.h"
 
@@ -82,14 +83,7 @@ void SiluMulPortable(float* gate, const float* up, int64_t n) {
   }
 }
 
-bool SiluMulAvx2Available() {
-#if defined(QWEN3TTS_X86_KERNELS)
-  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return available;
-#else
-  return false;
-#endif
-}
+bool SiluMulAvx2Available() { return CpuHasAvx2Fma(); }
 
 #if !defined(QWEN3TTS_X86_KERNELS)
 void SiluMulAvx2(float* gate, const float* up, int64_t n) { SiluMulPortable(gate, up, n); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/nn/cpu_features.h"
 #include "common/nn/parallel.h"
 
 namespace qwen3tts::nn {
@@ -16,14 +17,7 @@ constexpr int64_t kElementsPerChunk = int64_t{1} << 16;
 
 }  // namespace
 
-bool SnakeBetaAvailable() {
-#if defined(QWEN3TTS_X86_KERNELS)
-  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return available;
-#else
-  return false;
-#endif
-}
+bool SnakeBetaAvailable() { return CpuHasAvx2Fma(); }
 
 void SnakeBetaChannelsFirst(const float* x, float* y, int64_t rows, int64_t steps, const float* alpha,
                             const float* inv_beta, int64_t channels) {
