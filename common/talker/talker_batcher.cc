@@ -66,7 +66,7 @@ void TalkerBatcher::SettleLocked() {
   // Copy: retiring erases from streams_.
   std::vector<std::shared_ptr<Stream>> streams = streams_;
   for (const std::shared_ptr<Stream>& s : streams) {
-    if (s->starting_) continue;  // the prefill thread settles it when its start returns
+    if (s->starting()) continue;  // the prefill thread settles it when its start returns
     // use_count 2 = streams_ and this copy: nobody outside holds the stream any more.
     if (s->cancelled_ || s.use_count() <= 2) {
       RetireLocked(s, absl::CancelledError("the stream was cancelled"));
@@ -92,7 +92,7 @@ void TalkerBatcher::SettleLocked() {
 bool TalkerBatcher::HasStepWorkLocked() const {
   for (size_t i = 0; i < streams_.size(); ++i) {
     const Stream& s = *streams_[i];
-    if (s.starting_) continue;
+    if (s.starting()) continue;
     if (s.cancelled_) return true;
     if (s.start_) continue;  // the prefill thread's
     if (!s.pending_text_.empty() || s.close_text_) return true;
@@ -129,7 +129,6 @@ void TalkerBatcher::RunPrefills() {
     if (stopping_) return;
     Starter start = std::move(next->start_);
     next->start_ = nullptr;
-    next->starting_ = true;
     const bool alone = std::none_of(streams_.begin(), streams_.end(), [](const std::shared_ptr<Stream>& s) {
       return s->sequence_ != nullptr && s->sequence_->state() == TalkerSequence::State::kRunning;
     });
@@ -137,7 +136,6 @@ void TalkerBatcher::RunPrefills() {
     nn::UseThreadsOnThisThread(alone ? alone_threads : shared_threads);
     absl::StatusOr<std::unique_ptr<TalkerSequence>> started = start();
     lock.lock();
-    next->starting_ = false;
     if (!started.ok()) {
       RetireLocked(next, started.status());
     } else {

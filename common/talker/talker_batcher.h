@@ -42,8 +42,8 @@ class TalkerBatcher {
   // a slow reader pauses its own sequence instead of growing memory or slowing the others.
   // threads: intra-op threads of the generation thread's steps (0: the process's;
   // nn::UseThreadsOnThisThread); prefill_threads: of the prefill thread's prefills and of a step
-  // whose sequences have no frame yet (0: as steps). A process whose other stage is idle while a request starts
-  // (`qwen3-tts serve`) prefills and produces the first frame on every core.
+  // whose sequences have no frame yet (0: as steps). A process whose other stage is idle while a
+  // request starts (`qwen3-tts serve`) prefills and produces the first frame on every core.
   explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
                          std::function<void(const StepStats&)> on_step = nullptr, int threads = 0,
                          int prefill_threads = 0);
@@ -110,8 +110,9 @@ class TalkerBatcher {
     bool text_closed_ = false;  // as seen by the client (AppendText after CloseText is an error)
     bool cancelled_ = false;
     bool done_ = false;
-    bool starting_ = false;  // the prefill thread is running start_; it alone may retire the stream
     absl::Status status_;
+    // The prefill thread is running its start (taken, no sequence yet); it alone may retire it.
+    bool starting() const { return !start_ && sequence_ == nullptr; }
   };
 
  private:
