@@ -172,6 +172,17 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   d->decoder_in_conv_.SetPrecision(conv_precision);
   for (auto& block : d->decoder_blocks_) block.SetConvolutionPrecision(conv_precision);
   d->final_conv_.SetPrecision(conv_precision);
+  // Several frames through the convolutional part at once only where every layer's arithmetic per
+  // step is the same for any number of steps (DecoderSession::kFramesPerConvolutionPass): int8
+  // convolutions (row-independent products; the depthwise ones stay float32 per channel), and
+  // ConvNeXt linear layers in int8 or within the float row kernels' rows. float32 and bfloat16
+  // convolutions switch kernels (and sums) with the step count.
+  int64_t convnext_steps_per_frame = 1;
+  for (int64_t r : config.upsampling_ratios) convnext_steps_per_frame *= r;
+  if (conv_precision == WeightPrecision::kInt8 &&
+      (int8 || DecoderSession::kFramesPerConvolutionPass * convnext_steps_per_frame <= nn::kFloatGemvMaxRows)) {
+    d->frames_per_convolution_pass_ = DecoderSession::kFramesPerConvolutionPass;
+  }
   return std::shared_ptr<const CodecDecoder>(std::move(d));
 }
 
@@ -276,12 +287,14 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
   at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
   const int64_t* frame_codes = valid.data_ptr<int64_t>();
   const int64_t quantizers = valid.size(1);
-  for (int64_t i = 0; i < n; ++i) {
+  const int64_t group = d.frames_per_convolution_pass_;
+  for (int64_t i = 0; i < n;) {
     if (cancelled && cancelled()) {
       finished_ = true;
       return absl::CancelledError(absl::StrCat("decoder session: cancelled after ", i, " of ", n, " frames"));
     }
-    if (i % kFramesPerTransformerPass == 0) {
+    const int64_t in_pass = i % kFramesPerTransformerPass;
+    if (in_pass == 0) {
       absl::Status transformed = CatchExceptions("decoder session", [&]() -> absl::Status {
         TransformFrames(frame_codes + i * quantizers, std::min(kFramesPerTransformerPass, n - i));
         return absl::OkStatus();
@@ -291,17 +304,20 @@ absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const s
         return transformed;
       }
     }
-    const float* latent_row = latent_rows_.data() + (i % kFramesPerTransformerPass) * d.config_.latent_dim;
+    // A group never straddles two transformer passes (latent_rows_ holds the current one's rows).
+    const int64_t frames = std::min({group, n - i, kFramesPerTransformerPass - in_pass});
+    const float* latent_rows = latent_rows_.data() + in_pass * d.config_.latent_dim;
     float* samples = out.data_ptr<float>() + i * d.samples_per_frame_;
     absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
-      DecodeLatentFrame(latent_row, samples);
+      DecodeLatentFrames(latent_rows, frames, samples);
       return absl::OkStatus();
     });
     if (!decoded.ok()) {
       finished_ = true;
       return decoded;
     }
-    ++frames_;
+    i += frames;
+    frames_ += frames;
   }
   return out;
 }
@@ -320,14 +336,14 @@ void DecoderSession::TransformFrames(const int64_t* codes, int64_t n) {
   d.TransformRows(rows, n, &caches_);
 }
 
-void DecoderSession::DecodeLatentFrame(const float* latent_row, float* samples) {
+void DecoderSession::DecodeLatentFrames(const float* latent_rows, int64_t frames, float* samples) {
   const CodecDecoder& d = *decoder_;
   // Two streaming-row buffers per thread: each stage that changes the shape reads one and writes the
-  // other, the rest work in place. They only grow, so after the first frame a frame allocates nothing.
+  // other, the rest work in place. They only grow, so after the first group a group allocates nothing.
   thread_local std::vector<float> buffers[2];
   int current = 0;  // the buffer holding x
-  int64_t steps = 1;
-  const float* input = latent_row;  // the first stages only read their input: the latent row in place
+  int64_t steps = frames;
+  const float* input = latent_rows;  // the first stages only read their input: the latent rows in place
   float* x = nullptr;
   // The other buffer, for `out_steps` rows of `channels`; once written, it holds x.
   auto next = [&](int64_t out_steps, int64_t channels) {

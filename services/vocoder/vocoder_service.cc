@@ -54,7 +54,8 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   DecoderSession session(decoder_);
   // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
-  // A cancelled call stops within a frame, even in the middle of a 16-frame chunk.
+  // A cancelled call stops within a few frames (DecoderSession::Push), even in the middle of a
+  // 16-frame chunk.
   auto push_in_turn = [&](const at::Tensor& codes) {
     nn::UseThreadsOnThisThread(compute_threads_);
     ComputeScope compute(decode_gate_, at::get_num_threads() > 1);

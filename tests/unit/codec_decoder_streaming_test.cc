@@ -194,6 +194,10 @@ void ExpectConvolutionsStreamExactlyAndStayClose(WeightPrecision convolutions, d
     auto decoder = CreateSmallDecoder(linears, convolutions);
     ASSERT_TRUE(decoder.ok()) << decoder.status();
     EXPECT_EQ((*decoder)->conv_precision(), convolutions);
+    // int8 convolutions take several frames per pass (so the chunkings below, 1 frame per call
+    // against groups, check that grouping is exact); bfloat16 ones one frame at a time.
+    EXPECT_EQ((*decoder)->frames_per_convolution_pass(),
+              convolutions == WeightPrecision::kInt8 ? DecoderSession::kFramesPerConvolutionPass : 1);
     auto offline = (*decoder)->Decode(codes);
     ASSERT_TRUE(offline.ok()) << offline.status();
     for (const std::vector<int64_t>& chunks : std::vector<std::vector<int64_t>>{{1}, {3}, {2, 5}, {11}}) {
@@ -223,9 +227,9 @@ TEST(CodecDecoderTest, Int8ConvolutionsStreamExactlyAndStayCloseToFloat32) {
   EXPECT_NE(int4.status().message().find("allowed: float32, bfloat16, int8"), std::string::npos) << int4.status();
 }
 
-// A cancelled push stops before the next frame and ends the session; without cancellation the
-// callback changes nothing.
-TEST(CodecDecoderTest, CancelledPushStopsWithinAFrame) {
+// A cancelled push stops before the next frame (group of frames, with int8 convolutions) and ends
+// the session; without cancellation the callback changes nothing.
+TEST(CodecDecoderTest, CancelledPushStopsAtTheNextFrameOrGroup) {
   auto decoder = SmallDecoder();
   ASSERT_NE(decoder, nullptr);
   at::Tensor codes = RandomCodes(6, 16, 64, 9);
@@ -243,6 +247,19 @@ TEST(CodecDecoderTest, CancelledPushStopsWithinAFrame) {
   auto offline = decoder->Decode(codes);
   ASSERT_TRUE(offline.ok());
   EXPECT_TRUE(at::equal(*all, *offline));
+  EXPECT_EQ(decoder->frames_per_convolution_pass(), 1);
+
+  auto grouped = CreateSmallDecoder(WeightPrecision::kInt8, WeightPrecision::kInt8);
+  ASSERT_TRUE(grouped.ok()) << grouped.status();
+  const int64_t group = (*grouped)->frames_per_convolution_pass();
+  ASSERT_EQ(group, DecoderSession::kFramesPerConvolutionPass);
+  at::Tensor long_codes = RandomCodes(2 * group + 1, 16, 64, 10);
+  DecoderSession grouped_session(*grouped);
+  asked = 0;
+  cancelled = grouped_session.Push(long_codes, [&asked] { return ++asked > 1; });  // true before the second group
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_EQ(asked, 2);
+  EXPECT_EQ(grouped_session.frames_decoded(), group);
 }
 
 TEST(CodecDecoderTest, AppendingFramesNeverChangesEarlierOutput) {
