@@ -269,10 +269,10 @@ def measure_talker(args, model_dir, dtype):
                           "--threads", str(args.threads), "--dtype", dtype], timeout=1800, rss=True)
     for line in out.splitlines():
         f = line.split()
-        if len(f) == 9 and f[1] == dtype:
+        if len(f) == 10 and f[1] == dtype:
             return {"frames": int(f[2]), "talker_ms": float(f[3]), "code_predictor_ms": float(f[4]),
                     "talker_total_ms": float(f[5]), "bench_gb_per_frame": float(f[7]), "prefill_ms": float(f[8]),
-                    "peak_rss_bytes": peak}
+                    "cached_head_prefill_ms": float(f[9]), "peak_rss_bytes": peak}
     raise Failure("no %s row in the talker bench output:\n%s" % (dtype, out))
 
 

@@ -37,7 +37,8 @@ struct Row {
   int64_t frames = 0;
   double talker_ms = 0, cp_ms = 0, total_ms = 0;
   double prefill_ms = 0;  // TalkerSequence::Start: prompt + prefill (time to the first talker token)
-  int64_t prompt_rows = 0;
+  double cached_head_prefill_ms = 0;  // the same with the prompt's head from the prompt-head cache
+  int64_t prompt_rows = 0, head_rows = 0;
   double gb_per_frame = 0;
 };
 
@@ -111,17 +112,30 @@ bool Run(const std::string& label, const std::string& dir, WeightPrecision dtype
   }
   const auto& [info, model] = *loaded;
   TalkerRequest r = BenchRequest(info, frames, /*seed=*/1);
-  // The first start pays for lazy initialisation (as a server's warm-up does); the second is timed.
+  // The first start pays for lazy initialisation (as a server's warm-up does); the second is timed,
+  // without the prompt-head cache, and then one whose head an earlier start left in the cache.
+  PromptHeadCache& head_cache = model->prompt_head_cache();
+  const int64_t head_cache_bytes = head_cache.max_bytes();
+  head_cache.SetMaxBytes(0);
   auto seq = TalkerSequence::Start(model, r);
   if (!seq.ok()) {
     std::fprintf(stderr, "%s\n", std::string(seq.status().message()).c_str());
     return false;
   }
+  auto timed_start = [&](GenerationTrace* trace) {
+    auto prefill_start = std::chrono::steady_clock::now();
+    auto started = TalkerSequence::Start(model, r, trace);
+    const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
+    return started.ok() ? ms : 0.0;
+  };
   GenerationTrace trace;
-  auto prefill_start = std::chrono::steady_clock::now();
-  auto traced = TalkerSequence::Start(model, r, &trace);
-  row->prefill_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - prefill_start).count();
-  if (traced.ok()) row->prompt_rows = trace.prefill_embeds.size(0);
+  row->prefill_ms = timed_start(&trace);
+  row->prompt_rows = trace.prefill_embeds.size(0);
+  head_cache.SetMaxBytes(head_cache_bytes);
+  timed_start(nullptr);  // leaves the head in the cache
+  GenerationTrace cached;
+  row->cached_head_prefill_ms = timed_start(&cached);
+  row->head_rows = cached.prompt_rows_reused;
   auto start = std::chrono::steady_clock::now();
   int64_t produced = 0;
   while ((*seq)->state() == TalkerSequence::State::kRunning) {
@@ -222,17 +236,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("threads: %d\n", at::get_num_threads());
-  std::printf("%-22s %-9s %7s %12s %12s %12s %10s %12s %12s\n", "model", "dtype", "frames", "talker ms", "predictor ms",
-              "total ms", "RTF", "GB/frame", "prefill ms");
+  std::printf("%-22s %-9s %7s %12s %12s %12s %10s %12s %12s %14s\n", "model", "dtype", "frames", "talker ms",
+              "predictor ms", "total ms", "RTF", "GB/frame", "prefill ms", "cached-head ms");
   for (const auto& [label, dir] : models) {
     for (WeightPrecision dtype : kPrecisions) {
       if (!Selected(dtypes, dtype)) continue;
       Row row;
       if (!Run(label, dir, dtype, frames, &row)) return 1;
       // One frame is 80 ms of audio: real-time factor = compute time / audio time.
-      std::printf("%-22s %-9s %7lld %12.2f %12.2f %12.2f %10.3f %12.3f %12.2f\n", row.model.c_str(), row.dtype.c_str(),
-                  static_cast<long long>(row.frames), row.talker_ms, row.cp_ms, row.total_ms, row.total_ms / 80.0,
-                  row.gb_per_frame, row.prefill_ms);
+      std::printf("%-22s %-9s %7lld %12.2f %12.2f %12.2f %10.3f %12.3f %12.2f %14.2f\n", row.model.c_str(),
+                  row.dtype.c_str(), static_cast<long long>(row.frames), row.talker_ms, row.cp_ms, row.total_ms,
+                  row.total_ms / 80.0, row.gb_per_frame, row.prefill_ms, row.cached_head_prefill_ms);
+      std::printf("  prompt %lld rows, of which %lld head rows came from the prompt-head cache\n",
+                  static_cast<long long>(row.prompt_rows), static_cast<long long>(row.head_rows));
     }
   }
   if (!batches.empty()) {

@@ -69,6 +69,10 @@ struct Families {
   prometheus::Family<Histogram>& decode = prometheus::BuildHistogram()
       .Name("qwen3tts_vocoder_decode_seconds").Help("Vocoder time per Decode message (frames to PCM).")
       .Register(MetricsRegistry());
+  prometheus::Family<prometheus::Counter>& prompt_rows = prometheus::BuildCounter()
+      .Name("qwen3tts_prompt_rows_total")
+      .Help("Talker prompt rows: source=computed by the prefill, source=cached from the prompt-head cache.")
+      .Register(MetricsRegistry());
   prometheus::Family<prometheus::Gauge>& model_load = prometheus::BuildGauge()
       .Name("qwen3tts_model_load_seconds").Help("Model loading and warm-up time at start-up.").Register(MetricsRegistry());
   prometheus::Family<prometheus::Gauge>& build_info = prometheus::BuildGauge()
@@ -205,6 +209,8 @@ StageMetrics& StageMetrics::For(const std::string& stage) {
       f.cp_frame.Add(labels, LatencyBuckets()),
       f.decode.Add(labels, LatencyBuckets()),
       f.model_load.Add(labels),
+      f.prompt_rows.Add({{"stage", stage}, {"source", "computed"}}),
+      f.prompt_rows.Add({{"stage", stage}, {"source", "cached"}}),
   };
   stages->emplace(stage, std::unique_ptr<StageMetrics>(m));
   return *m;

@@ -42,6 +42,10 @@ struct StageMetrics {
   prometheus::Histogram& code_predictor_frame_seconds;  // the 15 residual codes, per frame
   prometheus::Histogram& decode_seconds;        // vocoder: one Decode message (frames -> PCM)
   prometheus::Gauge& model_load_seconds;        // loading + warm-up at start-up
+  // qwen3tts_prompt_rows_total{source}: prompt rows the talker's prefills computed, and rows whose
+  // keys and values came from the prompt-head cache instead.
+  prometheus::Counter& prompt_rows_computed_total;
+  prometheus::Counter& prompt_rows_cached_total;
 };
 
 // qwen3tts_build_info{stage, version, git_sha, precision, threads} = 1.

@@ -237,6 +237,34 @@ void KvCache::Reserve(int64_t positions) {
   capacity_ = capacity;
 }
 
+KvCache KvCache::CopyOfPrefix(int64_t positions) const {
+  TORCH_CHECK(!sliding_ && positions >= 0 && positions <= length_, "KvCache::CopyOfPrefix: ", positions,
+              " positions of a ", sliding_ ? "sliding " : "", "cache holding ", length_);
+  KvCache copy;
+  copy.k_ = k_.narrow(1, 0, positions).clone();
+  copy.v_ = v_.narrow(1, 0, positions).clone();
+  copy.capacity_ = positions;
+  copy.length_ = positions;
+  return copy;
+}
+
+void KvCache::AssignPrefix(const KvCache& prefix) {
+  TORCH_CHECK(!sliding_ && !prefix.sliding_ && k_.defined() && prefix.k_.defined() &&
+                  k_.size(0) == prefix.k_.size(0) && k_.size(2) == prefix.k_.size(2) &&
+                  k_.scalar_type() == prefix.k_.scalar_type(),
+              "KvCache::AssignPrefix: caches of different shapes or kinds");
+  length_ = 0;  // nothing of the old contents needs keeping when Reserve copies
+  Reserve(prefix.length_);
+  k_.narrow(1, 0, prefix.length_).copy_(prefix.k_.narrow(1, 0, prefix.length_));
+  v_.narrow(1, 0, prefix.length_).copy_(prefix.v_.narrow(1, 0, prefix.length_));
+  length_ = prefix.length_;
+}
+
+int64_t KvCache::bytes() const {
+  if (!k_.defined()) return 0;
+  return (k_.numel() + v_.numel()) * static_cast<int64_t>(k_.element_size());
+}
+
 // ---- block ---------------------------------------------------------------------------------------
 
 absl::StatusOr<TransformerBlock> TransformerBlock::Load(const Checkpoint& ckpt, const std::string& prefix,

@@ -116,6 +116,13 @@ class KvCache {
   int64_t length() const { return length_; }  // positions seen so far
   void Reset() { length_ = 0; }
   bool allocated() const { return k_.defined(); }
+  // The first `positions` positions (<= length()) as a cache of their own, with exactly that
+  // capacity, and this cache's contents replaced by such a copy (growing it if needed): another
+  // sequence whose prompt starts with the same rows continues from the copy with the keys and
+  // values it would have computed (common/talker/prompt_head_cache.h). Non-sliding caches only.
+  KvCache CopyOfPrefix(int64_t positions) const;
+  void AssignPrefix(const KvCache& prefix);
+  int64_t bytes() const;
 
  private:
   friend class TransformerBlock;

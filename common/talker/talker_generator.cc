@@ -47,6 +47,7 @@ absl::Status CheckIdsInRange(const std::vector<int64_t>& ids, int64_t vocab, con
 // The prompt of one request: prefill embeddings and the per-frame text embeddings.
 struct Prompt {
   at::Tensor prefill;   // [P, H]
+  int64_t head_rows = 0;  // the prefill's leading rows that do not depend on the text (PromptHeadCache)
   at::Tensor trailing;  // [N, H]
   at::Tensor tts_pad, tts_eos;  // [1, H]
 };
@@ -179,6 +180,7 @@ absl::StatusOr<Prompt> BuildPrompt(const TalkerModel& model, const TalkerRequest
   // Text channel: tts_pad under the codec tags, tts_bos under the last tag; codec channel shifted.
   at::Tensor tags = at::cat({p.tts_pad.expand({L - 2, H}), tts_bos}, 0) + codec.narrow(0, 0, L - 1);
   std::vector<at::Tensor> prompt = {model.EmbedText(Ids(role)), tags};
+  p.head_rows = prompt[0].size(0) + prompt[1].size(0);
 
   if (icl) {
     std::vector<int64_t> ref_text(r.ref_ids.begin() + 3, r.ref_ids.end() - 2);
@@ -211,7 +213,10 @@ absl::StatusOr<Prompt> BuildPrompt(const TalkerModel& model, const TalkerRequest
     at::Tensor rest_embed = rest.empty() ? at::zeros({0, H}, p.tts_pad.options()) : model.EmbedText(Ids(rest));
     p.trailing = r.text_input_open ? rest_embed : at::cat({rest_embed, p.tts_eos}, 0);
   }
-  if (!instruct_ids.empty()) prompt.insert(prompt.begin(), model.EmbedText(Ids(instruct_ids)));
+  if (!instruct_ids.empty()) {
+    prompt.insert(prompt.begin(), model.EmbedText(Ids(instruct_ids)));
+    p.head_rows += prompt.front().size(0);
+  }
   p.prefill = at::cat(prompt, 0);
   return p;
 }
@@ -276,7 +281,11 @@ absl::StatusOr<std::unique_ptr<TalkerSequence>> TalkerSequence::Start(std::share
       trace->trailing_text_hidden = prompt.trailing;
       trace->tts_pad_embed = prompt.tts_pad.view({-1});
     }
-    RETURN_IF_ERROR(s->Prefill(prompt.prefill));
+    RETURN_IF_ERROR(s->Prefill(prompt.prefill, prompt.head_rows));
+    if (trace != nullptr) {
+      trace->prompt_head_rows = prompt.head_rows;
+      trace->prompt_rows_reused = s->prompt_rows_reused_;
+    }
     return s;
   });
 }
@@ -302,8 +311,9 @@ int64_t TalkerSequence::SelectTalkerToken(const float* logits, float* scores, Sa
   return token;
 }
 
-absl::Status TalkerSequence::Prefill(const at::Tensor& embeds) {
-  at::Tensor hidden = model_->RunTalker(embeds, &talker_cache_);
+absl::Status TalkerSequence::Prefill(const at::Tensor& embeds, int64_t head_rows) {
+  prompt_rows_ = embeds.size(0);
+  at::Tensor hidden = model_->RunTalkerPrompt(embeds, head_rows, &talker_cache_, &prompt_rows_reused_);
   at::Tensor last = hidden.narrow(0, hidden.size(0) - 1, 1).to(at::kFloat).contiguous();
   past_hidden_.assign(last.data_ptr<float>(), last.data_ptr<float>() + last.numel());
   at::Tensor logits = model_->CodecHead(last.to(hidden.scalar_type())).to(at::kFloat).contiguous();

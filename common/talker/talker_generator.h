@@ -71,6 +71,8 @@ struct GenerationTrace {
   std::vector<at::Tensor> logits;                   // raw talker logits per token
   std::vector<at::Tensor> hidden_states;            // talker hidden that produced each token
   std::vector<int64_t> tokens;                      // talker tokens as selected (EOS included)
+  int64_t prompt_head_rows = 0;     // the prompt's leading rows that do not depend on the text
+  int64_t prompt_rows_reused = 0;   // of those, rows taken from the prompt-head cache (0 or all)
 };
 
 class TalkerSequence {
@@ -93,6 +95,10 @@ class TalkerSequence {
   const std::vector<int64_t>& talker_tokens() const { return tokens_; }
   int64_t frames_produced() const { return frames_; }
   bool eos_hit() const { return eos_hit_; }
+  // Prompt rows whose keys and values came from the model's prompt-head cache instead of the
+  // prefill (0 when the head was not cached).
+  int64_t prompt_rows_reused() const { return prompt_rows_reused_; }
+  int64_t prompt_rows() const { return prompt_rows_; }
   // Wall time spent so far in the talker stack (prefill excluded) and in the code predictor.
   struct Timings {
     double talker_seconds = 0;
@@ -105,7 +111,8 @@ class TalkerSequence {
  private:
   friend struct FrameStepper;
   TalkerSequence() = default;
-  absl::Status Prefill(const at::Tensor& embeds);
+  // head_rows: the prompt's leading rows that do not depend on the text (TalkerModel::RunTalkerPrompt).
+  absl::Status Prefill(const at::Tensor& embeds, int64_t head_rows);
   // Applies the repetition penalty, suppressed ids and minimum length to `logits` [vocab] (copied
   // into `scores`) and selects the next talker token.
   int64_t SelectTalkerToken(const float* logits, float* scores, SamplingScratch* scratch, bool record_step0);
@@ -132,6 +139,7 @@ class TalkerSequence {
   std::vector<bool> token_seen_;
   int64_t generation_step_ = 0;
   int64_t frames_ = 0;
+  int64_t prompt_rows_reused_ = 0, prompt_rows_ = 0;
   bool eos_hit_ = false;
   bool finished_ = false;
   std::vector<std::string> warnings_;

@@ -198,6 +198,31 @@ at::Tensor TalkerModel::RunTalker(const at::Tensor& embeds, std::vector<nn::KvCa
   return talker_.Forward(embeds, caches);
 }
 
+at::Tensor TalkerModel::RunTalkerPrompt(const at::Tensor& embeds, int64_t head_rows, std::vector<nn::KvCache>* caches,
+                                        int64_t* reused_rows) const {
+  *reused_rows = 0;
+  const int64_t rows = embeds.size(0);
+  // Only for a sequence's first rows, with rows after the head, and where the whole prompt takes the
+  // row path (the only path on which a row's arithmetic does not depend on the others).
+  PromptHeadCache& cache = *prompt_head_cache_;
+  if (cache.max_bytes() <= 0 || head_rows <= 0 || head_rows >= rows || caches->empty() ||
+      caches->front().length() != 0 || !talker_.StepsOnRows(rows)) {
+    return RunTalker(embeds, caches);
+  }
+  const at::Tensor head = embeds.narrow(0, 0, head_rows);
+  if (std::shared_ptr<const PromptHeadCache::Layers> cached = cache.Find(head)) {
+    for (size_t layer = 0; layer < caches->size(); ++layer) (*caches)[layer].AssignPrefix((*cached)[layer]);
+    *reused_rows = head_rows;
+    return RunTalker(embeds.narrow(0, head_rows, rows - head_rows), caches);
+  }
+  at::Tensor hidden = RunTalker(embeds, caches);
+  PromptHeadCache::Layers layers;
+  layers.reserve(caches->size());
+  for (const nn::KvCache& layer : *caches) layers.push_back(layer.CopyOfPrefix(head_rows));
+  cache.Insert(head, std::move(layers));
+  return hidden;
+}
+
 at::Tensor TalkerModel::RunTalkerBatch(const at::Tensor& embeds, const std::vector<int64_t>& rows,
                                        const std::vector<std::vector<nn::KvCache>*>& caches) const {
   return talker_.ForwardBatch(embeds, rows, caches);

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/nn/transformer.h"
 #include "common/nn/weight_precision.h"
+#include "common/talker/prompt_head_cache.h"
 #include "common/tensor/checkpoint.h"
 #include "common/tensor/model_config.h"
 
@@ -28,6 +29,10 @@ namespace qwen3tts {
 // quantized per block of 32 (nn::Int8Gemv), everything else stays float32) or int4 (the talker's
 // and code predictor's transformer layers in 4 bits per block of 32 inputs, nn::Int4Gemv, 0.56x
 // the traffic of int8; the text projection and the heads in int8).
+
+// The prompt-head cache's default budget: a 0.6B head of 9 rows (role, codec tags) takes 2.1 MB of
+// keys and values, a 1.7B one 2.6 MB; a designed voice's head with a 40-token description ~11 MB.
+constexpr int64_t kDefaultPromptHeadCacheBytes = int64_t{64} << 20;
 
 class TalkerModel {
  public:
@@ -54,6 +59,15 @@ class TalkerModel {
 
   // Talker decoder: embeds [T, hidden] -> final-norm hidden [T, hidden].
   at::Tensor RunTalker(const at::Tensor& embeds, std::vector<nn::KvCache>* caches) const;
+  // A new sequence's prefill: RunTalker on a prompt whose first `head_rows` rows do not depend on
+  // its text (PromptHeadCache). When the head is cached, its keys and values are copied into
+  // `caches` and only the rows after it run; *reused_rows says how many were skipped (0 or
+  // head_rows), and the result holds the hidden of the rows that ran (the prompt's last row is
+  // always among them). Same bits either way.
+  at::Tensor RunTalkerPrompt(const at::Tensor& embeds, int64_t head_rows, std::vector<nn::KvCache>* caches,
+                             int64_t* reused_rows) const;
+  // Shared by every sequence of this model; its budget can be changed at any time.
+  PromptHeadCache& prompt_head_cache() const { return *prompt_head_cache_; }
   at::Tensor CodecHead(const at::Tensor& hidden) const { return codec_head_(hidden); }
   std::vector<nn::KvCache> NewTalkerCache(int64_t capacity) const { return talker_.NewCache(capacity); }
 
@@ -105,6 +119,8 @@ class TalkerModel {
   nn::TransformerStack code_predictor_;
   std::vector<nn::Linear> lm_heads_;  // 15 x [cp_vocab, cp_hidden]
   int64_t talker_bytes_ = 0, code_predictor_bytes_ = 0;
+  std::shared_ptr<PromptHeadCache> prompt_head_cache_ =
+      std::make_shared<PromptHeadCache>(kDefaultPromptHeadCacheBytes);
 };
 
 }  // namespace qwen3tts

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/nn/parallel.h"
+#include "common/talker/talker_model.h"
 
 namespace qwen3tts {
 
@@ -30,6 +31,7 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
   specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   specs.push_back(FlagSpec::Int("step-threads", 0, 0, 1024));
+  specs.push_back(FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536));
   return specs;
 }
 
@@ -64,7 +66,9 @@ std::vector<FlagSpec> ServeFlagSpecs() {
                      FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16", "int8"}, "float32"),
                      FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),
                      // The stages share the process's cores: kernel workers do not spin by default.
-                     FlagSpec::Int("spin-wait-us", 0, 0, 100000), FlagSpec::String("voice-dir", "voices"),
+                     FlagSpec::Int("spin-wait-us", 0, 0, 100000),
+                     FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536),
+                     FlagSpec::String("voice-dir", "voices"),
                      FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
     specs.push_back(s);
   }
@@ -93,6 +97,10 @@ int ApplyThreads(const Flags& flags) {
   const int threads = nn::SetProcessThreads(static_cast<int>(flags.GetInt("threads")));
   if (flags.Has("spin-wait-us")) nn::SetSpinWait(std::chrono::microseconds(flags.GetInt("spin-wait-us")));
   return threads;
+}
+
+void ApplyPromptCache(const Flags& flags, const TalkerModel& model) {
+  model.prompt_head_cache().SetMaxBytes(flags.GetInt("prompt-cache-mib") << 20);
 }
 
 TalkerThreads ResolveTalkerThreads(const Flags& flags, int process_threads) {

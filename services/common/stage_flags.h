@@ -7,6 +7,7 @@
 
 #include "common/rpc/admission.h"
 #include "common/rpc/grpc_util.h"
+#include "common/talker/talker_model.h"
 #include "services/common/flags.h"
 
 namespace qwen3tts {
@@ -27,6 +28,9 @@ StreamLimits StageStreamLimits(const Flags& flags);
 
 // Applies `threads` (0 = libtorch's default) to libtorch's intra-op pool; returns the count in use.
 int ApplyThreads(const Flags& flags);
+
+// Applies `prompt-cache-mib` (talker, serve) to the model's prompt-head cache (0 disables it).
+void ApplyPromptCache(const Flags& flags, const TalkerModel& model);
 
 // The talker service's thread split: its decoding steps run on `steps` threads (step-threads, 0 =
 // all of the process's), its prefills and speaker embeddings, one-off computations at the start of

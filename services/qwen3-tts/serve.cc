@@ -113,6 +113,7 @@ int ServeMain(int argc, char** argv) {
   if (!precision.ok()) return precision.status();
   auto talker = TalkerModel::Load(*ckpt, info->config, *precision);
   if (!talker.ok()) return talker.status();
+  ApplyPromptCache(flags, **talker);
   std::shared_ptr<const XVectorEncoder> xvector;
   std::shared_ptr<const SpeechEncoder> encoder;
   const std::string st_dir = JoinPath(model_dir, "speech_tokenizer");

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     if (!precision.ok()) return precision.status();
     auto model = TalkerModel::Load(*ckpt, info->config, *precision);
     if (!model.ok()) return model.status();
+    ApplyPromptCache(flags, **model);
     std::shared_ptr<const XVectorEncoder> xvector;
     if (info->config.variant == ModelVariant::kBase && info->config.speaker_encoder.has_value()) {
       auto loaded = XVectorEncoder::Load(*ckpt, *info->config.speaker_encoder);

@@ -68,6 +68,18 @@ absl::Status TalkerService::WarmUp() const {
   return absl::OkStatus();
 }
 
+TalkerBatcher::Starter TalkerService::Starter(TalkerRequest request) const {
+  return [model = model_, metrics = &metrics_, r = std::move(request)]() -> absl::StatusOr<std::unique_ptr<TalkerSequence>> {
+    absl::StatusOr<std::unique_ptr<TalkerSequence>> sequence = TalkerSequence::Start(model, r);
+    if (sequence.ok()) {
+      const TalkerSequence& s = **sequence;
+      metrics->prompt_rows_computed_total.Increment(static_cast<double>(s.prompt_rows() - s.prompt_rows_reused()));
+      metrics->prompt_rows_cached_total.Increment(static_cast<double>(s.prompt_rows_reused()));
+    }
+    return sequence;
+  };
+}
+
 void TalkerService::Finish(grpc::ServerContextBase* context, const char* method, const TalkerBatcher::Stream* batched,
                            std::chrono::steady_clock::time_point start, double first_frame_seconds,
                            const grpc::Status& status) const {
@@ -81,6 +93,8 @@ void TalkerService::Finish(grpc::ServerContextBase* context, const char* method,
               {"request_id", RequestIdOf(context)},
               {"frames", frames},
               {"eos", sequence != nullptr && sequence->eos_hit()},
+              {"prompt_rows", sequence == nullptr ? 0 : sequence->prompt_rows()},
+              {"prompt_rows_cached", sequence == nullptr ? 0 : sequence->prompt_rows_reused()},
               {"ttff_seconds", first_frame_seconds},
               {"seconds", seconds},
               {"rtf", rtf},
@@ -142,7 +156,7 @@ grpc::Status TalkerService::DoGenerate(grpc::ServerContextBase* context, const v
     absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
     if (!slot.ok()) return ToGrpcStatus(slot.status());
     // The prefill runs on the batcher's prefill thread (TalkerBatcher::Submit(Starter)).
-    batched = batcher_.Submit([model = model_, r = *talker_request] { return TalkerSequence::Start(model, r); });
+    batched = batcher_.Submit(Starter(*talker_request));
     return StreamFrames(context, batched.get(), writer, start, &first_frame_seconds);
   }();
   Finish(context, "Generate", batched.get(), start, first_frame_seconds, status);
@@ -182,7 +196,7 @@ grpc::Status TalkerService::RunStreamingText(grpc::ServerContextBase* context, S
   talker_request->text_input_open = true;
   absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
   if (!slot.ok()) return ToGrpcStatus(slot.status());
-  *batched_out = batcher_.Submit([model = model_, r = *talker_request] { return TalkerSequence::Start(model, r); });
+  *batched_out = batcher_.Submit(Starter(*talker_request));
   std::shared_ptr<TalkerBatcher::Stream> batched = *batched_out;
   absl::Status reader_status;  // written by the reader, read after join
   // Text arrives on its own thread and is handed to the sequence between batch steps, while frames

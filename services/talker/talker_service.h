@@ -52,6 +52,8 @@ class TalkerService final : public v1::Talker::CallbackService {
   grpc::Status StreamFrames(grpc::ServerContextBase* context, TalkerBatcher::Stream* batched, Writer* writer,
                             std::chrono::steady_clock::time_point start, double* first_frame_seconds);
   // Per-request metrics and the structured log line (`batched` may be null: failed before starting).
+  // The batcher's start of a request: the prompt's prefill, counted in qwen3tts_prompt_rows_total.
+  TalkerBatcher::Starter Starter(TalkerRequest request) const;
   void Finish(grpc::ServerContextBase* context, const char* method, const TalkerBatcher::Stream* batched,
               std::chrono::steady_clock::time_point start, double first_frame_seconds,
               const grpc::Status& status) const;

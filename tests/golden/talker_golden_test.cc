@@ -1,12 +1,14 @@
 // Talker + code predictor against the reference, for every generation case of the manifest
 // (CustomVoice, VoiceDesign, Base x-vector and ICL): prompt embeddings, logits, scores, tokens,
-// codes and hidden states, each with the manifest's tolerance.
+// codes and hidden states, each with the manifest's tolerance; and the same again with the prompt's
+// head taken from the prompt-head cache.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <map>
 #include <mutex>
 
+#include "common/nn/float_gemv.h"
 #include "common/talker/talker_generator.h"
 #include "common/tensor/checkpoint.h"
 #include "tests/support/golden.h"
@@ -69,9 +71,25 @@ TEST_P(TalkerGoldenTest, MatchesReference) {
   request.options.max_new_tokens = e.value("max_new_tokens", 4096);
   request.options.seed = 0;
 
+  // The first run fills the model's prompt-head cache (unless an earlier case had the same head);
+  // the second takes the head from it. Both must match the reference, and each other bit for bit.
+  GenerationTrace first;
+  auto first_codes = GenerateCodes(*model, request, &first);
+  ASSERT_TRUE(first_codes.ok()) << first_codes.status();
   GenerationTrace trace;
   auto codes = GenerateCodes(*model, request, &trace);
   ASSERT_TRUE(codes.ok()) << codes.status();
+  ASSERT_GT(trace.prompt_head_rows, 0);
+  ASSERT_LT(trace.prompt_head_rows, trace.prefill_embeds.size(0));
+  // Where the prompt takes the prefill's row path (short prompts), the head is reused.
+  if (trace.prefill_embeds.size(0) <= nn::kFloatGemvMaxRows) {
+    EXPECT_EQ(trace.prompt_rows_reused, trace.prompt_head_rows);
+  }
+  EXPECT_TRUE(at::equal(*codes, *first_codes));
+  ASSERT_EQ(trace.logits.size(), first.logits.size());
+  for (size_t i = 0; i < trace.logits.size(); ++i) {
+    EXPECT_TRUE(at::equal(trace.logits[i], first.logits[i])) << "talker logits of token " << i;
+  }
 
   int compared = 0;
   auto check = [&](const std::string& name, const at::Tensor& actual) {

@@ -63,6 +63,9 @@ TEST(OperationsTest, PrometheusScrapesEveryStageAndSeesASynthesis) {
   Result result = Synthesize(stub.get(), Request("Metrics should move after this sentence."));
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   ASSERT_GT(result.frames, 0);
+  // The same voice again: its prompt's head comes from the talker's prompt-head cache.
+  Result again = Synthesize(stub.get(), Request("And the cached prompt head after this one."));
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
 
   // Each query must return a positive value once Prometheus has scraped after the synthesis.
   const std::vector<std::string> queries = {
@@ -79,6 +82,8 @@ TEST(OperationsTest, PrometheusScrapesEveryStageAndSeesASynthesis) {
       "sum(qwen3tts_code_predictor_frame_seconds_count)",
       "sum(qwen3tts_vocoder_decode_seconds_count)",
       "sum(qwen3tts_batch_size_count{stage=\"talker\"})",
+      "sum(qwen3tts_prompt_rows_total{stage=\"talker\",source=\"computed\"})",
+      "sum(qwen3tts_prompt_rows_total{stage=\"talker\",source=\"cached\"})",
       "sum(qwen3tts_queue_wait_seconds_count{stage=\"talker\"})",
       "count(qwen3tts_build_info)",
       "count(qwen3tts_model_load_seconds)",

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/talker/prompt_head_cache.h"
 #include "common/talker/random_weights.h"
 #include "common/talker/talker_batcher.h"
 #include "common/talker/talker_generator.h"
@@ -676,6 +678,122 @@ TEST_F(TalkerGenerationTest, Int4WeightsStayCloseToFloat32AndBatchLikeSolo) {
   requests[1].speaker = "Vivian";
   requests[2].input_ids = Template(3);
   ExpectBatchedEqualsSolo(int4, requests);
+}
+
+// The prompt-head cache: a prompt whose head (instruction, role, codec tags) an earlier prompt had
+// runs only its later rows, with the same logits and codes bit for bit as without the cache, for
+// every precision; heads differing in any row (speaker, instruction) do not match; the budget
+// evicts the least recently used head.
+TEST_F(TalkerGenerationTest, PromptHeadCacheReusesHeadsWithIdenticalResults) {
+  for (WeightPrecision precision : {WeightPrecision::kFloat32, WeightPrecision::kInt8, WeightPrecision::kInt4}) {
+    SCOPED_TRACE(WeightPrecisionName(precision));
+    auto model = Load(ModelVariant::kCustomVoice, "1b7", precision);
+    PromptHeadCache& cache = model->prompt_head_cache();
+    std::vector<TalkerRequest> requests(5, GreedyCustomVoiceRequest());
+    requests[1].input_ids = Template(3);   // same head as 0, other text
+    requests[2].speaker = "Vivian";        // another head
+    requests[3].instruct_ids = Template(2);  // an instruction in front: another head
+    requests[4].non_streaming_mode = true;   // the same head as 0, the whole text in the prompt
+    auto run = [&](const TalkerRequest& r, GenerationTrace* trace) {
+      auto codes = GenerateCodes(model, r, trace);
+      EXPECT_TRUE(codes.ok()) << codes.status();
+      return codes.ok() ? *codes : at::Tensor();
+    };
+
+    cache.SetMaxBytes(0);  // disabled: the reference runs
+    std::vector<at::Tensor> expected_codes;
+    std::vector<GenerationTrace> expected(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      expected_codes.push_back(run(requests[i], &expected[i]));
+      EXPECT_EQ(expected[i].prompt_rows_reused, 0);
+      EXPECT_GT(expected[i].prompt_head_rows, 0);
+    }
+    EXPECT_EQ(cache.entries(), 0);
+    EXPECT_GT(expected[3].prompt_head_rows, expected[0].prompt_head_rows);  // the instruction's rows in front
+
+    cache.SetMaxBytes(kDefaultPromptHeadCacheBytes);
+    const int64_t hits = cache.hits(), misses = cache.misses();
+    // Heads first seen, then seen again: 0 misses, 1 and 4 hit its head, 2 and 3 miss, 0 hits.
+    const std::vector<size_t> order = {0, 1, 2, 3, 4, 0};
+    const std::vector<bool> reused = {false, true, false, false, true, true};
+    for (size_t k = 0; k < order.size(); ++k) {
+      const size_t i = order[k];
+      SCOPED_TRACE(::testing::Message() << "request " << i << ", run " << k);
+      GenerationTrace trace;
+      at::Tensor codes = run(requests[i], &trace);
+      ASSERT_TRUE(codes.defined());
+      EXPECT_EQ(trace.prompt_rows_reused, reused[k] ? trace.prompt_head_rows : 0);
+      EXPECT_TRUE(at::equal(codes, expected_codes[i]));
+      ASSERT_EQ(trace.logits.size(), expected[i].logits.size());
+      for (size_t t = 0; t < trace.logits.size(); ++t) {
+        EXPECT_TRUE(at::equal(trace.logits[t], expected[i].logits[t])) << "talker logits of token " << t;
+      }
+    }
+    EXPECT_EQ(cache.hits() - hits, 3);
+    EXPECT_EQ(cache.misses() - misses, 3);
+    EXPECT_EQ(cache.entries(), 3);
+
+    // A budget of one head (0's and 2's are the same size) keeps only the latest.
+    cache.SetMaxBytes(0);
+    cache.SetMaxBytes(kDefaultPromptHeadCacheBytes);
+    GenerationTrace after;
+    run(requests[0], &after);
+    cache.SetMaxBytes(cache.bytes());
+    EXPECT_EQ(cache.entries(), 1);
+    run(requests[2], &after);
+    EXPECT_EQ(after.prompt_rows_reused, 0);
+    EXPECT_EQ(cache.entries(), 1);
+    run(requests[0], &after);
+    EXPECT_EQ(after.prompt_rows_reused, 0);  // evicted by 2's head
+    run(requests[0], &after);
+    EXPECT_EQ(after.prompt_rows_reused, after.prompt_head_rows);
+    cache.SetMaxBytes(kDefaultPromptHeadCacheBytes);
+  }
+}
+
+TEST(PromptHeadCache, MatchesExactRowsAndEvictsTheLeastRecentlyUsed) {
+  // Layers of a given size: kv_heads x capacity x head_dim floats, twice (keys and values).
+  auto layers = [](int64_t positions) {
+    PromptHeadCache::Layers l;
+    l.emplace_back(/*kv_heads=*/1, /*head_dim=*/4, positions, /*sliding=*/false, at::kFloat);
+    return l;
+  };
+  const at::Tensor a = at::arange(8, at::kFloat).view({2, 4});
+  at::Tensor b = a.clone();
+  b[1][3] = std::nextafter(b[1][3].item<float>(), 100.0f);  // one bit of one value differs
+  const at::Tensor c = a.view({4, 2});                       // the same bytes in another shape: the same head
+
+  PromptHeadCache cache(/*max_bytes=*/1000);
+  EXPECT_EQ(cache.Find(a), nullptr);
+  cache.Insert(a, layers(8));  // 2 x 8 x 4 x 4 = 256 bytes of keys and values + 32 of rows
+  EXPECT_EQ(cache.bytes(), 288);
+  ASSERT_NE(cache.Find(a), nullptr);
+  EXPECT_EQ(cache.Find(a)->front().bytes(), 256);
+  EXPECT_EQ(cache.Find(b), nullptr);
+  EXPECT_NE(cache.Find(c), nullptr);
+  EXPECT_EQ(cache.hits(), 3);
+  EXPECT_EQ(cache.misses(), 2);
+
+  cache.Insert(b, layers(8));
+  cache.Insert(a, layers(16));  // replaces a's entry (544 bytes) and makes it the most recent
+  EXPECT_EQ(cache.entries(), 2);
+  EXPECT_EQ(cache.bytes(), 288 + 544);
+  const at::Tensor d = a + 1;
+  cache.Insert(d, layers(8));  // 288 more bytes: over budget, b (least recently used) goes
+  EXPECT_EQ(cache.entries(), 2);
+  EXPECT_EQ(cache.Find(b), nullptr);
+  EXPECT_NE(cache.Find(a), nullptr);
+  EXPECT_NE(cache.Find(d), nullptr);
+
+  cache.Insert(b, layers(64));  // larger than the whole budget: not kept, nothing evicted
+  EXPECT_EQ(cache.entries(), 2);
+  EXPECT_EQ(cache.Find(b), nullptr);
+
+  cache.SetMaxBytes(0);
+  EXPECT_EQ(cache.entries(), 0);
+  EXPECT_EQ(cache.bytes(), 0);
+  cache.Insert(a, layers(1));
+  EXPECT_EQ(cache.Find(a), nullptr);
 }
 
 TEST(WeightPrecisionNames, ParseAndNameRoundTripAndErrorsListTheAllowedValues) {
