@@ -356,8 +356,8 @@ grpc::Status GatewayService::Pump(grpc::ServerContextBase* context, const std::s
   // for the vocoder, and every frame that arrived while the vocoder was busy goes to it in one
   // request: the first chunk is a single frame (time to first audio); behind, the gateway catches
   // up in one round trip instead of one per frame, and the vocoder reads its pre-transformer's
-  // weights once per chunk (int8: 4-frame chunks take ~0.8x a single frame's time per frame,
-  // bench/RESULTS.md). The decoder's output does not depend on the chunking (bit for bit), so
+  // weights once per chunk, and int8 convolutions' weights once per 4 frames (int8 + int8
+  // convolutions: 4-frame chunks take ~0.71x a single frame's time per frame, bench/RESULTS.md). The decoder's output does not depend on the chunking (bit for bit), so
   // neither does the audio.
   std::mutex mu;
   std::condition_variable arrived;
