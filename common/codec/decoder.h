@@ -78,9 +78,11 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   // exactly these samples.
   absl::StatusOr<at::Tensor> Decode(const at::Tensor& codes) const;
   // The same function computed the way the reference does (whole sequence through each layer,
-  // padding instead of carried state). Independent of the streaming machinery, and faster for
-  // long offline inputs; it differs from Decode only by float32 rounding, which random-weight
-  // decoders amplify (up to ~3e-4 on the golden tiny model, < 1e-5 on well-scaled weights).
+  // padding instead of carried state). Independent of the streaming machinery, which the tests
+  // check against it; slower than Decode at every precision measured (bench/RESULTS.md: the
+  // streaming path's row kernels won). It differs from Decode only by float32 rounding, which
+  // random-weight decoders amplify (up to ~3e-4 on the golden tiny model, < 1e-5 on well-scaled
+  // weights).
   absl::StatusOr<at::Tensor> DecodeBatched(const at::Tensor& codes) const;
   // The reference's chunked_decode (chunk_size frames, left_context frames of context), each
   // chunk decoded with Decode.
