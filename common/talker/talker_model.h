@@ -30,8 +30,9 @@ namespace qwen3tts {
 // and code predictor's transformer layers in 4 bits per block of 32 inputs, nn::Int4Gemv, 0.56x
 // the traffic of int8; the text projection and the heads in int8).
 
-// The prompt-head cache's default budget: a 0.6B head of 9 rows (role, codec tags) takes 2.1 MB of
-// keys and values, a 1.7B one 2.6 MB; a designed voice's head with a 40-token description ~11 MB.
+// The prompt-head cache's default budget: a head of 9 rows (role, codec tags) takes 2.1 MB of keys
+// and values at either size (28 layers of 8 KV heads of 128 in float32: 229 KB per row); a designed
+// voice's head with a 40-token description ~11 MB.
 constexpr int64_t kDefaultPromptHeadCacheBytes = int64_t{64} << 20;
 
 class TalkerModel {
