@@ -150,8 +150,9 @@ class DecoderSession {
   // convolutions). Each weight is then read once per group instead of once per frame: the
   // ConvNeXt linears and the first convolutions (~27 MB in int8, more than a core's share of L3)
   // were streamed from memory for only 2-4 rows each. Measured on the 0.6B decoder, one core, 4
-  // frames per call: 12.3-12.5 against 13.1-13.2 ms per frame; 16 frames per group was no faster
-  // than 4 (the later blocks' activations, 0.7 MB per frame, then leave the L2 cache).
+  // frames per call: 12.4-12.8 against 14.1-14.6 ms per frame (bench/RESULTS.md); 16 frames per
+  // group was no faster than 4 (the later blocks' activations, 0.7 MB per frame, then leave the L2
+  // cache).
   static constexpr int64_t kFramesPerConvolutionPass = 4;
 
   explicit DecoderSession(std::shared_ptr<const CodecDecoder> decoder);

@@ -8,12 +8,13 @@
 
 namespace qwen3tts {
 
-std::string PromptHeadCache::RowBytes(const at::Tensor& head) {
-  const at::Tensor rows = head.contiguous();
-  return std::string(static_cast<const char*>(rows.data_ptr()), rows.numel() * rows.element_size());
+std::string_view PromptHeadCache::RowBytes(const at::Tensor& head, at::Tensor* contiguous) {
+  *contiguous = head.contiguous();
+  return std::string_view(static_cast<const char*>(contiguous->data_ptr()),
+                          static_cast<size_t>(contiguous->numel() * contiguous->element_size()));
 }
 
-std::list<PromptHeadCache::Entry>::iterator PromptHeadCache::FindLocked(size_t hash, const std::string& rows) {
+std::list<PromptHeadCache::Entry>::iterator PromptHeadCache::FindLocked(size_t hash, std::string_view rows) {
   for (auto it = lru_.begin(); it != lru_.end(); ++it) {
     if (it->hash == hash && it->rows == rows) {
       lru_.splice(lru_.begin(), lru_, it);
@@ -25,7 +26,8 @@ std::list<PromptHeadCache::Entry>::iterator PromptHeadCache::FindLocked(size_t h
 
 std::shared_ptr<const PromptHeadCache::Layers> PromptHeadCache::Find(const at::Tensor& head) {
   if (max_bytes_ <= 0) return nullptr;
-  const std::string rows = RowBytes(head);
+  at::Tensor contiguous;
+  const std::string_view rows = RowBytes(head, &contiguous);  // compared in place: a lookup copies nothing
   const size_t hash = std::hash<std::string_view>()(rows);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = FindLocked(hash, rows);
@@ -40,7 +42,8 @@ std::shared_ptr<const PromptHeadCache::Layers> PromptHeadCache::Find(const at::T
 void PromptHeadCache::Insert(const at::Tensor& head, Layers layers) {
   if (max_bytes_ <= 0) return;
   Entry entry;
-  entry.rows = RowBytes(head);
+  at::Tensor contiguous;
+  entry.rows = std::string(RowBytes(head, &contiguous));
   entry.hash = std::hash<std::string_view>()(entry.rows);
   entry.bytes = static_cast<int64_t>(entry.rows.size());
   for (const nn::KvCache& layer : layers) entry.bytes += layer.bytes();

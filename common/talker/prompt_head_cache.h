@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/nn/transformer.h"
@@ -60,9 +61,10 @@ class PromptHeadCache {
     std::shared_ptr<const Layers> layers;
     int64_t bytes = 0;
   };
-  static std::string RowBytes(const at::Tensor& head);
+  // The head's bytes, read in place (`contiguous` holds the tensor they belong to).
+  static std::string_view RowBytes(const at::Tensor& head, at::Tensor* contiguous);
   // The entry for these bytes, moved to the front (most recently used); lru_.end() when absent.
-  std::list<Entry>::iterator FindLocked(size_t hash, const std::string& rows);
+  std::list<Entry>::iterator FindLocked(size_t hash, std::string_view rows);
 
   // Drops least recently used entries until the cache fits max_bytes_.
   void EvictLocked();
