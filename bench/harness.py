@@ -276,11 +276,25 @@ def measure_talker(args, model_dir, dtype):
     raise Failure("no %s row in the talker bench output:\n%s" % (dtype, out))
 
 
+def amx_bf16_tiles():
+    """Whether the vocoder's bfloat16 convolutions run on AMX tiles here (common/nn/bf16_tiles.h):
+    the CPU flags Linux reports, unless QWEN3TTS_AMX=0 keeps the processes off the tiles."""
+    if os.environ.get("QWEN3TTS_AMX") == "0":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return all(flag in flags for flag in ("amx_tile", "amx_bf16", "avx512_bf16"))
+
+
 # The vocoder each talker precision is deployed with: (linear-layer dtype, convolution dtype). The
-# vocoder's linear layers have no bfloat16 form. int4, the fastest talker, gets the fastest vocoder
-# (int8 convolutions); int8 keeps the bfloat16 ones of earlier rounds, so both are measured.
+# vocoder's linear layers have no bfloat16 form. int4, the fastest talker, gets the fastest vocoder:
+# bfloat16 convolutions on AMX tiles where the CPU has them, else int8 convolutions; int8 keeps the
+# bfloat16 ones of earlier rounds, so both are measured where there are no tiles.
 VOCODER_DTYPE = {"float32": ("float32", "float32"), "bfloat16": ("float32", "bfloat16"), "int8": ("int8", "bfloat16"),
-                 "int4": ("int8", "int8")}
+                 "int4": ("int8", "bfloat16" if amx_bf16_tiles() else "int8")}
 
 
 def vocoder_label(vdtype):

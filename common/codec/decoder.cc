@@ -174,12 +174,15 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   d->final_conv_.SetPrecision(conv_precision);
   // Several frames through the convolutional part at once only where every layer's arithmetic per
   // step is the same for any number of steps (DecoderSession::kFramesPerConvolutionPass): int8
-  // convolutions (row-independent products; the depthwise ones stay float32 per channel), and
-  // ConvNeXt linear layers in int8 or within the float row kernels' rows. float32 and bfloat16
-  // convolutions switch kernels (and sums) with the step count.
+  // convolutions and bfloat16 ones on AMX tiles (row-independent products; the depthwise ones stay
+  // float32 per channel), and ConvNeXt linear layers in int8 or within the float row kernels' rows.
+  // float32 convolutions and oneDNN's bfloat16 ones switch kernels (and sums) with the step count.
   int64_t convnext_steps_per_frame = 1;
   for (int64_t r : config.upsampling_ratios) convnext_steps_per_frame *= r;
-  if (conv_precision == WeightPrecision::kInt8 &&
+  const bool row_independent_convolutions =
+      conv_precision == WeightPrecision::kInt8 ||
+      (conv_precision == WeightPrecision::kBFloat16 && Bfloat16ConvolutionsOnTiles());
+  if (row_independent_convolutions &&
       (int8 || DecoderSession::kFramesPerConvolutionPass * convnext_steps_per_frame <= nn::kFloatGemvMaxRows)) {
     d->frames_per_convolution_pass_ = DecoderSession::kFramesPerConvolutionPass;
   }

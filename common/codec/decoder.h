@@ -61,7 +61,8 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   // frame). bfloat16 is INVALID_ARGUMENT.
   // conv_precision: the convolutions' arithmetic, where the decoder spends its time: float32, or
   // bfloat16 (CpuHasBfloat16Arithmetic in decoder_layers.h: about twice as fast on CPUs with
-  // AVX512-BF16, slower than float32 elsewhere, which the load logs), or int8 (weights per output
+  // AVX512-BF16, slower than float32 elsewhere, which the load logs; on AMX tiles where the CPU has
+  // them, Bfloat16ConvolutionsOnTiles, faster than int8), or int8 (weights per output
   // channel, each input step per block of 32 channels; depthwise convolutions stay float32).
   static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Load(
       const std::string& speech_tokenizer_dir, WeightPrecision precision = WeightPrecision::kFloat32,

@@ -120,6 +120,15 @@ void Int8WindowProduct(const nn::Int8Weight& w, const float* bias, const nn::Int
   AddBiasRows(y, bias, steps, w.out);
 }
 
+// The bfloat16 analogue on AMX tiles, from float32 input steps `full` ([steps + (taps - 1) *
+// dilation, in], context first): rounded to bfloat16 once per step, read in place by every tap.
+void TileWindowProduct(const nn::Bf16TileWeight& w, const float* bias, const float* full, int64_t in, int64_t steps,
+                       int64_t dilation, float* y) {
+  thread_local nn::Bf16Steps rounded;  // reused: a streaming step allocates nothing here
+  nn::ToBf16Steps(full, steps + (w.taps - 1) * dilation, in, w.width, &rounded);
+  nn::Bf16ConvRowsInto(w, rounded, steps, dilation, bias, y, w.out);
+}
+
 // Streaming rows [steps, channels] quantized once per step, as the products' rows see them.
 const nn::Int8Rows& QuantizeRows(const float* x, int64_t steps, int64_t channels) {
   thread_local nn::Int8Rows per_step;
@@ -202,6 +211,8 @@ bool CpuHasBfloat16Arithmetic() {
 #endif
 }
 
+bool Bfloat16ConvolutionsOnTiles() { return nn::AmxBf16Available(); }
+
 absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, const std::string& name,
                                              const std::vector<int64_t>& shape) {
   ASSIGN_OR_RETURN(at::Tensor tensor, weights.LoadShaped(name, shape, at::kFloat));
@@ -236,10 +247,16 @@ at::Tensor CausalConv1d::ConvolutionWeight() const {
 at::Tensor CausalConv1d::Forward(const at::Tensor& x) const {
   // The reference pads (kernel-1)*dilation on the left plus an "extra" right padding that is
   // always zero at stride 1.
-  if (precision_ == WeightPrecision::kInt8) {
+  if (precision_ == WeightPrecision::kInt8 || tile_weight_.packed.defined()) {
+    // Causal: the whole sequence is one step from a zero history.
     const at::Tensor full = PaddedRows(x, history_length());
     at::Tensor y = at::empty({x.size(2), out_channels_}, at::kFloat);
-    Int8ConvolveRows(QuantizeRows(full.data_ptr<float>(), full.size(0), in_channels_), x.size(2), y.data_ptr<float>());
+    if (precision_ == WeightPrecision::kInt8) {
+      Int8ConvolveRows(QuantizeRows(full.data_ptr<float>(), full.size(0), in_channels_), x.size(2),
+                       y.data_ptr<float>());
+    } else {
+      ConvolveRows(full.data_ptr<float>(), x.size(2), y.data_ptr<float>());
+    }
     return y.t().unsqueeze(0);
   }
   return Convolve(at::constant_pad_nd(x, {history_length(), 0}, 0.0));
@@ -256,7 +273,9 @@ at::Tensor CausalConv1d::Convolve(const at::Tensor& padded) const {
 }
 
 void CausalConv1d::ConvolveRows(const float* full, int64_t steps, float* y) const {
-  if (precision_ == WeightPrecision::kFloat32 && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
+  if (tile_weight_.packed.defined()) {
+    TileWindowProduct(tile_weight_, bias_.data_ptr<float>(), full, in_channels_, steps, dilation_, y);
+  } else if (precision_ == WeightPrecision::kFloat32 && groups_ == 1 && steps <= nn::kFloatGemvMaxRows) {
     FloatWindowProduct(weight_, bias_, full, in_channels_, steps, kernel_, dilation_, y);
   } else if (precision_ == WeightPrecision::kFloat32 && depthwise()) {
     // Per channel: y[t, c] = sum_k w[c, k] x[t + k * dilation, c] + b[c], vectorized along the channels.
@@ -307,15 +326,17 @@ void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& s
 
 void CausalConv1d::SetPrecision(WeightPrecision precision) {
   if (precision == precision_ || precision_ != WeightPrecision::kFloat32) return;  // chosen once, at load
-  if (precision == WeightPrecision::kBFloat16) {
+  if (precision == WeightPrecision::kBFloat16 && groups_ == 1 && Bfloat16ConvolutionsOnTiles()) {
+    tile_weight_ = nn::PackBf16TileWeight(weight_, kernel_, in_channels_);
+    weight_ = at::Tensor();
+  } else if (precision == WeightPrecision::kBFloat16 && groups_ == 1) {
     weight_ = ConvolutionWeight().contiguous().to(at::kBFloat16);
     bias_ = bias_.to(at::kBFloat16);
-    depthwise_taps_ = at::Tensor();
   } else if (precision == WeightPrecision::kInt8 && groups_ == 1) {
     int8_weight_ = QuantizeTapMajor(weight_, kernel_, in_channels_);
     weight_ = at::Tensor();
   } else {
-    return;  // float32: grouped convolutions in int8 mode, and precisions convolutions do not have
+    return;  // float32: grouped convolutions in the bfloat16 and int8 modes, and precisions convolutions do not have
   }
   precision_ = precision;
 }
@@ -370,7 +391,10 @@ void CausalConvTranspose1d::SetPrecision(WeightPrecision precision) {
   // The block-matrix form for every call: oneDNN's bfloat16 transposed convolution refuses an
   // input shorter than the kernel (a one-frame step of the ConvNeXt upsampler), and the product
   // form computes exactly the new output blocks anyway.
-  if (precision == WeightPrecision::kBFloat16) {
+  if (precision == WeightPrecision::kBFloat16 && Bfloat16ConvolutionsOnTiles()) {
+    tile_block_matrix_ = nn::PackBf16TileWeight(block_matrix_, taps(), in_channels_);
+    block_matrix_ = at::Tensor();
+  } else if (precision == WeightPrecision::kBFloat16) {
     block_matrix_ = block_matrix_.to(at::kBFloat16).contiguous();
     block_bias_ = block_bias_.to(at::kBFloat16);
   } else if (precision == WeightPrecision::kInt8) {
@@ -387,6 +411,10 @@ void CausalConvTranspose1d::BlockRows(const float* full, int64_t n, float* y) co
   // the block's stride samples back to back, i.e. streaming rows [stride, out].
   if (precision_ == WeightPrecision::kFloat32) {
     FloatWindowProduct(block_matrix_, block_bias_, full, in_channels_, n, taps(), /*dilation=*/1, y);
+    return;
+  }
+  if (tile_block_matrix_.packed.defined()) {
+    TileWindowProduct(tile_block_matrix_, block_bias_.data_ptr<float>(), full, in_channels_, n, /*dilation=*/1, y);
     return;
   }
   const at::Tensor windows = at::from_blob(const_cast<float*>(full), {n, taps() * in_channels_}, {in_channels_, 1},

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/nn/bf16_tiles.h"
 #include "common/nn/int8_gemv.h"
 #include "common/nn/transformer.h"
 #include "common/nn/weight_precision.h"
@@ -63,10 +64,17 @@ using StreamStates = std::vector<at::Tensor>;
 //     one copies the steps into its rows. The integer kernel runs ~150-330 G MAC/s per core at
 //     these shapes (AVX-512 VNNI). A row's arithmetic does not depend on the other rows, so
 //     streaming stays exact.
+//   bfloat16 on CPUs with AMX-BF16 (nn::AmxBf16Available): the same rounding of weights and
+//     inputs, multiplied on AMX tiles by our own kernel (common/nn/bf16_tiles.h) instead of
+//     oneDNN's, ~2x the int8 kernel's multiply-adds per second at these shapes. A row's arithmetic
+//     does not depend on the other rows there either, so frames can share a pass.
 // In every mode activations and residuals stay float32; the carried streaming state too, except in
 // int8 mode, which carries its history already quantized (decoder_layers.cc). Grouped (depthwise)
-// convolutions stay float32 in int8 mode.
+// convolutions stay float32 in the int8 and bfloat16 modes (per channel, 7 multiply-adds per
+// output: no time to save, and float32's loop is row-independent).
 bool CpuHasBfloat16Arithmetic();
+// Whether bfloat16 convolutions run on AMX tiles in this process (see above).
+bool Bfloat16ConvolutionsOnTiles();
 
 // Conv1d with left ("causal") zero padding of (kernel-1)*dilation, stride 1.
 // Weights: <prefix>.conv.weight [out, in/groups, kernel], <prefix>.conv.bias [out].
@@ -101,6 +109,7 @@ class CausalConv1d {
   at::Tensor weight_, bias_;
   at::Tensor depthwise_taps_;  // float32 depthwise: [kernel, channels]
   nn::Int8Weight int8_weight_;  // [out, kernel * in rounded up to 32 per tap]
+  nn::Bf16TileWeight tile_weight_;  // bfloat16 mode on AMX tiles (weight_ undefined, bias_ float32)
   int64_t in_channels_ = 0, out_channels_ = 0, kernel_ = 1, dilation_ = 1, groups_ = 1;
   WeightPrecision precision_ = WeightPrecision::kFloat32;
 };
@@ -140,6 +149,7 @@ class CausalConvTranspose1d {
   // order (see Load). bfloat16 in bfloat16 mode, undefined in int8 mode.
   at::Tensor block_matrix_;
   nn::Int8Weight int8_block_matrix_;  // int8 mode (taps * in rounded up to 32 per tap)
+  nn::Bf16TileWeight tile_block_matrix_;  // bfloat16 mode on AMX tiles (block_bias_ stays float32)
   at::Tensor bias_;
   at::Tensor block_bias_;  // [stride * out] as block_matrix_'s rows: bfloat16 in bfloat16 mode
   WeightPrecision precision_ = WeightPrecision::kFloat32;

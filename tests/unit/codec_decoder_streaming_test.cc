@@ -194,10 +194,12 @@ void ExpectConvolutionsStreamExactlyAndStayClose(WeightPrecision convolutions, d
     auto decoder = CreateSmallDecoder(linears, convolutions);
     ASSERT_TRUE(decoder.ok()) << decoder.status();
     EXPECT_EQ((*decoder)->conv_precision(), convolutions);
-    // int8 convolutions take several frames per pass (so the chunkings below, 1 frame per call
-    // against groups, check that grouping is exact); bfloat16 ones one frame at a time.
-    EXPECT_EQ((*decoder)->frames_per_convolution_pass(),
-              convolutions == WeightPrecision::kInt8 ? DecoderSession::kFramesPerConvolutionPass : 1);
+    // int8 convolutions, and bfloat16 ones on AMX tiles, take several frames per pass (so the
+    // chunkings below, 1 frame per call against groups, check that grouping is exact); oneDNN's
+    // bfloat16 ones one frame at a time.
+    const bool grouped = convolutions == WeightPrecision::kInt8 ||
+                         (convolutions == WeightPrecision::kBFloat16 && Bfloat16ConvolutionsOnTiles());
+    EXPECT_EQ((*decoder)->frames_per_convolution_pass(), grouped ? DecoderSession::kFramesPerConvolutionPass : 1);
     auto offline = (*decoder)->Decode(codes);
     ASSERT_TRUE(offline.ok()) << offline.status();
     for (const std::vector<int64_t>& chunks : std::vector<std::vector<int64_t>>{{1}, {3}, {2, 5}, {11}}) {
@@ -209,7 +211,8 @@ void ExpectConvolutionsStreamExactlyAndStayClose(WeightPrecision convolutions, d
     ASSERT_TRUE(batched.ok()) << batched.status();
     EXPECT_GT(SnrDb(*offline, *batched), 30.0) << "whole-sequence form vs streaming";
     const double snr = SnrDb(*reference, *offline);
-    std::printf("%s convolutions, %s linear layers: SNR vs float32 %.1f dB\n", WeightPrecisionName(convolutions),
+    std::printf("%s convolutions%s, %s linear layers: SNR vs float32 %.1f dB\n", WeightPrecisionName(convolutions),
+                convolutions == WeightPrecision::kBFloat16 && Bfloat16ConvolutionsOnTiles() ? " (AMX tiles)" : "",
                 WeightPrecisionName(linears), snr);
     EXPECT_GT(snr, min_snr_db) << "convolutions vs float32";
     EXPECT_FALSE(at::equal(*offline, *reference));  // the convolutions' precision is really in use

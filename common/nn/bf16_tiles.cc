@@ -1,0 +1,107 @@
+#include "common/nn/bf16_tiles.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/nn/parallel.h"
+
+#if defined(QWEN3TTS_X86_KERNELS)
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
+namespace qwen3tts::nn {
+namespace {
+
+constexpr int64_t kTileOutputs = 16;
+constexpr int64_t kGroupRows = 16;  // rows per tile; ToBf16Steps pads this many zero steps
+
+int64_t Tiles(int64_t out) { return (out + kTileOutputs - 1) / kTileOutputs; }
+
+bool DetectAmxBf16() {
+#if defined(QWEN3TTS_X86_KERNELS) && defined(__linux__)
+  const char* setting = std::getenv("QWEN3TTS_AMX");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  constexpr unsigned kAmxBf16 = 1u << 22, kAmxTile = 1u << 24;
+  if ((edx & kAmxBf16) == 0 || (edx & kAmxTile) == 0) return false;
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16")) return false;
+  // The tile registers' 8 KB of state is off for a process until it asks (Linux 5.16+); the
+  // request fails on older kernels and where a thread's signal stack is too small for the state.
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+bool AmxBf16Available() {
+  static const bool available = DetectAmxBf16();
+  return available;
+}
+
+Bf16TileWeight PackBf16TileWeight(const at::Tensor& weight, int64_t taps, int64_t in) {
+  const int64_t out = weight.size(0), tiles = Tiles(out);
+  const int64_t width = (in + kBf16TileInputs - 1) / kBf16TileInputs * kBf16TileInputs;
+  const int64_t chunks = width / kBf16TileInputs;
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == taps * in, "PackBf16TileWeight: weight ", weight.sizes(),
+              " is not [out, ", taps, " * ", in, "]");
+  at::Tensor padded = at::zeros({tiles * kTileOutputs, taps, width});
+  padded.narrow(0, 0, out).narrow(2, 0, in).copy_(weight.to(at::kFloat).view({out, taps, in}));
+  // [tile, output n, tap, chunk, pair k, 2] -> [tile, tap, chunk, pair k, output n, 2]
+  at::Tensor packed = padded.to(at::kBFloat16)
+                          .view({tiles, kTileOutputs, taps, chunks, kBf16TileInputs / 2, 2})
+                          .permute({0, 2, 3, 4, 1, 5})
+                          .contiguous();
+  return Bf16TileWeight{packed.view({-1}), out, taps, in, width};
+}
+
+void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16Steps* out) {
+  out->steps = steps;
+  out->width = width;
+  out->values.resize(static_cast<size_t>((steps + kGroupRows) * width));
+#if defined(QWEN3TTS_X86_KERNELS)
+  ToBf16RowsAvx512(x, steps, in, width, out->values.data());
+#else
+  TORCH_CHECK(false, "ToBf16Steps: built without the x86 kernels");
+#endif
+  std::memset(out->values.data() + steps * width, 0, static_cast<size_t>(kGroupRows * width) * sizeof(uint16_t));
+}
+
+void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,
+                      float* y, int64_t ldy) {
+  TORCH_CHECK(AmxBf16Available(), "Bf16ConvRowsInto: this CPU has no usable AMX-BF16 tiles");
+  TORCH_CHECK(x.width == w.width && rows + (w.taps - 1) * dilation <= x.steps, "Bf16ConvRowsInto: ", x.steps,
+              " steps of width ", x.width, " for ", rows, " rows of ", w.taps, " taps (dilation ", dilation,
+              ") of width ", w.width);
+  if (rows == 0 || w.out == 0) return;
+  const Bf16ConvProblem problem{reinterpret_cast<const uint16_t*>(w.packed.data_ptr<at::BFloat16>()),
+                                w.out,
+                                w.taps,
+                                w.width / kBf16TileInputs,
+                                x.values.data(),
+                                x.width,
+                                rows,
+                                dilation,
+                                bias,
+                                y,
+                                ldy};
+  // Threads take pairs of output tiles (the kernel's passes cover two).
+  const int64_t tiles = Tiles(w.out);
+#if defined(QWEN3TTS_X86_KERNELS)
+  ParallelFor((tiles + 1) / 2, /*grain=*/1, [&](int64_t begin, int64_t end) {
+    Bf16ConvTilesAmx(problem, 2 * begin, std::min(2 * end, tiles));
+  });
+#endif
+}
+
+}  // namespace qwen3tts::nn

@@ -1,0 +1,75 @@
+// Convolution products in bfloat16 on AMX tiles: the codec decoder's bfloat16 convolutions on CPUs
+// with AMX-BF16 (Sapphire Rapids and later Xeons).
+//
+// Why: the decoder's time is convolution arithmetic (~2.5 G multiply-adds per frame), and its
+// convolutions multiply hundreds to thousands of rows (one per output sample) by small weights. One
+// tile instruction multiplies 16 rows by 16 outputs over 32 inputs (8192 multiply-adds) and keeps
+// float32 sums in the tile across every input, so nothing but tile loads runs beside it: measured,
+// one core, the decoder's convolution shapes at 0.6-0.78 T multiply-adds/s (bf16_tiles_amx.cc),
+// against ~0.3 T for the int8 VNNI kernel; a streamed frame 1.33-1.40x faster than with int8
+// convolutions at 4-16 frames per call, and 2.2-4.4x faster than with oneDNN's bfloat16 ones
+// (bench/RESULTS.md). (Int8 tiles do not pay: int8 activations are scaled per block of 32 inputs,
+// so every block's sums leave the tile and take vector instructions as the VNNI kernel's do;
+// measured 0.95-1.3x the VNNI kernel on these shapes.)
+//
+// Arithmetic: weights and inputs rounded to bfloat16 (nearest, ties to even), products exact in
+// float32, sums in float32 starting from the bias, inputs taken tap by tap and 32 inputs at a time.
+// The tile unit's order within 32 inputs is the hardware's, the same for every row; a row's result
+// depends on nothing but its own inputs and the weights, so a streaming decode gives the same bits
+// whatever its chunking, and several frames can share a pass.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace qwen3tts::nn {
+
+// True where the CPU has AMX-TILE, AMX-BF16 and AVX512-BF16 and the operating system lets the
+// process use the tiles (Linux 5.16+: arch_prctl ARCH_REQ_XCOMP_PERM, asked once). The environment
+// variable QWEN3TTS_AMX=0 turns the tiles off (for side-by-side benchmarks, or to keep a service
+// off them).
+bool AmxBf16Available();
+
+// Inputs per tile step: 32 bfloat16 = one 64-byte tile row.
+constexpr int64_t kBf16TileInputs = 32;
+
+// A convolution weight [out, taps * in] (taps-major: a receptive field's steps in time order)
+// packed for the tiles: per tile of 16 outputs, per tap, per 32 inputs (`in` zero-padded to
+// `width`), 16 rows of 16 output pairs of bfloat16 (AMX's B layout: row k holds inputs 2k and
+// 2k + 1 of every output).
+struct Bf16TileWeight {
+  at::Tensor packed;  // uint16 (bfloat16 bits)
+  int64_t out = 0, taps = 0, in = 0, width = 0;
+};
+Bf16TileWeight PackBf16TileWeight(const at::Tensor& weight, int64_t taps, int64_t in);
+
+// A convolution's input steps in bfloat16, each padded to `width` inputs with zeros, followed by
+// zero steps that let the tiles read whole groups of 16 rows past the last output row.
+struct Bf16Steps {
+  std::vector<uint16_t> values;
+  int64_t steps = 0, width = 0;
+};
+void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16Steps* out);
+
+// y[r * ldy + o] = bias[o] + sum over taps j and inputs i of w[o, j, i] * x[r + j * dilation, i], for
+// r < rows (x must hold rows + (taps - 1) * dilation steps). Requires AmxBf16Available().
+void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,
+                      float* y, int64_t ldy);
+
+// Internal to common/nn (bf16_tiles_amx.cc, built with the AMX and AVX512-BF16 flags).
+struct Bf16ConvProblem {
+  const uint16_t* w;  // Bf16TileWeight::packed
+  int64_t out, taps, chunks;  // chunks: width / 32
+  const uint16_t* x;          // Bf16Steps::values
+  int64_t ldx;                // width
+  int64_t rows, dilation;
+  const float* bias;
+  float* y;
+  int64_t ldy;
+};
+void Bf16ConvTilesAmx(const Bf16ConvProblem& p, int64_t tile_begin, int64_t tile_end);
+void ToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width, uint16_t* out);
+
+}  // namespace qwen3tts::nn

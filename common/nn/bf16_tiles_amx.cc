@@ -1,0 +1,155 @@
+// Built with -mavx512f -mavx512bf16 -mamx-tile -mamx-bf16 (common/nn/CMakeLists.txt); called only
+// where AmxBf16Available(). Internal linkage and no standard-library inline functions, as in
+// int8_dot_avx512vnni.cc.
+//
+// A pass covers two groups of 16 rows and two tiles of 16 outputs: four accumulator tiles that stay
+// in the tile registers from the bias to the last input, two activation tiles and two weight tiles
+// (all eight registers). Per tap and 32 inputs it loads four tiles (4 KB) for four tile
+// instructions (32768 multiply-adds), so each loaded tile feeds two products. Measured, one core of
+// the development VM (Xeon with AMX), the decoder's residual convolutions (kernel 7) at 128-7680
+// rows: 0.6-0.78 T multiply-adds/s alone, 0.39-0.55 T inside a streaming decode (colder caches),
+// against 0.29-0.31 T for the int8 VNNI kernel alone. Where a layer has few rows for its weights
+// (16 rows of the first decoder convolutions at 4 frames per pass) it streams the weights, twice
+// int8's bytes; the 1x1 convolutions (3-24 input chunks) spend a third of a pass on the bias loads
+// and the stores. Neither a software prefetch of the weights nor rows-outer loops measured faster.
+//
+// GCC's tile intrinsics paste their register numbers into the assembly text, so the kernel names
+// them by number: accumulators 0-3 (group g, tile t: 2g + t), activations 4 and 5 (group), weights
+// 6 and 7 (tile).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "common/nn/bf16_tiles.h"
+
+namespace qwen3tts::nn {
+namespace {
+
+constexpr int kGroupRows = 16;
+constexpr int kTileOutputs = 16;
+constexpr int64_t kTileBlockElements = kGroupRows * kBf16TileInputs;  // one weight tile: 16 x 32 bfloat16
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void ConfigureTiles() {
+  TileConfig config;
+  for (int tile = 0; tile < 8; ++tile) {  // every tile 16 rows of 64 bytes
+    config.rows[tile] = kGroupRows;
+    config.bytes_per_row[tile] = 64;
+  }
+  _tile_loadconfig(&config);
+}
+
+// Accumulator tile (group g, output tile t) -> y, only the rows and outputs that exist.
+inline void StoreValid(const float* scratch, float* y, int64_t ldy, int64_t rows, int64_t outputs) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const __mmask16 valid = static_cast<__mmask16>((1u << outputs) - 1);
+    _mm512_mask_storeu_ps(y + r * ldy, valid, _mm512_load_ps(scratch + r * kTileOutputs));
+  }
+}
+
+// Rows [r0, r0 + 16 or 32) of output tiles `tile` (and tile + 1); bias: theirs, zero past p.out.
+template <bool kTwoGroups, bool kTwoTiles>
+void Pass(const Bf16ConvProblem& p, int64_t tile, int64_t r0, const float (&bias)[2][kTileOutputs]) {
+  // Every accumulator row starts at the bias: a row stride of 0 loads the same 64 bytes 16 times.
+  _tile_loadd(0, bias[0], 0);
+  if constexpr (kTwoTiles) _tile_loadd(1, bias[1], 0);
+  if constexpr (kTwoGroups) {
+    _tile_loadd(2, bias[0], 0);
+    if constexpr (kTwoTiles) _tile_loadd(3, bias[1], 0);
+  }
+  const int64_t ldx = p.ldx, chunks = p.chunks, row_bytes = 2 * ldx;
+  const int64_t tile_elements = p.taps * chunks * kTileBlockElements;
+  const uint16_t* weights = p.w + tile * tile_elements;
+  for (int64_t j = 0; j < p.taps; ++j) {
+    const uint16_t* x = p.x + (r0 + j * p.dilation) * ldx;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const uint16_t* w = weights + (j * chunks + c) * kTileBlockElements;
+      _tile_loadd(6, w, 64);
+      if constexpr (kTwoTiles) _tile_loadd(7, w + tile_elements, 64);
+      _tile_loadd(4, x + c * kBf16TileInputs, row_bytes);
+      _tile_dpbf16ps(0, 4, 6);
+      if constexpr (kTwoTiles) _tile_dpbf16ps(1, 4, 7);
+      if constexpr (kTwoGroups) {
+        _tile_loadd(5, x + kGroupRows * ldx + c * kBf16TileInputs, row_bytes);
+        _tile_dpbf16ps(2, 5, 6);
+        if constexpr (kTwoTiles) _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+  }
+  alignas(64) float scratch[kGroupRows * kTileOutputs];
+  for (int g = 0; g < (kTwoGroups ? 2 : 1); ++g) {
+    const int64_t row = r0 + g * kGroupRows;
+    const int64_t rows = p.rows - row < kGroupRows ? p.rows - row : kGroupRows;
+    for (int t = 0; t < (kTwoTiles ? 2 : 1); ++t) {
+      const int64_t o0 = (tile + t) * kTileOutputs;
+      const int64_t outputs = p.out - o0 < kTileOutputs ? p.out - o0 : kTileOutputs;
+      float* y = p.y + row * p.ldy + o0;
+      const bool whole = rows == kGroupRows && outputs == kTileOutputs;
+      // Straight into y where the tile is whole, else through scratch (the rows past p.rows are
+      // the zero steps' products, the outputs past p.out zero weights').
+      float* destination = whole ? y : scratch;
+      const int64_t stride = whole ? p.ldy * 4 : 64;
+      switch (2 * g + t) {
+        case 0: _tile_stored(0, destination, stride); break;
+        case 1: _tile_stored(1, destination, stride); break;
+        case 2: _tile_stored(2, destination, stride); break;
+        default: _tile_stored(3, destination, stride); break;
+      }
+      if (!whole) StoreValid(scratch, y, p.ldy, rows, outputs);
+    }
+  }
+}
+
+}  // namespace
+
+void Bf16ConvTilesAmx(const Bf16ConvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  // Per call: the thread may be a pool worker that has not used tiles yet, and releasing them
+  // afterwards keeps the 8 KB tile state out of the thread's context switches.
+  ConfigureTiles();
+  alignas(64) float bias[2][kTileOutputs];
+  for (int64_t tile = tile_begin; tile < tile_end; tile += 2) {
+    const bool two_tiles = tile + 1 < tile_end;
+    for (int64_t n = 0; n < 2 * kTileOutputs; ++n) {
+      const int64_t o = tile * kTileOutputs + n;
+      bias[n / kTileOutputs][n % kTileOutputs] = o < p.out ? p.bias[o] : 0.0f;
+    }
+    for (int64_t r0 = 0; r0 < p.rows; r0 += 2 * kGroupRows) {
+      const bool two_groups = r0 + kGroupRows < p.rows;
+      if (two_groups && two_tiles) {
+        Pass<true, true>(p, tile, r0, bias);
+      } else if (two_groups) {
+        Pass<true, false>(p, tile, r0, bias);
+      } else if (two_tiles) {
+        Pass<false, true>(p, tile, r0, bias);
+      } else {
+        Pass<false, false>(p, tile, r0, bias);
+      }
+    }
+  }
+  _tile_release();
+}
+
+// Nearest bfloat16 (ties to even), 16 values per instruction; the inputs past `in` are zeros.
+void ToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width, uint16_t* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * in;
+    uint16_t* o = out + r * width;
+    for (int64_t i = 0; i < width; i += 16) {
+      const int64_t n = in - i;
+      const __mmask16 valid = n >= 16 ? static_cast<__mmask16>(0xffff)
+                              : n > 0 ? static_cast<__mmask16>((1u << n) - 1)
+                                      : static_cast<__mmask16>(0);
+      const __m256bh converted = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(valid, xr + i));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), reinterpret_cast<const __m256i&>(converted));
+    }
+  }
+}
+
+}  // namespace qwen3tts::nn

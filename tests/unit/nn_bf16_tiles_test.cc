@@ -1,0 +1,124 @@
+// The AMX bfloat16 convolution product (common/nn/bf16_tiles.h): what it computes, and that a row's
+// result does not depend on the rows around it (what lets the codec decoder stream exactly and put
+// several frames in one pass). These run only where the CPU has AMX-BF16 tiles the process may use.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "common/nn/bf16_tiles.h"
+
+namespace qwen3tts::nn {
+namespace {
+
+#define SKIP_WITHOUT_TILES()                                                              \
+  if (!AmxBf16Available()) GTEST_SKIP() << "this CPU (or operating system) offers no AMX-BF16 tiles"
+
+int64_t Width(int64_t in) { return (in + kBf16TileInputs - 1) / kBf16TileInputs * kBf16TileInputs; }
+
+// y [rows, out] in double from the bfloat16 roundings of w [out, taps * in] and x [steps, in].
+at::Tensor Reference(const at::Tensor& w, const at::Tensor& x, const at::Tensor& bias, int64_t taps, int64_t dilation,
+                     int64_t rows) {
+  const int64_t out = w.size(0), in = x.size(1);
+  const at::Tensor wd = w.to(at::kBFloat16).to(at::kDouble).view({out, taps, in});
+  const at::Tensor xd = x.to(at::kBFloat16).to(at::kDouble);
+  at::Tensor y = bias.to(at::kDouble).unsqueeze(0).repeat({rows, 1});
+  for (int64_t j = 0; j < taps; ++j) y += at::mm(xd.narrow(0, j * dilation, rows), wd.select(1, j).t());
+  return y;
+}
+
+// A random convolution of `steps` input steps, packed and rounded for the tiles.
+struct RandomConvolution {
+  RandomConvolution(int64_t steps, int64_t in, int64_t out, int64_t taps)
+      : x(at::randn({steps, in})),
+        w(at::randn({out, taps * in}) * 0.1),
+        bias(at::randn({out})),
+        packed(PackBf16TileWeight(w, taps, in)) {
+    ToBf16Steps(x.data_ptr<float>(), steps, in, packed.width, &rounded);
+  }
+  at::Tensor x, w, bias;
+  Bf16TileWeight packed;
+  Bf16Steps rounded;
+};
+
+TEST(Bf16Tiles, StepsAreRoundedToTheNearestBfloat16AndPadded) {
+  SKIP_WITHOUT_TILES();
+  at::manual_seed(3);
+  const int64_t steps = 5, in = 45, width = Width(in);
+  at::Tensor x = at::randn({steps, in}) * 100;
+  x[0][0] = 1.00390625f;   // exactly between 1 and the next bfloat16: ties to even (1)
+  x[0][1] = 1.01171875f;   // between 1.0078125 and 1.015625: ties to even (1.015625)
+  x[1][2] = -0.0f;
+  Bf16Steps rounded;
+  ToBf16Steps(x.data_ptr<float>(), steps, in, width, &rounded);
+  ASSERT_EQ(rounded.width, width);
+  ASSERT_GE(rounded.values.size(), static_cast<size_t>((steps + 16) * width));
+  const at::Tensor expected = x.to(at::kBFloat16);
+  for (int64_t t = 0; t < steps; ++t) {
+    for (int64_t i = 0; i < width; ++i) {
+      uint16_t want = 0;
+      if (i < in) std::memcpy(&want, expected[t][i].data_ptr(), sizeof(want));
+      EXPECT_EQ(rounded.values[t * width + i], want) << "step " << t << " input " << i;
+    }
+  }
+  for (size_t i = steps * width; i < rounded.values.size(); ++i) EXPECT_EQ(rounded.values[i], 0) << i;
+}
+
+// Input widths with whole and partial 32-input chunks; taps and dilations of the decoder's
+// convolutions; rows below, at and past the tiles' 16 and 32; outputs in whole and partial tiles of
+// 16, one output (the decoder's last convolution), and results written ldy apart.
+TEST(Bf16Tiles, ConvolutionRowsAreTheProductOfTheRoundedOperands) {
+  SKIP_WITHOUT_TILES();
+  at::manual_seed(5);
+  for (int64_t in : {8, 40, 96}) {
+    for (auto [taps, dilation] : {std::pair<int64_t, int64_t>{1, 1}, {2, 1}, {7, 1}, {7, 3}}) {
+      for (int64_t out : {1, 16, 70}) {
+        for (int64_t rows : {1, 5, 16, 17, 33, 50}) {
+          const int64_t ldy = out + 3;
+          RandomConvolution c(rows + (taps - 1) * dilation, in, out, taps);
+          at::Tensor y = at::full({rows, ldy}, std::numeric_limits<float>::quiet_NaN());
+          Bf16ConvRowsInto(c.packed, c.rounded, rows, dilation, c.bias.data_ptr<float>(), y.data_ptr<float>(), ldy);
+          const at::Tensor expected = Reference(c.w, c.x, c.bias, taps, dilation, rows);
+          // Float32 sums of exact products: the error is float32 rounding of the running sums.
+          const at::Tensor magnitude =
+              at::mm(c.x.to(at::kDouble).abs().narrow(0, 0, rows), at::ones({in, out}, at::kDouble)) * taps * 0.1 * 4;
+          const at::Tensor error = (y.narrow(1, 0, out).to(at::kDouble) - expected).abs();
+          EXPECT_TRUE(error.le(magnitude * 1e-5 + 1e-6).all().item<bool>())
+              << "in " << in << " taps " << taps << " dilation " << dilation << " out " << out << " rows " << rows
+              << " max error " << error.max().item<double>();
+          EXPECT_TRUE(y.narrow(1, out, ldy - out).isnan().all().item<bool>()) << "wrote past out";
+        }
+      }
+    }
+  }
+}
+
+// Each output row gives the same bits whether it is computed alone, in a tile of 16 with others, at
+// another position of a group, or in the last partial group: a streaming decode (a few rows per
+// call) equals the offline one (all rows at once).
+TEST(Bf16Tiles, ARowGivesTheSameBitsWhereverItSits) {
+  SKIP_WITHOUT_TILES();
+  at::manual_seed(7);
+  const int64_t in = 72, out = 40, taps = 7, dilation = 3, rows = 45;
+  RandomConvolution c(rows + (taps - 1) * dilation, in, out, taps);
+  at::Tensor all = at::empty({rows, out});
+  Bf16ConvRowsInto(c.packed, c.rounded, rows, dilation, c.bias.data_ptr<float>(), all.data_ptr<float>(), out);
+  for (int64_t first : {0, 1, 7, 16, 30}) {
+    for (int64_t count : {1, 3, 15}) {
+      if (first + count > rows) continue;
+      const int64_t sub_steps = count + (taps - 1) * dilation;
+      Bf16Steps part;
+      ToBf16Steps(c.x.narrow(0, first, sub_steps).contiguous().data_ptr<float>(), sub_steps, in, c.packed.width,
+                  &part);
+      at::Tensor y = at::empty({count, out});
+      Bf16ConvRowsInto(c.packed, part, count, dilation, c.bias.data_ptr<float>(), y.data_ptr<float>(), out);
+      EXPECT_TRUE(at::equal(y, all.narrow(0, first, count))) << "rows " << first << ".." << first + count;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qwen3tts::nn
