@@ -368,7 +368,7 @@ void DecoderSession::DecodeLatentFrames(const float* latent_rows, int64_t frames
   x = y;
   for (const auto& block : d.decoder_blocks_) {
     y = next(steps * block.upsample_rate(), block.out_channels());
-    block.Step(x, steps, y, states_, slot);
+    block.Step(x, steps, y, states_, slot, /*row_independent=*/d.frames_per_convolution_pass_ > 1);
     x = y;
     steps *= block.upsample_rate();
   }

@@ -634,10 +634,18 @@ void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {
   for (const auto& unit : units_) unit.AppendInitialStates(states);
 }
 
-void SnakeDecoderBlock::Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const {
+void SnakeDecoderBlock::Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot,
+                             bool row_independent) const {
   act_.Rows(x, steps, x);
   upsample_.Step(x, steps, y, states, slot);
-  for (const auto& unit : units_) unit.Step(y, steps * upsample_.stride(), states, slot);
+  const int64_t rows = steps * upsample_.stride(), channels = upsample_.out_channels();
+  const int64_t chunk = row_independent ? kUnitChunkRows : rows;
+  const size_t first_unit_slot = slot;
+  for (int64_t begin = 0;; begin += chunk) {  // at least once, so that `slot` passes the units' states
+    slot = first_unit_slot;                     // every chunk continues the same units' histories
+    for (const auto& unit : units_) unit.Step(y + begin * channels, std::min(chunk, rows - begin), states, slot);
+    if (begin + chunk >= rows) break;
+  }
 }
 
 }  // namespace qwen3tts
