@@ -93,6 +93,10 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
                  "warning: codec decoder conv dtype bfloat16 on a CPU without AVX512-BF16: the convolutions "
                  "run emulated, slower than float32\n");
   }
+  if (bf16_convs && Bfloat16ConvolutionsOnTiles()) {
+    // Which arithmetic runs depends on the CPU: say so once, where the operator looks.
+    std::fprintf(stderr, "codec decoder: bfloat16 convolutions on AMX tiles (QWEN3TTS_AMX=0 turns them off)\n");
+  }
   const bool int8 = precision == WeightPrecision::kInt8;
   RETURN_IF_ERROR(CheckConfig(config));
   std::shared_ptr<CodecDecoder> d(new CodecDecoder());
