@@ -20,8 +20,9 @@
 // layer keeps a ring KV cache of `sliding_window` positions (common/nn).
 //
 // Exactness: the session runs every frame through kernels of identical shapes (the pre-transformer
-// takes several frames' rows at once, and so do int8 convolutions, through kernels whose rows do
-// not interact), so any chunking gives bit-identical samples, and Decode() is that same engine over all frames. DecodeBatched()
+// takes several frames' rows at once, and so do int8 convolutions and bfloat16 ones on AMX tiles,
+// through kernels whose rows do not interact), so any chunking gives bit-identical samples, and
+// Decode() is that same engine over all frames. DecodeBatched()
 // is an independent whole-sequence implementation (the reference's structure); it agrees with
 // Decode() up to float32 rounding. Random-weight decoders amplify rounding strongly (the golden
 // tiny model: ~3e-4 between any two float32 implementations, the reference included), which is
@@ -62,8 +63,8 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   // conv_precision: the convolutions' arithmetic, where the decoder spends its time: float32, or
   // bfloat16 (CpuHasBfloat16Arithmetic in decoder_layers.h: about twice as fast on CPUs with
   // AVX512-BF16, slower than float32 elsewhere, which the load logs; on AMX tiles where the CPU has
-  // them, Bfloat16ConvolutionsOnTiles, faster than int8), or int8 (weights per output
-  // channel, each input step per block of 32 channels; depthwise convolutions stay float32).
+  // them, Bfloat16ConvolutionsOnTiles, faster than int8), or int8 (weights per output channel, each
+  // input step per block of 32 channels). Depthwise convolutions stay float32 in both.
   static absl::StatusOr<std::shared_ptr<const CodecDecoder>> Load(
       const std::string& speech_tokenizer_dir, WeightPrecision precision = WeightPrecision::kFloat32,
       WeightPrecision conv_precision = WeightPrecision::kFloat32);
