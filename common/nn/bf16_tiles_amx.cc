@@ -10,8 +10,9 @@
 // rows: 0.6-0.78 T multiply-adds/s alone, 0.39-0.55 T inside a streaming decode (colder caches),
 // against 0.29-0.31 T for the int8 VNNI kernel alone. Where a layer has few rows for its weights
 // (16 rows of the first decoder convolutions at 4 frames per pass) it streams the weights, twice
-// int8's bytes; the 1x1 convolutions (3-24 input chunks) spend a third of a pass on the bias loads
-// and the stores. Neither a software prefetch of the weights nor rows-outer loops measured faster.
+// int8's bytes; the 1x1 convolutions (3-24 input chunks) are bound by writing their outputs (a
+// bias loaded from 16 copies instead of a zero stride measured the same). Neither a software
+// prefetch of the weights nor rows-outer loops measured faster.
 //
 // GCC's tile intrinsics paste their register numbers into the assembly text, so the kernel names
 // them by number: accumulators 0-3 (group g, tile t: 2g + t), activations 4 and 5 (group), weights
