@@ -183,10 +183,10 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   // float32 convolutions and oneDNN's bfloat16 ones switch kernels (and sums) with the step count.
   int64_t convnext_steps_per_frame = 1;
   for (int64_t r : config.upsampling_ratios) convnext_steps_per_frame *= r;
-  const bool row_independent_convolutions =
+  d->row_independent_convolutions_ =
       conv_precision == WeightPrecision::kInt8 ||
       (conv_precision == WeightPrecision::kBFloat16 && Bfloat16ConvolutionsOnTiles());
-  if (row_independent_convolutions &&
+  if (d->row_independent_convolutions_ &&
       (int8 || DecoderSession::kFramesPerConvolutionPass * convnext_steps_per_frame <= nn::kFloatGemvMaxRows)) {
     d->frames_per_convolution_pass_ = DecoderSession::kFramesPerConvolutionPass;
   }
@@ -372,7 +372,7 @@ void DecoderSession::DecodeLatentFrames(const float* latent_rows, int64_t frames
   x = y;
   for (const auto& block : d.decoder_blocks_) {
     y = next(steps * block.upsample_rate(), block.out_channels());
-    block.Step(x, steps, y, states_, slot, /*row_independent=*/d.frames_per_convolution_pass_ > 1);
+    block.Step(x, steps, y, states_, slot, d.row_independent_convolutions_);
     x = y;
     steps *= block.upsample_rate();
   }

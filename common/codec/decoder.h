@@ -121,6 +121,9 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   int64_t sample_rate_ = 24000;
   int64_t samples_per_frame_ = 0;
   int64_t frames_per_convolution_pass_ = 1;
+  // int8 convolutions or bfloat16 ones on AMX tiles: a row's arithmetic does not depend on the
+  // other rows of its call (SnakeDecoderBlock::Step's chunks, and the frame groups above).
+  bool row_independent_convolutions_ = false;
   SplitRvqDequantizer quantizer_;
   CausalConv1d pre_conv_;
   nn::Linear input_proj_, output_proj_;

@@ -19,10 +19,7 @@
 namespace qwen3tts::nn {
 namespace {
 
-constexpr int64_t kTileOutputs = 16;
-constexpr int64_t kGroupRows = 16;  // rows per tile; ToBf16Steps pads this many zero steps
-
-int64_t Tiles(int64_t out) { return (out + kTileOutputs - 1) / kTileOutputs; }
+int64_t Tiles(int64_t out) { return (out + kBf16TileOutputs - 1) / kBf16TileOutputs; }
 
 bool DetectAmxBf16() {
 #if defined(QWEN3TTS_X86_KERNELS) && defined(__linux__)
@@ -51,15 +48,15 @@ bool AmxBf16Available() {
 
 Bf16TileWeight PackBf16TileWeight(const at::Tensor& weight, int64_t taps, int64_t in) {
   const int64_t out = weight.size(0), tiles = Tiles(out);
-  const int64_t width = (in + kBf16TileInputs - 1) / kBf16TileInputs * kBf16TileInputs;
+  const int64_t width = Bf16TileWidth(in);
   const int64_t chunks = width / kBf16TileInputs;
   TORCH_CHECK(weight.dim() == 2 && weight.size(1) == taps * in, "PackBf16TileWeight: weight ", weight.sizes(),
               " is not [out, ", taps, " * ", in, "]");
-  at::Tensor padded = at::zeros({tiles * kTileOutputs, taps, width});
+  at::Tensor padded = at::zeros({tiles * kBf16TileOutputs, taps, width});
   padded.narrow(0, 0, out).narrow(2, 0, in).copy_(weight.to(at::kFloat).view({out, taps, in}));
   // [tile, output n, tap, chunk, pair k, 2] -> [tile, tap, chunk, pair k, output n, 2]
   at::Tensor packed = padded.to(at::kBFloat16)
-                          .view({tiles, kTileOutputs, taps, chunks, kBf16TileInputs / 2, 2})
+                          .view({tiles, kBf16TileOutputs, taps, chunks, kBf16TileInputs / 2, 2})
                           .permute({0, 2, 3, 4, 1, 5})
                           .contiguous();
   return Bf16TileWeight{packed.view({-1}), out, taps, in, width};
@@ -68,13 +65,14 @@ Bf16TileWeight PackBf16TileWeight(const at::Tensor& weight, int64_t taps, int64_
 void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16Steps* out) {
   out->steps = steps;
   out->width = width;
-  out->values.resize(static_cast<size_t>((steps + kGroupRows) * width));
+  // kBf16TileRows zero steps after the last: a partial group of rows reads whole tiles.
+  out->values.resize(static_cast<size_t>((steps + kBf16TileRows) * width));
 #if defined(QWEN3TTS_X86_KERNELS)
   ToBf16RowsAvx512(x, steps, in, width, out->values.data());
 #else
   TORCH_CHECK(false, "ToBf16Steps: built without the x86 kernels");
 #endif
-  std::memset(out->values.data() + steps * width, 0, static_cast<size_t>(kGroupRows * width) * sizeof(uint16_t));
+  std::memset(out->values.data() + steps * width, 0, static_cast<size_t>(kBf16TileRows * width) * sizeof(uint16_t));
 }
 
 void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,

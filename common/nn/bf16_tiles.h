@@ -32,8 +32,13 @@ namespace qwen3tts::nn {
 // off them).
 bool AmxBf16Available();
 
-// Inputs per tile step: 32 bfloat16 = one 64-byte tile row.
+// Inputs per tile step: 32 bfloat16 = one 64-byte tile row. A tile holds 16 rows (activation rows,
+// or output pairs of a weight tile) and its products 16 outputs.
 constexpr int64_t kBf16TileInputs = 32;
+constexpr int64_t kBf16TileRows = 16;
+constexpr int64_t kBf16TileOutputs = 16;
+// A step's inputs rounded up to whole tile rows (the packed weight's and the steps' `width`).
+inline int64_t Bf16TileWidth(int64_t in) { return (in + kBf16TileInputs - 1) / kBf16TileInputs * kBf16TileInputs; }
 
 // A convolution weight [out, taps * in] (taps-major: a receptive field's steps in time order)
 // packed for the tiles: per tile of 16 outputs, per tap, per 32 inputs (`in` zero-padded to

@@ -26,8 +26,8 @@
 namespace qwen3tts::nn {
 namespace {
 
-constexpr int kGroupRows = 16;
-constexpr int kTileOutputs = 16;
+constexpr int kGroupRows = kBf16TileRows;
+constexpr int kTileOutputs = kBf16TileOutputs;
 constexpr int64_t kTileBlockElements = kGroupRows * kBf16TileInputs;  // one weight tile: 16 x 32 bfloat16
 
 struct alignas(64) TileConfig {
@@ -49,8 +49,8 @@ void ConfigureTiles() {
 
 // Accumulator tile (group g, output tile t) -> y, only the rows and outputs that exist.
 inline void StoreValid(const float* scratch, float* y, int64_t ldy, int64_t rows, int64_t outputs) {
+  const __mmask16 valid = static_cast<__mmask16>((1u << outputs) - 1);
   for (int64_t r = 0; r < rows; ++r) {
-    const __mmask16 valid = static_cast<__mmask16>((1u << outputs) - 1);
     _mm512_mask_storeu_ps(y + r * ldy, valid, _mm512_load_ps(scratch + r * kTileOutputs));
   }
 }

@@ -17,8 +17,6 @@ namespace {
 #define SKIP_WITHOUT_TILES()                                                              \
   if (!AmxBf16Available()) GTEST_SKIP() << "this CPU (or operating system) offers no AMX-BF16 tiles"
 
-int64_t Width(int64_t in) { return (in + kBf16TileInputs - 1) / kBf16TileInputs * kBf16TileInputs; }
-
 // y [rows, out] in double from the bfloat16 roundings of w [out, taps * in] and x [steps, in].
 at::Tensor Reference(const at::Tensor& w, const at::Tensor& x, const at::Tensor& bias, int64_t taps, int64_t dilation,
                      int64_t rows) {
@@ -47,7 +45,7 @@ struct RandomConvolution {
 TEST(Bf16Tiles, StepsAreRoundedToTheNearestBfloat16AndPadded) {
   SKIP_WITHOUT_TILES();
   at::manual_seed(3);
-  const int64_t steps = 5, in = 45, width = Width(in);
+  const int64_t steps = 5, in = 45, width = Bf16TileWidth(in);
   at::Tensor x = at::randn({steps, in}) * 100;
   x[0][0] = 1.00390625f;   // exactly between 1 and the next bfloat16: ties to even (1)
   x[0][1] = 1.01171875f;   // between 1.0078125 and 1.015625: ties to even (1.015625)
@@ -55,7 +53,7 @@ TEST(Bf16Tiles, StepsAreRoundedToTheNearestBfloat16AndPadded) {
   Bf16Steps rounded;
   ToBf16Steps(x.data_ptr<float>(), steps, in, width, &rounded);
   ASSERT_EQ(rounded.width, width);
-  ASSERT_GE(rounded.values.size(), static_cast<size_t>((steps + 16) * width));
+  ASSERT_GE(rounded.values.size(), static_cast<size_t>((steps + kBf16TileRows) * width));
   const at::Tensor expected = x.to(at::kBFloat16);
   for (int64_t t = 0; t < steps; ++t) {
     for (int64_t i = 0; i < width; ++i) {
