@@ -3,7 +3,7 @@
 //
 //   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
 //                                [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8]
-//                                [--modes offline,1,4,16] [--json]
+//                                [--modes offline,1,4,16,8x1] [--json]
 // --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
 // --full-size: a random decoder with the official decoder shape (the reference config class's
 //              defaults), written as bfloat16 to a temporary file first.
@@ -12,7 +12,8 @@
 // --conv-dtype: convolution arithmetic (float32, bfloat16, int8), crossed with --dtype; the dtype column
 //               then reads e.g. "int8+bf16conv".
 // --modes: which decodes to time: "offline" (the whole sequence at once) and streaming with N frames
-//          per call for each number N (default all four; one mode alone is what a profiler wants).
+//          per call for each number N (default all four; one mode alone is what a profiler wants), and
+//          SxN: S streams of N frames per call pushed together (the vocoder service's batching).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -86,6 +87,9 @@ std::shared_ptr<const CodecDecoder> RandomFullSize(WeightPrecision precision, We
 struct Modes {
   bool offline = true;
   std::vector<int64_t> chunks = {1, 4, 16};  // streaming, frames per call
+  // Streams pushed together (DecoderSession::PushTogether, as the vocoder's DecodeBatcher does)
+  // and frames per call: "8x1" is 8 streams of 1 frame per call.
+  std::vector<std::pair<int64_t, int64_t>> joint;
 };
 
 void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>& decoder,
@@ -136,6 +140,37 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
       auto s1 = Clock::now();
       add(chunk == 1 ? "streaming 1 frame/call" : "streaming " + std::to_string(chunk) + " frames/call",
           Seconds(s0, s1), worst);
+    }
+    // `streams` sessions (each its own codes: the same frames rotated) of frames / streams frames,
+    // their calls of `chunk` frames pushed together: `frames` frames in all.
+    for (auto [streams, chunk] : modes.joint) {
+      const int64_t per_stream = std::max<int64_t>(1, frames / streams);
+      std::vector<DecoderSession> sessions;
+      std::vector<DecoderSession*> pointers;
+      std::vector<at::Tensor> stream_codes, parts(static_cast<size_t>(streams));
+      for (int64_t s = 0; s < streams; ++s) {
+        sessions.emplace_back(decoder);
+        stream_codes.push_back(codes.roll(s, 0).narrow(0, 0, std::min(per_stream, frames)).contiguous());
+      }
+      for (DecoderSession& session : sessions) pointers.push_back(&session);
+      double worst = 0;
+      auto s0 = Clock::now();
+      for (int64_t i = 0; i < per_stream; i += chunk) {
+        for (int64_t s = 0; s < streams; ++s) parts[s] = stream_codes[s].narrow(0, i, std::min(chunk, per_stream - i));
+        auto f0 = Clock::now();
+        for (auto& out : DecoderSession::PushTogether(pointers, parts)) {
+          if (!out.ok()) {
+            std::fprintf(stderr, "%s\n", std::string(out.status().message()).c_str());
+            return;
+          }
+        }
+        worst = std::max(worst, 1000.0 * Seconds(f0, Clock::now()));
+      }
+      auto s1 = Clock::now();
+      add(std::to_string(streams) + " streams x " + std::to_string(chunk) + " frames/call", Seconds(s0, s1), worst);
+      rows->back().frames = per_stream * streams;
+      rows->back().audio_s = audio_s * static_cast<double>(per_stream * streams) / static_cast<double>(frames);
+      rows->back().ms_per_frame = 1000.0 * rows->back().wall_s / static_cast<double>(per_stream * streams);
     }
   }
 }
@@ -195,15 +230,19 @@ int main(int argc, char** argv) {
         list.push_back(*p);
       }
     } else if (arg == "--modes") {
-      modes = Modes{false, {}};
+      modes = Modes{false, {}, {}};
       for (absl::string_view part : absl::StrSplit(value(), ',')) {
-        int64_t chunk = 0;
+        int64_t chunk = 0, streams = 0;
+        std::vector<absl::string_view> joint = absl::StrSplit(part, 'x');
         if (part == "offline") {
           modes.offline = true;
+        } else if (joint.size() == 2 && absl::SimpleAtoi(joint[0], &streams) && absl::SimpleAtoi(joint[1], &chunk) &&
+                   streams > 0 && chunk > 0) {
+          modes.joint.emplace_back(streams, chunk);
         } else if (absl::SimpleAtoi(part, &chunk) && chunk > 0) {
           modes.chunks.push_back(chunk);
         } else {
-          std::fprintf(stderr, "--modes takes \"offline\" and positive frames-per-call counts separated by commas\n");
+          std::fprintf(stderr, "--modes takes \"offline\", positive frames-per-call counts and STREAMSxFRAMES (streams pushed together) separated by commas\n");
           return 2;
         }
       }
@@ -211,7 +250,7 @@ int main(int argc, char** argv) {
       json = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8] [--modes offline,1,4,16] [--json]\n",
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8] [--modes offline,1,4,16,8x1] [--json]\n",
                    argv[0]);
       return 2;
     }

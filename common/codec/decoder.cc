@@ -205,13 +205,19 @@ at::Tensor CodecDecoder::Transform(const at::Tensor& latent_rows,
   return output_proj_(h);
 }
 
-void CodecDecoder::TransformRows(float* rows, int64_t n, std::vector<nn::KvCache>* caches) const {
+void CodecDecoder::TransformRows(float* rows, const int64_t* counts, std::vector<nn::KvCache>* const* caches,
+                                 size_t sequences) const {
+  int64_t n = 0;
+  for (size_t i = 0; i < sequences; ++i) n += counts[i];
   thread_local std::vector<float> hidden_buffer;
   float* hidden = nn::GrowTo(&hidden_buffer, n * config_.hidden_size);
   input_proj_.Into(rows, n, hidden);
-  std::vector<nn::KvCache>* sequence_caches = caches;
-  transformer_.StepInPlace(hidden, &n, &sequence_caches, 1);
+  transformer_.StepInPlace(hidden, counts, caches, sequences);
   output_proj_.Into(hidden, n, rows);
+}
+
+bool CodecDecoder::TransformsRowsIndependently(int64_t rows) const {
+  return transformer_.StepsOnRows(rows) && input_proj_.TakesRows(rows) && output_proj_.TakesRows(rows);
 }
 
 absl::StatusOr<at::Tensor> CodecDecoder::Decode(const at::Tensor& codes) const {
@@ -284,63 +290,159 @@ DecoderSession::DecoderSession(std::shared_ptr<const CodecDecoder> decoder)
 }
 
 absl::StatusOr<at::Tensor> DecoderSession::Push(const at::Tensor& codes, const std::function<bool()>& cancelled) {
-  if (finished_) {
-    return absl::FailedPreconditionError("decoder session: Push after Flush (or after an internal error)");
-  }
-  ASSIGN_OR_RETURN(at::Tensor valid, decoder_->Validate(codes, frames_));
-  const int64_t n = valid.size(0);
-  if (n == 0) return at::zeros({0}, at::kFloat);
-  const CodecDecoder& d = *decoder_;
-  at::Tensor out = at::empty({n * d.samples_per_frame_}, at::kFloat);
-  const int64_t* frame_codes = valid.data_ptr<int64_t>();
-  const int64_t quantizers = valid.size(1);
-  const int64_t group = d.frames_per_convolution_pass_;
-  for (int64_t i = 0; i < n;) {
-    if (cancelled && cancelled()) {
-      finished_ = true;
-      return absl::CancelledError(absl::StrCat("decoder session: cancelled after ", i, " of ", n, " frames"));
-    }
-    const int64_t in_pass = i % kFramesPerTransformerPass;
-    if (in_pass == 0) {
-      absl::Status transformed = CatchExceptions("decoder session", [&]() -> absl::Status {
-        TransformFrames(frame_codes + i * quantizers, std::min(kFramesPerTransformerPass, n - i));
-        return absl::OkStatus();
-      });
-      if (!transformed.ok()) {
-        finished_ = true;  // the carried state may be half-updated
-        return transformed;
-      }
-    }
-    // A group never straddles two transformer passes (latent_rows_ holds the current one's rows).
-    const int64_t frames = std::min({group, n - i, kFramesPerTransformerPass - in_pass});
-    const float* latent_rows = latent_rows_.data() + in_pass * d.config_.latent_dim;
-    float* samples = out.data_ptr<float>() + i * d.samples_per_frame_;
-    absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
-      DecodeLatentFrames(latent_rows, frames, samples);
-      return absl::OkStatus();
-    });
-    if (!decoded.ok()) {
-      finished_ = true;
-      return decoded;
-    }
-    i += frames;
-    frames_ += frames;
-  }
-  return out;
+  DecoderSession* self = this;
+  return std::move(PushTogether(absl::MakeConstSpan(&self, 1), absl::MakeConstSpan(&codes, 1),
+                                absl::MakeConstSpan(&cancelled, 1))
+                       .front());
 }
 
-void DecoderSession::TransformFrames(const int64_t* codes, int64_t n) {
+absl::StatusOr<at::Tensor> DecoderSession::ValidateCodes(const at::Tensor& codes) const {
+  return decoder_->Validate(codes, frames_);
+}
+
+std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<DecoderSession* const> sessions,
+                                                                     absl::Span<const at::Tensor> codes,
+                                                                     absl::Span<const std::function<bool()>> cancelled) {
+  const size_t count = sessions.size();
+  std::vector<absl::StatusOr<at::Tensor>> results(count, at::Tensor());
+  if (codes.size() != count || (!cancelled.empty() && cancelled.size() != count)) {
+    for (auto& r : results) {
+      r = absl::InvalidArgumentError(absl::StrCat("decoder sessions: ", count, " sessions need as many codes (got ",
+                                                  codes.size(), ") and cancel callbacks (got ", cancelled.size(),
+                                                  "; none is also allowed)"));
+    }
+    return results;
+  }
+  // A session's progress through its frames.
+  struct Work {
+    DecoderSession* session;
+    at::Tensor valid;            // [n, num_quantizers]
+    float* samples = nullptr;    // n * samples_per_frame
+    int64_t n = 0, done = 0;     // frames, frames decoded
+    int64_t take = 0;            // frames in the current joint pass
+  };
+  std::vector<Work> work;
+  std::vector<size_t> work_result;  // work[k]'s index in `results`
+  const CodecDecoder* decoder = count > 0 ? sessions.front()->decoder_.get() : nullptr;
+  for (size_t i = 0; i < count; ++i) {
+    DecoderSession* s = sessions[i];
+    if (s->decoder_.get() != decoder) {
+      results[i] = absl::InvalidArgumentError("decoder sessions: sessions pushed together must share one decoder");
+      continue;
+    }
+    if (std::find(sessions.begin(), sessions.begin() + i, s) != sessions.begin() + i) {
+      results[i] = absl::InvalidArgumentError("decoder sessions: a session may appear only once in a joint push");
+      continue;
+    }
+    if (s->finished_) {
+      results[i] = absl::FailedPreconditionError("decoder session: Push after Flush (or after an internal error)");
+      continue;
+    }
+    absl::StatusOr<at::Tensor> valid = s->ValidateCodes(codes[i]);
+    if (!valid.ok()) {
+      results[i] = valid.status();
+      continue;
+    }
+    const int64_t n = valid->size(0);
+    results[i] = at::empty({n * decoder->samples_per_frame_}, at::kFloat);
+    if (n == 0) continue;
+    work.push_back(Work{s, *valid, results[i]->data_ptr<float>(), n});
+    work_result.push_back(i);
+  }
+  // Ends work[k] with `status` (the session cannot go on: its carried state may be half-updated).
+  auto fail = [&](size_t k, absl::Status status) {
+    work[k].session->finished_ = true;
+    work[k].n = work[k].done;
+    results[work_result[k]] = std::move(status);
+  };
+  auto is_cancelled = [&](size_t k, int64_t decoded) {
+    const std::function<bool()>* c = cancelled.empty() ? nullptr : &cancelled[work_result[k]];
+    if (c == nullptr || !*c || !(*c)()) return false;
+    fail(k, absl::CancelledError(absl::StrCat("decoder session: cancelled after ", decoded, " of ", work[k].n,
+                                              " frames")));
+    return true;
+  };
+  if (decoder == nullptr) return results;
+  const CodecDecoder& d = *decoder;
+  const int64_t latent = d.config_.latent_dim, quantizers = d.num_quantizers();
+  const int64_t group = d.frames_per_convolution_pass_;
+  thread_local std::vector<float> rows_buffer;
+  std::vector<size_t> pass;  // work indices in this pass
+  std::vector<int64_t> counts;
+  std::vector<std::vector<nn::KvCache>*> caches;
+  while (true) {
+    // The next joint pass: each unfinished session's next frames (up to kFramesPerTransformerPass),
+    // while the pre-transformer takes the rows independently. The first session always goes in.
+    pass.clear();
+    counts.clear();
+    caches.clear();
+    int64_t total = 0;
+    for (size_t k = 0; k < work.size(); ++k) {
+      Work& w = work[k];
+      if (w.done == w.n) continue;
+      const int64_t take = std::min(w.n - w.done, kFramesPerTransformerPass);
+      if (!pass.empty() && (total + take > kRowsPerJointPass || !d.TransformsRowsIndependently(total + take))) continue;
+      if (is_cancelled(k, w.done)) continue;
+      w.take = take;
+      pass.push_back(k);
+      counts.push_back(take);
+      caches.push_back(&w.session->caches_);
+      total += take;
+    }
+    if (pass.empty()) break;
+    float* rows = nn::GrowTo(&rows_buffer, total * latent);
+    absl::Status transformed = CatchExceptions("decoder session", [&]() -> absl::Status {
+      int64_t offset = 0;
+      for (size_t k : pass) {
+        const Work& w = work[k];
+        w.session->PreConvolveFrames(w.valid.data_ptr<int64_t>() + w.done * quantizers, w.take, rows + offset * latent);
+        offset += w.take;
+      }
+      d.TransformRows(rows, counts.data(), caches.data(), pass.size());
+      return absl::OkStatus();
+    });
+    if (!transformed.ok()) {
+      for (size_t k : pass) fail(k, transformed);
+      continue;
+    }
+    // Then each session's frames of the pass through the convolutional part, in groups of up to
+    // frames_per_convolution_pass(), asking before each whether its call was cancelled.
+    int64_t offset = 0;
+    for (size_t k : pass) {
+      Work& w = work[k];
+      const float* latent_rows = rows + offset * latent;
+      offset += w.take;
+      for (int64_t j = 0; j < w.take;) {
+        if (j > 0 && is_cancelled(k, w.done + j)) break;
+        const int64_t frames = std::min(group, w.take - j);
+        absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
+          w.session->DecodeLatentFrames(latent_rows + j * latent, frames,
+                                        w.samples + (w.done + j) * d.samples_per_frame_);
+          return absl::OkStatus();
+        });
+        if (!decoded.ok()) {
+          fail(k, decoded);
+          break;
+        }
+        j += frames;
+        w.session->frames_ += frames;
+      }
+      if (w.n != w.done) w.done += w.take;  // unless it failed or was cancelled
+    }
+  }
+  return results;
+}
+
+void DecoderSession::PreConvolveFrames(const int64_t* codes, int64_t n, float* rows) {
   const CodecDecoder& d = *decoder_;
   const int64_t latent = d.config_.latent_dim, quantizers = d.num_quantizers();
   thread_local std::vector<float> embedding_buffer;
   float* embedding = nn::GrowTo(&embedding_buffer, d.config_.codebook_dim);
-  float* rows = nn::GrowTo(&latent_rows_, n * latent);
   for (int64_t i = 0; i < n; ++i) {
     size_t slot = 0;  // the pre-convolution's state is the session's first (AppendInitialStates)
     d.quantizer_.DequantizeFrame(codes + i * quantizers, embedding);
     d.pre_conv_.Step(embedding, 1, rows + i * latent, states_, slot);
   }
-  d.TransformRows(rows, n, &caches_);
 }
 
 void DecoderSession::DecodeLatentFrames(const float* latent_rows, int64_t frames, float* samples) {

@@ -42,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/codec/decoder_layers.h"
 #include "common/codec/decoder_quantizer.h"
 #include "common/nn/transformer.h"
@@ -110,9 +111,14 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   absl::StatusOr<at::Tensor> Validate(const at::Tensor& codes, int64_t first_frame) const;
   // Transformer part on [T, latent] rows, continuing `caches`.
   at::Tensor Transform(const at::Tensor& latent_rows, std::vector<nn::KvCache>* caches) const;
-  // The same on raw rows [n, latent_dim], in place (a streaming pass: the projections' and the
-  // stack's row kernels, nothing allocated once the thread's buffers have grown).
-  void TransformRows(float* rows, int64_t n, std::vector<nn::KvCache>* caches) const;
+  // The same on raw rows [sum of counts, latent_dim], in place: `sequences` streams' rows one after
+  // the other, stream i's counts[i] rows continuing caches[i] (a streaming pass: the projections'
+  // and the stack's row kernels, nothing allocated once the thread's buffers have grown).
+  void TransformRows(float* rows, const int64_t* counts, std::vector<nn::KvCache>* const* caches,
+                     size_t sequences) const;
+  // Whether `rows` rows (any streams') go through TransformRows on kernels whose rows do not
+  // interact, so that each stream's rows come out as they would on their own.
+  bool TransformsRowsIndependently(int64_t rows) const;
   void AppendInitialStates(StreamStates* states) const;
 
   CodecDecoderConfig config_;
@@ -171,6 +177,23 @@ class DecoderSession {
   // (the frames decoded so far are dropped) and the session ends, so a cancelled stream stops
   // within a few frames however long its chunk.
   absl::StatusOr<at::Tensor> Push(const at::Tensor& codes, const std::function<bool()>& cancelled = nullptr);
+  // Push to several sessions at once: result i is what sessions[i]->Push(codes[i], cancelled[i])
+  // returns, bit for bit, but the sessions' frames go through the pre-transformer in joint passes
+  // (up to kFramesPerTransformerPass frames of each, kRowsPerJointPass rows in all), so its weights
+  // are read once per pass for all of them instead of once per session. For a vocoder serving many
+  // streams: each stream's call then holds one or two frames (one per talker step), and the
+  // pre-transformer (110 MB of int8 weights at the real shape, beyond a core's share of the cache)
+  // was about a third of a 1-frame call. The sessions must be distinct and share one CodecDecoder
+  // (INVALID_ARGUMENT for the ones that do not); `cancelled` is empty or holds one callback (or
+  // nullptr) per session.
+  static std::vector<absl::StatusOr<at::Tensor>> PushTogether(absl::Span<DecoderSession* const> sessions,
+                                                              absl::Span<const at::Tensor> codes,
+                                                              absl::Span<const std::function<bool()>> cancelled = {});
+  // Most rows of one joint pre-transformer pass (the float32 row kernels take up to 128).
+  static constexpr int64_t kRowsPerJointPass = 128;
+  // The codes Push would accept from this session: validated [n, num_quantizers] int64, or
+  // INVALID_ARGUMENT naming the frame (numbered from the session's next one) and the code.
+  absl::StatusOr<at::Tensor> ValidateCodes(const at::Tensor& codes) const;
   // Ends the stream; returns the remaining samples (always empty: latency 0).
   // Push after Flush is FAILED_PRECONDITION.
   absl::StatusOr<at::Tensor> Flush();
@@ -179,10 +202,9 @@ class DecoderSession {
   int64_t samples_emitted() const { return frames_ * decoder_->samples_per_frame(); }
 
  private:
-  // Validated frames (n <= kFramesPerTransformerPass rows of num_quantizers codes) through the
-  // quantizer, the pre-convolution (one frame at a time) and the pre-transformer, into latent_rows_
-  // ([n, latent_dim]).
-  void TransformFrames(const int64_t* codes, int64_t n);
+  // Validated frames (n rows of num_quantizers codes) through the quantizer and the
+  // pre-convolution, one frame at a time, into rows [n, latent_dim] (the pre-transformer's input).
+  void PreConvolveFrames(const int64_t* codes, int64_t n, float* rows);
   // `frames` consecutive pre-transformer output rows (latent_dim floats each; at most
   // frames_per_convolution_pass()) through the upsampler and the convolutional decoder, into
   // frames * samples_per_frame samples. Allocates nothing once its per-thread buffers have grown.
@@ -191,7 +213,6 @@ class DecoderSession {
   std::shared_ptr<const CodecDecoder> decoder_;
   StreamStates states_;
   std::vector<nn::KvCache> caches_;
-  std::vector<float> latent_rows_;  // the current pass's pre-transformer output
   int64_t frames_ = 0;
   bool finished_ = false;
 };

@@ -51,7 +51,7 @@ struct Families {
       .Name("qwen3tts_rejected_streams_total").Help("Streams refused with RESOURCE_EXHAUSTED (limits reached).")
       .Register(MetricsRegistry());
   prometheus::Family<Histogram>& batch_size = prometheus::BuildHistogram()
-      .Name("qwen3tts_batch_size").Help("Sequences advanced together in one talker step.").Register(MetricsRegistry());
+      .Name("qwen3tts_batch_size").Help("Sequences advanced together in one talker step; streams decoded together in one vocoder round.").Register(MetricsRegistry());
   prometheus::Family<prometheus::Counter>& frames = prometheus::BuildCounter()
       .Name("qwen3tts_frames_total").Help("Codec frames (80 ms of audio each) generated, decoded or streamed.")
       .Register(MetricsRegistry());

@@ -34,7 +34,7 @@ struct StageMetrics {
   prometheus::Gauge& queue_depth;               // qwen3tts_queue_depth
   prometheus::Histogram& queue_wait_seconds;    // qwen3tts_queue_wait_seconds
   prometheus::Counter& rejected_total;          // qwen3tts_rejected_streams_total (limits reached)
-  prometheus::Histogram& batch_size;            // qwen3tts_batch_size (sequences per talker step)
+  prometheus::Histogram& batch_size;            // qwen3tts_batch_size (sequences per talker step, streams per vocoder round)
   prometheus::Counter& frames_total;            // qwen3tts_frames_total (generated / decoded / streamed)
   prometheus::Histogram& time_to_first_audio_seconds;  // talker: first frame; gateway: first audio
   prometheus::Histogram& real_time_factor;      // processing time / audio time, per stream

@@ -29,14 +29,17 @@ VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std:
       encoder_(std::move(encoder)),
       metrics_(StageMetrics::For("vocoder")),
       admission_(limits.max_streams, limits.max_queue, &metrics_),
-      compute_threads_(compute_threads) {}
+      compute_threads_(compute_threads),
+      decode_batcher_(compute_threads, [this](int calls) { metrics_.batch_size.Observe(calls); }) {}
 
 absl::Status VocoderService::WarmUp() const {
-  nn::UseThreadsOnThisThread(compute_threads_);
   DecoderSession session(decoder_);
-  absl::StatusOr<at::Tensor> audio = session.Push(at::zeros({2, decoder_->num_quantizers()}, at::kLong));
+  // Through the worker, which then has its buffers.
+  absl::StatusOr<at::Tensor> audio =
+      decode_batcher_.Push(&session, at::zeros({2, decoder_->num_quantizers()}, at::kLong));
   if (!audio.ok()) return absl::Status(audio.status().code(), absl::StrCat("warm-up: ", audio.status().message()));
   if (encoder_ != nullptr) {
+    nn::UseThreadsOnThisThread(compute_threads_);
     absl::StatusOr<at::Tensor> codes = encoder_->Encode(at::zeros({decoder_->sample_rate() / 4}));
     if (!codes.ok()) return absl::Status(codes.status().code(), absl::StrCat("warm-up: ", codes.status().message()));
   }
@@ -53,13 +56,10 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   DecoderSession session(decoder_);
-  // Streams take turns when ops are multi-threaded (common/util/compute_gate.h).
-  // A cancelled call stops within a few frames (DecoderSession::Push), even in the middle of a
-  // 16-frame chunk.
+  // Decoded on the batcher's worker with the other streams' calls waiting then. A cancelled call
+  // stops within a few frames (DecoderSession::Push), even in the middle of a 16-frame chunk.
   auto push_in_turn = [&](const at::Tensor& codes) {
-    nn::UseThreadsOnThisThread(compute_threads_);
-    ComputeScope compute(decode_gate_, at::get_num_threads() > 1);
-    return session.Push(codes, [context] { return context->IsCancelled(); });
+    return decode_batcher_.Push(&session, codes, [context] { return context->IsCancelled(); });
   };
   v1::DecodeRequest request;
   bool decoded_any = false;

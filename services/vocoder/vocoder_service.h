@@ -3,11 +3,11 @@
 
 #include <memory>
 
+#include "common/codec/decode_batcher.h"
 #include "common/codec/decoder.h"
 #include "common/codec/speech_encoder.h"
 #include "common/metrics/metrics.h"
 #include "common/rpc/admission.h"
-#include "common/util/compute_gate.h"
 #include "qwen3tts/v1/codec.grpc.pb.h"
 
 namespace qwen3tts {
@@ -36,8 +36,8 @@ class VocoderService final : public v1::Codec::CallbackService {
   StageMetrics& metrics_;
   mutable AdmissionControl admission_;
   const int compute_threads_;
-  // Decode calls of concurrent streams take turns when ops are multi-threaded.
-  ComputeGate decode_gate_;
+  // Every stream's decode calls run on its worker thread, the calls waiting at once together.
+  mutable DecodeBatcher decode_batcher_;
 };
 
 }  // namespace qwen3tts

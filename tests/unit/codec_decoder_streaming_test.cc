@@ -1,20 +1,27 @@
 // Streaming decoder: any chunking of the frames gives the whole-utterance output, decoding is
-// causal (latency 0), and invalid codes are rejected with precise messages. Uses a small random
-// decoder (the golden tests check the numbers against the reference).
+// causal (latency 0), and invalid codes are rejected with precise messages; several sessions
+// pushed together (directly or through the DecodeBatcher) give each its own samples. Uses a small
+// random decoder (the golden tests check the numbers against the reference).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/codec/decode_batcher.h"
 #include "common/codec/decoder.h"
 #include "common/codec/decoder_random_weights.h"
 #include "common/tensor/safetensors.h"
@@ -414,6 +421,226 @@ TEST(CodecDecoderTest, RejectsBadConfigAndMissingWeights) {
   EXPECT_EQ(CodecDecoder::Create(*ckpt, wrong).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::remove(path.c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions pushed together.
+
+// Streams of different lengths pushed together in rounds, each round's chunk sizes cycling
+// through `chunks` (offset per stream, 0 included); every stream's samples must equal its own
+// offline decode, bit for bit. Round sizes above kFramesPerTransformerPass and streams whose rows
+// overflow one joint pass (kRowsPerJointPass) are covered by the long streams.
+void ExpectJointPushesDecodeEachStreamExactly(const std::shared_ptr<const CodecDecoder>& decoder) {
+  const std::vector<int64_t> lengths = {70, 3, 45, 1, 60, 38};
+  const std::vector<int64_t> chunks = {1, 40, 0, 2, 33, 5};
+  std::vector<DecoderSession> sessions;
+  std::vector<at::Tensor> codes, expected;
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    sessions.emplace_back(decoder);
+    codes.push_back(RandomCodes(lengths[s], 16, 64, 100 + s));
+    auto offline = decoder->Decode(codes.back());
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    expected.push_back(*offline);
+  }
+  std::vector<std::vector<at::Tensor>> pieces(lengths.size());
+  std::vector<int64_t> pos(lengths.size(), 0);
+  for (size_t round = 0;; ++round) {
+    std::vector<DecoderSession*> pushed;
+    std::vector<at::Tensor> round_codes;
+    std::vector<size_t> stream;
+    for (size_t s = 0; s < lengths.size(); ++s) {
+      if (pos[s] == lengths[s]) continue;
+      const int64_t n = std::min(chunks[(round + s) % chunks.size()], lengths[s] - pos[s]);
+      pushed.push_back(&sessions[s]);
+      round_codes.push_back(codes[s].narrow(0, pos[s], n));
+      stream.push_back(s);
+    }
+    if (pushed.empty()) break;
+    auto results = DecoderSession::PushTogether(pushed, round_codes);
+    ASSERT_EQ(results.size(), pushed.size());
+    for (size_t i = 0; i < pushed.size(); ++i) {
+      ASSERT_TRUE(results[i].ok()) << results[i].status();
+      EXPECT_EQ(results[i]->numel(), round_codes[i].size(0) * decoder->samples_per_frame());
+      pieces[stream[i]].push_back(*results[i]);
+      pos[stream[i]] += round_codes[i].size(0);
+    }
+  }
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    EXPECT_EQ(sessions[s].frames_decoded(), lengths[s]);
+    EXPECT_TRUE(at::equal(at::cat(pieces[s], 0), expected[s])) << "stream " << s;
+  }
+}
+
+TEST(CodecDecoderTest, SessionsPushedTogetherGetTheirOwnSamplesExactly) {
+  {
+    SCOPED_TRACE("float32");
+    ExpectJointPushesDecodeEachStreamExactly(SmallDecoder());
+  }
+  for (WeightPrecision convolutions : {WeightPrecision::kInt8, WeightPrecision::kBFloat16}) {
+    SCOPED_TRACE(absl::StrCat("int8 linears, ", WeightPrecisionName(convolutions), " convolutions"));
+    auto decoder = CreateSmallDecoder(WeightPrecision::kInt8, convolutions);
+    ASSERT_TRUE(decoder.ok()) << decoder.status();
+    ExpectJointPushesDecodeEachStreamExactly(*decoder);
+  }
+}
+
+// One session's bad input or cancellation fails only that session's part of a joint push.
+TEST(CodecDecoderTest, JointPushFailsOnlyTheSessionAtFault) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  auto other_decoder = CreateSmallDecoder(WeightPrecision::kInt8);
+  ASSERT_TRUE(other_decoder.ok()) << other_decoder.status();
+  at::Tensor good = RandomCodes(6, 16, 64, 5);
+  at::Tensor bad = good.clone();
+  bad[2][7] = 64;  // codebook_size 64: out of range
+  auto expected = decoder->Decode(good);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+
+  DecoderSession ok_session(decoder), bad_session(decoder), cancelled_session(decoder), foreign(*other_decoder);
+  std::vector<DecoderSession*> sessions = {&ok_session, &bad_session, &cancelled_session, &ok_session, &foreign};
+  std::vector<at::Tensor> codes = {good, bad, good, good, good};
+  std::vector<std::function<bool()>> cancelled = {nullptr, nullptr, [] { return true; }, nullptr, nullptr};
+  auto results = DecoderSession::PushTogether(sessions, codes, cancelled);
+  ASSERT_EQ(results.size(), 5u);
+  ASSERT_TRUE(results[0].ok()) << results[0].status();
+  EXPECT_TRUE(at::equal(*results[0], *expected));
+  EXPECT_EQ(results[1].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(results[1].status().message().find("frame 2, codebook 7"), std::string::npos) << results[1].status();
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(results[3].status().code(), absl::StatusCode::kInvalidArgument);  // ok_session twice
+  EXPECT_NE(results[3].status().message().find("only once"), std::string::npos) << results[3].status();
+  EXPECT_EQ(results[4].status().code(), absl::StatusCode::kInvalidArgument);  // another decoder's session
+  EXPECT_NE(results[4].status().message().find("share one decoder"), std::string::npos) << results[4].status();
+
+  // The rejected chunk consumed nothing; the cancelled session has ended.
+  auto retried = bad_session.Push(good);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(at::equal(*retried, *expected));
+  EXPECT_EQ(cancelled_session.Push(good).status().code(), absl::StatusCode::kFailedPrecondition);
+  auto mismatched = DecoderSession::PushTogether(sessions, codes, absl::MakeConstSpan(cancelled).subspan(1));
+  ASSERT_EQ(mismatched.size(), 5u);
+  EXPECT_EQ(mismatched[0].status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Each thread streams its own frames through the batcher in chunks of its own sizes; every
+// stream's samples equal its offline decode.
+TEST(DecodeBatcherTest, ConcurrentStreamsGetTheirOwnSamplesExactly) {
+  auto decoder = CreateSmallDecoder(WeightPrecision::kInt8, WeightPrecision::kInt8);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  std::vector<int> rounds_seen;
+  std::mutex rounds_mu;
+  DecodeBatcher batcher(1, [&](int calls) {
+    std::lock_guard<std::mutex> lock(rounds_mu);
+    rounds_seen.push_back(calls);
+  });
+  constexpr int kStreams = 6;
+  std::vector<at::Tensor> codes, streamed(kStreams);
+  for (int s = 0; s < kStreams; ++s) codes.push_back(RandomCodes(20 + 9 * s, 16, 64, 200 + s));
+  std::atomic<int64_t> calls{0};
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kStreams; ++s) {
+    threads.emplace_back([&, s] {
+      DecoderSession session(*decoder);
+      std::vector<at::Tensor> pieces;
+      const std::vector<int64_t> chunks = {1, 1, 2, 37, 1, 4};
+      for (int64_t pos = 0, i = s; pos < codes[s].size(0); ++i) {
+        const int64_t n = std::min(chunks[i % chunks.size()], codes[s].size(0) - pos);
+        auto out = batcher.Push(&session, codes[s].narrow(0, pos, n));
+        ASSERT_TRUE(out.ok()) << out.status();
+        pieces.push_back(*out);
+        pos += n;
+        ++calls;
+      }
+      streamed[s] = at::cat(pieces, 0);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int s = 0; s < kStreams; ++s) {
+    auto offline = (*decoder)->Decode(codes[s]);
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    ASSERT_TRUE(streamed[s].defined());
+    EXPECT_TRUE(at::equal(streamed[s], *offline)) << "stream " << s;
+  }
+  const DecodeBatcher::Stats stats = batcher.stats();
+  EXPECT_EQ(stats.calls, calls.load());
+  EXPECT_EQ(stats.rounds, static_cast<int64_t>(rounds_seen.size()));
+  EXPECT_EQ(batcher.pending_calls(), 0);
+  // Bad codes are refused before they reach the worker; the session is still usable.
+  DecoderSession session(*decoder);
+  at::Tensor bad = codes[0].narrow(0, 0, 2).clone();
+  bad[1][0] = -1;
+  EXPECT_EQ(batcher.Push(&session, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(batcher.Push(&session, codes[0].narrow(0, 0, 0))->numel(), 0);
+  auto first = batcher.Push(&session, codes[0].narrow(0, 0, 2));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(at::equal(*first, streamed[0].narrow(0, 0, 2 * (*decoder)->samples_per_frame())));
+}
+
+// While the worker decodes one call, the calls that arrive wait and are then decoded together in
+// one round; a long call is decoded a pass at a time, so a short call that arrives meanwhile
+// returns before it. (The first call's cancel callback, which the worker asks during its round,
+// holds the round until the others are waiting, so the rounds do not depend on timing.)
+TEST(DecodeBatcherTest, WaitingCallsAreDecodedTogetherAndLongCallsDoNotHoldUpShortOnes) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  DecodeBatcher batcher;
+  const int64_t long_frames = 3 * DecoderSession::kFramesPerTransformerPass + 5;
+  at::Tensor long_codes = RandomCodes(long_frames, 16, 64, 300);
+  std::atomic<bool> first_round{false}, short_returned{false}, short_returned_first{false}, long_returned{false};
+  auto wait_for = [](const std::function<bool()>& condition) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!condition() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  constexpr int kShortCalls = 3;
+  std::vector<at::Tensor> short_codes, short_out(kShortCalls);
+  for (int i = 0; i < kShortCalls; ++i) short_codes.push_back(RandomCodes(1 + i, 16, 64, 310 + i));
+  std::thread long_thread([&] {
+    DecoderSession session(decoder);
+    auto out = batcher.Push(&session, long_codes, [&] {
+      const int64_t rounds = batcher.stats().rounds;
+      if (rounds == 0) {
+        first_round = true;
+        wait_for([&] { return batcher.pending_calls() == 1 + kShortCalls; });
+      }
+      // From the third round on, the short calls (all in the second round) must have returned.
+      if (rounds >= 2) wait_for([&] { return short_returned.load(); });
+      return false;
+    });
+    ASSERT_TRUE(out.ok()) << out.status();
+    auto offline = decoder->Decode(long_codes);
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    EXPECT_TRUE(at::equal(*out, *offline));
+    long_returned = true;
+  });
+  wait_for([&] { return first_round.load(); });  // the short calls then all go in the second round
+  std::vector<std::thread> short_threads;
+  for (int i = 0; i < kShortCalls; ++i) {
+    short_threads.emplace_back([&, i] {
+      DecoderSession session(decoder);
+      auto out = batcher.Push(&session, short_codes[i]);
+      ASSERT_TRUE(out.ok()) << out.status();
+      short_out[i] = *out;
+      if (i == 0) {
+        short_returned_first = !long_returned.load();
+        short_returned = true;
+      }
+    });
+  }
+  for (std::thread& t : short_threads) t.join();
+  long_thread.join();
+  EXPECT_TRUE(short_returned_first.load());
+  for (int i = 0; i < kShortCalls; ++i) {
+    auto offline = decoder->Decode(short_codes[i]);
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    EXPECT_TRUE(at::equal(short_out[i], *offline)) << "short call " << i;
+  }
+  const DecodeBatcher::Stats stats = batcher.stats();
+  EXPECT_EQ(stats.calls, 1 + kShortCalls);
+  EXPECT_EQ(stats.rounds, 4);  // the long call's 4 passes; the short calls with its second
+  EXPECT_EQ(stats.most_calls_in_a_round, 1 + kShortCalls);
+  EXPECT_EQ(stats.call_rounds, 4 + kShortCalls);
 }
 
 }  // namespace
