@@ -405,29 +405,41 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
       for (size_t k : pass) fail(k, transformed);
       continue;
     }
-    // Then each session's frames of the pass through the convolutional part, in groups of up to
-    // frames_per_convolution_pass(), asking before each whether its call was cancelled.
-    int64_t offset = 0;
-    for (size_t k : pass) {
-      Work& w = work[k];
-      const float* latent_rows = rows + offset * latent;
-      offset += w.take;
-      for (int64_t j = 0; j < w.take;) {
-        if (j > 0 && is_cancelled(k, w.done + j)) break;
+    // Then the sessions' frames of the pass through the convolutional part together, in groups of
+    // up to frames_per_convolution_pass() frames each, asking before each group whether a
+    // session's call was cancelled.
+    std::vector<int64_t> offsets(pass.size(), 0);  // each pass session's first row in `rows`
+    for (size_t q = 1; q < pass.size(); ++q) offsets[q] = offsets[q - 1] + work[pass[q - 1]].take;
+    std::vector<ConvolutionPart> group_parts;
+    std::vector<size_t> group_work;
+    for (int64_t j = 0;; j += group) {
+      group_parts.clear();
+      group_work.clear();
+      for (size_t q = 0; q < pass.size(); ++q) {
+        const size_t k = pass[q];
+        Work& w = work[k];
+        if (w.n == w.done || j >= w.take) continue;  // failed or cancelled, or done with this pass
+        if (j > 0 && is_cancelled(k, w.done + j)) continue;
         const int64_t frames = std::min(group, w.take - j);
-        absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
-          w.session->DecodeLatentFrames(latent_rows + j * latent, frames,
-                                        w.samples + (w.done + j) * d.samples_per_frame_);
-          return absl::OkStatus();
-        });
-        if (!decoded.ok()) {
-          fail(k, decoded);
-          break;
-        }
-        j += frames;
-        w.session->frames_ += frames;
+        group_parts.push_back(ConvolutionPart{w.session, rows + (offsets[q] + j) * latent, frames,
+                                              w.samples + (w.done + j) * d.samples_per_frame_});
+        group_work.push_back(k);
       }
-      if (w.n != w.done) w.done += w.take;  // unless it failed or was cancelled
+      if (group_parts.empty()) break;
+      absl::Status decoded = CatchExceptions("decoder session", [&]() -> absl::Status {
+        DecodeLatentFrames(group_parts.data(), group_parts.size());
+        return absl::OkStatus();
+      });
+      for (size_t q = 0; q < group_work.size(); ++q) {
+        if (!decoded.ok()) {
+          fail(group_work[q], decoded);
+        } else {
+          group_parts[q].session->frames_ += group_parts[q].frames;
+        }
+      }
+    }
+    for (size_t k : pass) {
+      if (work[k].n != work[k].done) work[k].done += work[k].take;  // unless it failed or was cancelled
     }
   }
   return results;
@@ -445,43 +457,59 @@ void DecoderSession::PreConvolveFrames(const int64_t* codes, int64_t n, float* r
   }
 }
 
-void DecoderSession::DecodeLatentFrames(const float* latent_rows, int64_t frames, float* samples) {
-  const CodecDecoder& d = *decoder_;
-  // Two streaming-row buffers per thread: each stage that changes the shape reads one and writes the
-  // other, the rest work in place. They only grow, so after the first group a group allocates nothing.
-  thread_local std::vector<float> buffers[2];
-  int current = 0;  // the buffer holding x
-  int64_t steps = frames;
-  const float* input = latent_rows;  // the first stages only read their input: the latent rows in place
-  float* x = nullptr;
-  // The other buffer, for `out_steps` rows of `channels`; once written, it holds x.
-  auto next = [&](int64_t out_steps, int64_t channels) {
+void DecoderSession::DecodeLatentFrames(const ConvolutionPart* parts, size_t count) {
+  if (count == 0) return;
+  const CodecDecoder& d = *parts[0].session->decoder_;
+  // Two streaming-row buffers per stream and thread: each stage that changes the shape reads one and
+  // writes the other, the rest work in place. They only grow, so after the first group a group
+  // allocates nothing.
+  thread_local std::vector<std::vector<float>> buffers;
+  thread_local std::vector<StreamPart> streams;
+  if (buffers.size() < 2 * count) buffers.resize(2 * count);
+  streams.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    // The first stages only read their input: the latent rows in place.
+    streams[i] = StreamPart{const_cast<float*>(parts[i].latent_rows), parts[i].frames, nullptr,
+                            &parts[i].session->states_};
+  }
+  int current = 0;  // the buffers holding x
+  // Each stream's other buffer, for `rate` times its steps of `channels`, as its output.
+  auto output = [&](int64_t rate, int64_t channels) {
     current = 1 - current;
-    return nn::GrowTo(&buffers[current], out_steps * channels);
+    for (size_t i = 0; i < count; ++i) {
+      streams[i].y = nn::GrowTo(&buffers[2 * i + current], streams[i].steps * rate * channels);
+    }
   };
-  size_t slot = 1;  // after the pre-convolution's one state (TransformFrames)
+  // The output becomes the input of what follows.
+  auto advance = [&](int64_t rate) {
+    for (StreamPart& s : streams) {
+      s.x = s.y;
+      s.steps *= rate;
+    }
+  };
+  size_t slot = 1;  // after the pre-convolution's one state (PreConvolveFrames)
   for (size_t i = 0; i < d.upsample_convs_.size(); ++i) {
     const CausalConvTranspose1d& upsample = d.upsample_convs_[i];
-    float* y = next(steps * upsample.stride(), upsample.out_channels());
-    upsample.Step(input, steps, y, states_, slot);
-    x = y;
-    input = x;
-    steps *= upsample.stride();
-    d.upsample_blocks_[i].Step(x, steps, states_, slot);
+    output(upsample.stride(), upsample.out_channels());
+    upsample.StepParts(streams.data(), count, slot);
+    advance(upsample.stride());
+    d.upsample_blocks_[i].StepParts(streams.data(), count, slot);
   }
-  float* y = next(steps, d.decoder_in_conv_.out_channels());
-  d.decoder_in_conv_.Step(input, steps, y, states_, slot);
-  x = y;
+  output(1, d.decoder_in_conv_.out_channels());
+  d.decoder_in_conv_.StepParts(streams.data(), count, slot);
+  advance(1);
   for (const auto& block : d.decoder_blocks_) {
-    y = next(steps * block.upsample_rate(), block.out_channels());
-    block.Step(x, steps, y, states_, slot, d.row_independent_convolutions_);
-    x = y;
-    steps *= block.upsample_rate();
+    output(block.upsample_rate(), block.out_channels());
+    block.StepParts(streams.data(), count, slot, d.row_independent_convolutions_);
+    advance(block.upsample_rate());
   }
-  d.final_act_.Rows(x, steps, x);
-  y = next(steps, 1);
-  d.final_conv_.Step(x, steps, y, states_, slot);
-  for (int64_t t = 0; t < steps; ++t) samples[t] = std::clamp(y[t], -1.0f, 1.0f);
+  for (const StreamPart& s : streams) d.final_act_.Rows(s.x, s.steps, s.x);
+  output(1, 1);
+  d.final_conv_.StepParts(streams.data(), count, slot);
+  advance(1);
+  for (size_t i = 0; i < count; ++i) {
+    for (int64_t t = 0; t < streams[i].steps; ++t) parts[i].samples[t] = std::clamp(streams[i].x[t], -1.0f, 1.0f);
+  }
 }
 
 absl::StatusOr<at::Tensor> DecoderSession::Flush() {

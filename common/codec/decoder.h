@@ -180,10 +180,13 @@ class DecoderSession {
   // Push to several sessions at once: result i is what sessions[i]->Push(codes[i], cancelled[i])
   // returns, bit for bit, but the sessions' frames go through the pre-transformer in joint passes
   // (up to kFramesPerTransformerPass frames of each, kRowsPerJointPass rows in all), so its weights
-  // are read once per pass for all of them instead of once per session. For a vocoder serving many
-  // streams: each stream's call then holds one or two frames (one per talker step), and the
-  // pre-transformer (110 MB of int8 weights at the real shape, beyond a core's share of the cache)
-  // was about a third of a 1-frame call. The sessions must be distinct and share one CodecDecoder
+  // are read once per pass for all of them instead of once per session, and then through the
+  // convolutional part together, layer by layer (convolutions on AMX tiles read each weight once
+  // for all of them: StreamPart). For a vocoder serving many streams: each stream's call then holds
+  // one or two frames (one per talker step), and per 1-frame call the pre-transformer (110 MB of
+  // int8 weights at the real shape) was about a third of the time and the first convolutions
+  // (~100 MB in bfloat16) most of the rest. Measured, one core, 8 streams of 1-frame calls: 15.0
+  // ms per frame, against 22.6 with the pre-transformer alone joint and 31-34 one call at a time. The sessions must be distinct and share one CodecDecoder
   // (INVALID_ARGUMENT for the ones that do not); `cancelled` is empty or holds one callback (or
   // nullptr) per session.
   static std::vector<absl::StatusOr<at::Tensor>> PushTogether(absl::Span<DecoderSession* const> sessions,
@@ -205,10 +208,19 @@ class DecoderSession {
   // Validated frames (n rows of num_quantizers codes) through the quantizer and the
   // pre-convolution, one frame at a time, into rows [n, latent_dim] (the pre-transformer's input).
   void PreConvolveFrames(const int64_t* codes, int64_t n, float* rows);
-  // `frames` consecutive pre-transformer output rows (latent_dim floats each; at most
-  // frames_per_convolution_pass()) through the upsampler and the convolutional decoder, into
-  // frames * samples_per_frame samples. Allocates nothing once its per-thread buffers have grown.
-  void DecodeLatentFrames(const float* latent_rows, int64_t frames, float* samples);
+  // One session's part of a pass through the convolutional part: `frames` consecutive
+  // pre-transformer output rows (latent_dim floats each; at most frames_per_convolution_pass())
+  // into frames * samples_per_frame samples.
+  struct ConvolutionPart {
+    DecoderSession* session;
+    const float* latent_rows;
+    int64_t frames;
+    float* samples;
+  };
+  // The parts (distinct sessions of one decoder) through the upsampler and the convolutional
+  // decoder, layer by layer for all of them (StreamPart). Allocates nothing once its per-thread
+  // buffers have grown.
+  static void DecodeLatentFrames(const ConvolutionPart* parts, size_t count);
 
   std::shared_ptr<const CodecDecoder> decoder_;
   StreamStates states_;

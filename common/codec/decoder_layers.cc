@@ -129,6 +129,12 @@ void TileWindowProduct(const nn::Bf16TileWeight& w, const float* bias, const flo
   nn::Bf16ConvRowsInto(w, rounded, steps, dilation, bias, y, w.out);
 }
 
+// Several streams' steps through a convolution on AMX tiles (StreamPart: x -> y): each stream's
+// input after its carried history (which becomes the last of its steps), rounded to bfloat16, then
+// one product for all of them, so that each weight tile is read once for every stream's rows.
+void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, int64_t dilation,
+                   const StreamPart* parts, size_t count, size_t slot);
+
 // Streaming rows [steps, channels] quantized once per step, as the products' rows see them.
 const nn::Int8Rows& QuantizeRows(const float* x, int64_t steps, int64_t channels) {
   thread_local nn::Int8Rows per_step;
@@ -199,6 +205,21 @@ const float* FloatStepsAfterHistory(const float* x, int64_t steps, int64_t chann
   std::memcpy(rows + h * channels, x, steps * channels * sizeof(float));
   std::memcpy(stored, rows + steps * channels, h * channels * sizeof(float));
   return rows;
+}
+
+void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, int64_t dilation,
+                   const StreamPart* parts, size_t count, size_t slot) {
+  thread_local std::vector<nn::Bf16Steps> rounded;  // one per stream, reused
+  thread_local std::vector<nn::Bf16ConvPart> products;
+  if (rounded.size() < count) rounded.resize(count);
+  products.clear();
+  for (size_t i = 0; i < count; ++i) {
+    const StreamPart& p = parts[i];
+    const float* full = FloatStepsAfterHistory(p.x, p.steps, in, (*p.states)[slot]);
+    nn::ToBf16Steps(full, p.steps + (w.taps - 1) * dilation, in, w.width, &rounded[i]);
+    products.push_back(nn::Bf16ConvPart{&rounded[i], p.steps, p.y});
+  }
+  nn::Bf16ConvPartsInto(w, products.data(), static_cast<int64_t>(products.size()), dilation, bias, w.out);
 }
 
 }  // namespace
@@ -321,6 +342,18 @@ void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& s
     Int8ConvolveRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
     ConvolveRows(FloatStepsAfterHistory(x, steps, in_channels_, history), steps, y);
+  }
+}
+
+void CausalConv1d::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
+  const size_t mine = slot++;
+  if (tile_weight_.packed.defined() && count > 1) {
+    TileStepParts(tile_weight_, bias_.data_ptr<float>(), in_channels_, dilation_, parts, count, mine);
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    size_t s = mine;
+    Step(parts[i].x, parts[i].steps, parts[i].y, *parts[i].states, s);
   }
 }
 
@@ -466,6 +499,18 @@ void CausalConvTranspose1d::Step(const float* x, int64_t steps, float* y, Stream
   }
 }
 
+void CausalConvTranspose1d::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
+  const size_t mine = slot++;
+  if (tile_block_matrix_.packed.defined() && count > 1) {
+    TileStepParts(tile_block_matrix_, block_bias_.data_ptr<float>(), in_channels_, /*dilation=*/1, parts, count, mine);
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    size_t s = mine;
+    Step(parts[i].x, parts[i].steps, parts[i].y, *parts[i].states, s);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 absl::StatusOr<SnakeBeta> SnakeBeta::Load(const DecoderWeights& weights, const std::string& prefix,
                                           int64_t channels) {
@@ -556,6 +601,16 @@ void ConvNeXtBlock::Step(float* x, int64_t steps, StreamStates& states, size_t& 
   nn::AddScaledRows(x, mixed, gamma_.data_ptr<float>(), steps, channels_);
 }
 
+void ConvNeXtBlock::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
+  // A depthwise convolution and linear layers of a few rows: the streams one after another.
+  const size_t first = slot;
+  if (count == 0) dwconv_.StepParts(parts, 0, slot);  // past its state
+  for (size_t i = 0; i < count; ++i) {
+    slot = first;
+    Step(parts[i].x, parts[i].steps, *parts[i].states, slot);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 absl::StatusOr<SnakeResidualUnit> SnakeResidualUnit::Load(const DecoderWeights& weights,
                                                           const std::string& prefix,
@@ -587,14 +642,31 @@ void SnakeResidualUnit::AppendInitialStates(StreamStates* states) const {
 }
 
 void SnakeResidualUnit::Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const {
+  const StreamPart part{x, steps, nullptr, &states};
+  StepParts(&part, 1, slot);
+}
+
+void SnakeResidualUnit::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
+  int64_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += parts[i].steps;
   thread_local std::vector<float> activation_buffer, conv_buffer;
-  float* activation = nn::GrowTo(&activation_buffer, steps * channels_);
-  float* conv = nn::GrowTo(&conv_buffer, steps * channels_);
-  act1_.Rows(x, steps, activation);
-  conv1_.Step(activation, steps, conv, states, slot);
-  act2_.Rows(conv, steps, conv);
-  conv2_.Step(conv, steps, activation, states, slot);
-  nn::AddScaledRows(x, activation, /*scale=*/nullptr, steps, channels_);  // the residual
+  thread_local std::vector<StreamPart> to_conv, to_activation;  // the two convolutions' parts
+  float* activation = nn::GrowTo(&activation_buffer, total * channels_);
+  float* conv = nn::GrowTo(&conv_buffer, total * channels_);
+  to_conv.clear();
+  to_activation.clear();
+  for (size_t i = 0, offset = 0; i < count; offset += static_cast<size_t>(parts[i].steps * channels_), ++i) {
+    const StreamPart& p = parts[i];
+    act1_.Rows(p.x, p.steps, activation + offset);
+    to_conv.push_back(StreamPart{activation + offset, p.steps, conv + offset, p.states});
+    to_activation.push_back(StreamPart{conv + offset, p.steps, activation + offset, p.states});
+  }
+  conv1_.StepParts(to_conv.data(), count, slot);
+  for (const StreamPart& p : to_activation) act2_.Rows(p.x, p.steps, p.x);
+  conv2_.StepParts(to_activation.data(), count, slot);
+  for (size_t i = 0; i < count; ++i) {  // the residual
+    nn::AddScaledRows(parts[i].x, to_activation[i].y, /*scale=*/nullptr, parts[i].steps, channels_);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,15 +708,30 @@ void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {
 
 void SnakeDecoderBlock::Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot,
                              bool row_independent) const {
-  act_.Rows(x, steps, x);
-  upsample_.Step(x, steps, y, states, slot);
-  const int64_t rows = steps * upsample_.stride(), channels = upsample_.out_channels();
-  const int64_t chunk = row_independent ? kUnitChunkRows : rows;
+  const StreamPart part{x, steps, y, &states};
+  StepParts(&part, 1, slot, row_independent);
+}
+
+void SnakeDecoderBlock::StepParts(const StreamPart* parts, size_t count, size_t& slot, bool row_independent) const {
+  for (size_t i = 0; i < count; ++i) act_.Rows(parts[i].x, parts[i].steps, parts[i].x);
+  upsample_.StepParts(parts, count, slot);
+  const int64_t channels = upsample_.out_channels();
+  int64_t most = 0;  // rows of the longest stream
+  for (size_t i = 0; i < count; ++i) most = std::max(most, parts[i].steps * upsample_.stride());
+  const int64_t chunk = row_independent ? kUnitChunkRows : most;
+  thread_local std::vector<StreamPart> chunks;
   const size_t first_unit_slot = slot;
   for (int64_t begin = 0;; begin += chunk) {  // at least once, so that `slot` passes the units' states
-    slot = first_unit_slot;                     // every chunk continues the same units' histories
-    for (const auto& unit : units_) unit.Step(y + begin * channels, std::min(chunk, rows - begin), states, slot);
-    if (begin + chunk >= rows) break;
+    chunks.clear();
+    for (size_t i = 0; i < count; ++i) {
+      const int64_t rows = parts[i].steps * upsample_.stride();
+      if (rows > begin) {
+        chunks.push_back(StreamPart{parts[i].y + begin * channels, std::min(chunk, rows - begin), nullptr, parts[i].states});
+      }
+    }
+    slot = first_unit_slot;  // every chunk continues the same units' histories
+    for (const auto& unit : units_) unit.StepParts(chunks.data(), chunks.size(), slot);
+    if (begin + chunk >= most) break;
   }
 }
 

@@ -49,6 +49,18 @@ absl::StatusOr<at::Tensor> TakeDecoderWeight(const DecoderWeights& weights, cons
 // an int8 one its quantized rows (decoder_layers.cc).
 using StreamStates = std::vector<at::Tensor>;
 
+// One stream's part of a step that several streams take together through the same layers
+// (DecoderSession::PushTogether): its own rows, output and carried state. Convolutions on AMX tiles
+// then read each weight once for all the streams (nn::Bf16ConvPartsInto); the other layers and
+// modes take the streams one after another, as alone. Either way a stream's output is what its
+// own Step gives. Every part's states are at the same slot (the streams share one decoder).
+struct StreamPart {
+  float* x;  // input rows [steps, in]; the output too for the layers that work in place
+  int64_t steps;
+  float* y;  // output rows, for the layers with a separate output
+  StreamStates* states;
+};
+
 // Convolutions compute in float32 (the reference's numbers; a streaming step multiplies each
 // output step's receptive field by the weight with nn::FloatGemvStridedInto, reading the window of
 // rows in place) unless switched (SetPrecision) to
@@ -88,6 +100,8 @@ class CausalConv1d {
   void AppendInitialStates(StreamStates* states) const;
   // x [steps, in] -> y [steps, out] (streaming rows; y must not overlap x).
   void Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const;
+  // The same for several streams (StreamPart: x -> y).
+  void StepParts(const StreamPart* parts, size_t count, size_t& slot) const;
   int64_t history_length() const { return (kernel_ - 1) * dilation_; }
   int64_t out_channels() const { return out_channels_; }
   // float32, bfloat16 or int8 arithmetic from now on (see CpuHasBfloat16Arithmetic above).
@@ -127,6 +141,8 @@ class CausalConvTranspose1d {
   void AppendInitialStates(StreamStates* states) const;
   // x [steps, in] -> y [steps * stride, out] (streaming rows; y must not overlap x).
   void Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const;
+  // The same for several streams (StreamPart: x -> y).
+  void StepParts(const StreamPart* parts, size_t count, size_t& slot) const;
   int64_t stride() const { return stride_; }
   int64_t out_channels() const { return out_channels_; }
   void SetPrecision(WeightPrecision precision);  // as CausalConv1d's
@@ -180,6 +196,8 @@ class ConvNeXtBlock {
   void AppendInitialStates(StreamStates* states) const;
   // Streaming rows x [steps, C], in place.
   void Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const;
+  // The same for several streams (StreamPart: x in place).
+  void StepParts(const StreamPart* parts, size_t count, size_t& slot) const;
   // How the pointwise layers' weights are kept (nn::Linear::Quantize).
   void QuantizeLinears(nn::LinearQuantization quantization);
   // The depthwise convolution's precision (int8 keeps it float32, see above).
@@ -202,6 +220,8 @@ class SnakeResidualUnit {
   void AppendInitialStates(StreamStates* states) const;
   // Streaming rows x [steps, C], in place.
   void Step(float* x, int64_t steps, StreamStates& states, size_t& slot) const;
+  // The same for several streams (StreamPart: x in place).
+  void StepParts(const StreamPart* parts, size_t count, size_t& slot) const;
   void SetConvolutionPrecision(WeightPrecision precision);
 
  private:
@@ -227,6 +247,9 @@ class SnakeDecoderBlock {
   // last blocks (7680 rows x 96 channels = 2.9 MB per buffer at 4 frames) stay in L2 from one unit
   // to the next. The units are causal and carry their history, so the result is the same.
   void Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot, bool row_independent = false) const;
+  // The same for several streams (StreamPart: x -> y); with row_independent, chunk k of every
+  // stream's rows goes through the units together.
+  void StepParts(const StreamPart* parts, size_t count, size_t& slot, bool row_independent = false) const;
   static constexpr int64_t kUnitChunkRows = 1024;
   int64_t upsample_rate() const { return upsample_.stride(); }
   int64_t out_channels() const { return upsample_.out_channels(); }

@@ -77,22 +77,34 @@ void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16S
 
 void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,
                       float* y, int64_t ldy) {
+  const Bf16ConvPart part{&x, rows, y};
+  Bf16ConvPartsInto(w, &part, 1, dilation, bias, ldy);
+}
+
+void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64_t num_parts, int64_t dilation,
+                       const float* bias, int64_t ldy) {
   TORCH_CHECK(AmxBf16Available(), "Bf16ConvRowsInto: this CPU has no usable AMX-BF16 tiles");
-  TORCH_CHECK(x.width == w.width && rows + (w.taps - 1) * dilation <= x.steps, "Bf16ConvRowsInto: ", x.steps,
-              " steps of width ", x.width, " for ", rows, " rows of ", w.taps, " taps (dilation ", dilation,
-              ") of width ", w.width);
-  if (rows == 0 || w.out == 0) return;
+  thread_local std::vector<Bf16ConvSegment> segments;
+  segments.clear();
+  for (int64_t i = 0; i < num_parts; ++i) {
+    const Bf16Steps& x = *parts[i].x;
+    const int64_t rows = parts[i].rows;
+    TORCH_CHECK(x.width == w.width && rows + (w.taps - 1) * dilation <= x.steps, "Bf16ConvRowsInto: ", x.steps,
+                " steps of width ", x.width, " for ", rows, " rows of ", w.taps, " taps (dilation ", dilation,
+                ") of width ", w.width);
+    if (rows > 0) segments.push_back(Bf16ConvSegment{x.values.data(), rows, parts[i].y});
+  }
+  if (segments.empty() || w.out == 0) return;
   const Bf16ConvProblem problem{reinterpret_cast<const uint16_t*>(w.packed.data_ptr<at::BFloat16>()),
                                 w.out,
                                 w.taps,
                                 w.width / kBf16TileInputs,
-                                x.values.data(),
-                                x.width,
-                                rows,
+                                w.width,
                                 dilation,
                                 bias,
-                                y,
-                                ldy};
+                                ldy,
+                                segments.data(),
+                                static_cast<int64_t>(segments.size())};
   // Threads take pairs of output tiles (the kernel's passes cover two).
   const int64_t tiles = Tiles(w.out);
 #if defined(QWEN3TTS_X86_KERNELS)

@@ -63,16 +63,33 @@ void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16S
 void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,
                       float* y, int64_t ldy);
 
+// The same for several streams' rows at once: part i's `rows` rows from its own steps into its own
+// y. Each pass over a pair of output tiles takes every part's rows, so the weights are read from
+// memory once for all the parts, not once per stream (a streamed frame's first convolutions have 4
+// to 32 rows per stream for 20-40 MB of weights). Each row's result is the one-part call's.
+struct Bf16ConvPart {
+  const Bf16Steps* x;
+  int64_t rows;
+  float* y;
+};
+void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64_t num_parts, int64_t dilation,
+                       const float* bias, int64_t ldy);
+
 // Internal to common/nn (bf16_tiles_amx.cc, built with the AMX and AVX512-BF16 flags).
+struct Bf16ConvSegment {
+  const uint16_t* x;  // Bf16Steps::values
+  int64_t rows;
+  float* y;
+};
 struct Bf16ConvProblem {
   const uint16_t* w;  // Bf16TileWeight::packed
   int64_t out, taps, chunks;  // chunks: width / 32
-  const uint16_t* x;          // Bf16Steps::values
   int64_t ldx;                // width
-  int64_t rows, dilation;
+  int64_t dilation;
   const float* bias;
-  float* y;
   int64_t ldy;
+  const Bf16ConvSegment* segments;
+  int64_t num_segments;
 };
 void Bf16ConvTilesAmx(const Bf16ConvProblem& p, int64_t tile_begin, int64_t tile_end);
 void ToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width, uint16_t* out);

@@ -57,7 +57,8 @@ inline void StoreValid(const float* scratch, float* y, int64_t ldy, int64_t rows
 
 // Rows [r0, r0 + 16 or 32) of output tiles `tile` (and tile + 1); bias: theirs, zero past p.out.
 template <bool kTwoGroups, bool kTwoTiles>
-void Pass(const Bf16ConvProblem& p, int64_t tile, int64_t r0, const float (&bias)[2][kTileOutputs]) {
+void Pass(const Bf16ConvProblem& p, const Bf16ConvSegment& s, int64_t tile, int64_t r0,
+          const float (&bias)[2][kTileOutputs]) {
   // Every accumulator row starts at the bias: a row stride of 0 loads the same 64 bytes 16 times.
   _tile_loadd(0, bias[0], 0);
   if constexpr (kTwoTiles) _tile_loadd(1, bias[1], 0);
@@ -69,7 +70,7 @@ void Pass(const Bf16ConvProblem& p, int64_t tile, int64_t r0, const float (&bias
   const int64_t tile_elements = p.taps * chunks * kTileBlockElements;
   const uint16_t* weights = p.w + tile * tile_elements;
   for (int64_t j = 0; j < p.taps; ++j) {
-    const uint16_t* x = p.x + (r0 + j * p.dilation) * ldx;
+    const uint16_t* x = s.x + (r0 + j * p.dilation) * ldx;
     for (int64_t c = 0; c < chunks; ++c) {
       const uint16_t* w = weights + (j * chunks + c) * kTileBlockElements;
       _tile_loadd(6, w, 64);
@@ -87,11 +88,11 @@ void Pass(const Bf16ConvProblem& p, int64_t tile, int64_t r0, const float (&bias
   alignas(64) float scratch[kGroupRows * kTileOutputs];
   for (int g = 0; g < (kTwoGroups ? 2 : 1); ++g) {
     const int64_t row = r0 + g * kGroupRows;
-    const int64_t rows = p.rows - row < kGroupRows ? p.rows - row : kGroupRows;
+    const int64_t rows = s.rows - row < kGroupRows ? s.rows - row : kGroupRows;
     for (int t = 0; t < (kTwoTiles ? 2 : 1); ++t) {
       const int64_t o0 = (tile + t) * kTileOutputs;
       const int64_t outputs = p.out - o0 < kTileOutputs ? p.out - o0 : kTileOutputs;
-      float* y = p.y + row * p.ldy + o0;
+      float* y = s.y + row * p.ldy + o0;
       const bool whole = rows == kGroupRows && outputs == kTileOutputs;
       // Straight into y where the tile is whole, else through scratch (the rows past p.rows are
       // the zero steps' products, the outputs past p.out zero weights').
@@ -121,16 +122,20 @@ void Bf16ConvTilesAmx(const Bf16ConvProblem& p, int64_t tile_begin, int64_t tile
       const int64_t o = tile * kTileOutputs + n;
       bias[n / kTileOutputs][n % kTileOutputs] = o < p.out ? p.bias[o] : 0.0f;
     }
-    for (int64_t r0 = 0; r0 < p.rows; r0 += 2 * kGroupRows) {
-      const bool two_groups = r0 + kGroupRows < p.rows;
-      if (two_groups && two_tiles) {
-        Pass<true, true>(p, tile, r0, bias);
-      } else if (two_groups) {
-        Pass<true, false>(p, tile, r0, bias);
-      } else if (two_tiles) {
-        Pass<false, true>(p, tile, r0, bias);
-      } else {
-        Pass<false, false>(p, tile, r0, bias);
+    // Every segment's rows while this pair's weights are in cache.
+    for (int64_t i = 0; i < p.num_segments; ++i) {
+      const Bf16ConvSegment& s = p.segments[i];
+      for (int64_t r0 = 0; r0 < s.rows; r0 += 2 * kGroupRows) {
+        const bool two_groups = r0 + kGroupRows < s.rows;
+        if (two_groups && two_tiles) {
+          Pass<true, true>(p, s, tile, r0, bias);
+        } else if (two_groups) {
+          Pass<true, false>(p, s, tile, r0, bias);
+        } else if (two_tiles) {
+          Pass<false, true>(p, s, tile, r0, bias);
+        } else {
+          Pass<false, false>(p, s, tile, r0, bias);
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
 // The AMX bfloat16 convolution product (common/nn/bf16_tiles.h): what it computes, and that a row's
 // result does not depend on the rows around it (what lets the codec decoder stream exactly and put
-// several frames in one pass). These run only where the CPU has AMX-BF16 tiles the process may use.
+// several frames, and several streams, in one pass). These run only where the CPU has AMX-BF16 tiles the process may use.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "common/nn/bf16_tiles.h"
 
@@ -114,6 +116,40 @@ TEST(Bf16Tiles, ARowGivesTheSameBitsWhereverItSits) {
       at::Tensor y = at::empty({count, out});
       Bf16ConvRowsInto(c.packed, part, count, dilation, c.bias.data_ptr<float>(), y.data_ptr<float>(), out);
       EXPECT_TRUE(at::equal(y, all.narrow(0, first, count))) << "rows " << first << ".." << first + count;
+    }
+  }
+}
+
+// Several streams' rows in one call (each its own steps, row count and output; none too): every
+// row gives the bits of the streams' own calls.
+TEST(Bf16Tiles, StreamsTakenTogetherGiveTheirOwnBits) {
+  SKIP_WITHOUT_TILES();
+  at::manual_seed(9);
+  const int64_t in = 72, out = 40, taps = 7, dilation = 3, ldy = out + 2;
+  const std::vector<int64_t> rows = {4, 0, 33, 1, 16};
+  std::vector<RandomConvolution> streams;
+  std::vector<at::Tensor> together, alone;
+  std::vector<Bf16ConvPart> parts;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    at::manual_seed(20 + static_cast<int64_t>(i));  // each stream its own input (the first one's weight for all)
+    RandomConvolution c(rows[i] + (taps - 1) * dilation, in, out, taps);
+    streams.push_back(std::move(c));
+  }
+  const RandomConvolution& first = streams.front();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    together.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
+    alone.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
+    parts.push_back(Bf16ConvPart{&streams[i].rounded, rows[i], together.back().data_ptr<float>()});
+    Bf16ConvRowsInto(first.packed, streams[i].rounded, rows[i], dilation, first.bias.data_ptr<float>(),
+                     alone.back().data_ptr<float>(), ldy);
+  }
+  Bf16ConvPartsInto(first.packed, parts.data(), static_cast<int64_t>(parts.size()), dilation,
+                    first.bias.data_ptr<float>(), ldy);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), alone[i].narrow(1, 0, out))) << "stream " << i;
+    EXPECT_TRUE(together[i].narrow(1, out, ldy - out).isnan().all().item<bool>()) << "stream " << i << " wrote past out";
+    if (rows[i] > 0) {
+      EXPECT_FALSE(together[i].narrow(1, 0, out).isnan().any().item<bool>()) << "stream " << i;
     }
   }
 }
