@@ -718,7 +718,13 @@ void SnakeDecoderBlock::StepParts(const StreamPart* parts, size_t count, size_t&
   const int64_t channels = upsample_.out_channels();
   int64_t most = 0;  // rows of the longest stream
   for (size_t i = 0; i < count; ++i) most = std::max(most, parts[i].steps * upsample_.stride());
-  const int64_t chunk = row_independent ? kUnitChunkRows : most;
+  // Row-independent: kUnitChunkRows rows in all per chunk, shared between the streams (at least two
+  // tile groups each), so that the streams' activations together stay in L2 through the units
+  // (8 streams of 1 frame: 1.12-1.16x less time per frame than 1024 rows each).
+  const int64_t chunk = row_independent
+                            ? std::max<int64_t>(2 * nn::kBf16TileRows,
+                                                kUnitChunkRows / static_cast<int64_t>(std::max<size_t>(count, 1)))
+                            : most;
   thread_local std::vector<StreamPart> chunks;
   const size_t first_unit_slot = slot;
   for (int64_t begin = 0;; begin += chunk) {  // at least once, so that `slot` passes the units' states

@@ -248,7 +248,7 @@ class SnakeDecoderBlock {
   // to the next. The units are causal and carry their history, so the result is the same.
   void Step(float* x, int64_t steps, float* y, StreamStates& states, size_t& slot, bool row_independent = false) const;
   // The same for several streams (StreamPart: x -> y); with row_independent, chunk k of every
-  // stream's rows goes through the units together.
+  // stream's rows goes through the units together, the kUnitChunkRows rows shared between them.
   void StepParts(const StreamPart* parts, size_t count, size_t& slot, bool row_independent = false) const;
   static constexpr int64_t kUnitChunkRows = 1024;
   int64_t upsample_rate() const { return upsample_.stride(); }
