@@ -79,7 +79,7 @@ int ServeMain(int argc, char** argv) {
   Flags flags(argc, argv, specs);
   if (!ParseOrUsage(flags, "qwen3-tts serve", specs)) return 2;
   // The stages split the process's threads instead of each sizing its parallel regions to the
-  // whole machine: the vocoder's decode calls get `vocoder_threads`, the talker's generation thread
+  // whole machine: the vocoder's decode worker gets `vocoder_threads`, the talker's generation thread
   // the rest (both all of them on a single core). On 2 cores, talker 2 + vocoder 1 threads made 3
   // busy threads, and a parallel region whose second thread lost its core waited for it: one
   // stream ran at 7.3 frames/s against 9.7 with 1 + 1 (int8, bench/RESULTS.md). A prefill, which
