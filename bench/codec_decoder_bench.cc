@@ -100,7 +100,9 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
   for (int t : threads) {
     at::set_num_threads(t);
     (void)decoder->Decode(codes.narrow(0, 0, std::min<int64_t>(frames, 4)));  // warm-up
-    auto add = [&](const std::string& mode, double wall, double max_frame_ms) {
+    // A row of `decoded` frames (all of them, unless given).
+    auto add = [&](const std::string& mode, double wall, double max_frame_ms, int64_t decoded = 0) {
+      if (decoded == 0) decoded = frames;
       Row r;
       r.model = label;
       r.dtype = WeightPrecisionName(decoder->precision());
@@ -108,10 +110,10 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
       if (decoder->conv_precision() == WeightPrecision::kInt8) r.dtype += "+int8conv";
       r.mode = mode;
       r.threads = t;
-      r.frames = frames;
+      r.frames = decoded;
       r.wall_s = wall;
-      r.audio_s = audio_s;
-      r.ms_per_frame = 1000.0 * wall / frames;
+      r.audio_s = audio_s * static_cast<double>(decoded) / static_cast<double>(frames);
+      r.ms_per_frame = 1000.0 * wall / static_cast<double>(decoded);
       r.max_frame_ms = max_frame_ms;
       rows->push_back(r);
     };
@@ -167,10 +169,8 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
         worst = std::max(worst, 1000.0 * Seconds(f0, Clock::now()));
       }
       auto s1 = Clock::now();
-      add(std::to_string(streams) + " streams x " + std::to_string(chunk) + " frames/call", Seconds(s0, s1), worst);
-      rows->back().frames = per_stream * streams;
-      rows->back().audio_s = audio_s * static_cast<double>(per_stream * streams) / static_cast<double>(frames);
-      rows->back().ms_per_frame = 1000.0 * rows->back().wall_s / static_cast<double>(per_stream * streams);
+      add(std::to_string(streams) + " streams x " + std::to_string(chunk) + " frames/call", Seconds(s0, s1), worst,
+          per_stream * streams);
     }
   }
 }

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -15,9 +14,8 @@ struct DecodeBatcher::Call {
   DecoderSession* session = nullptr;
   at::Tensor codes;  // validated [n, num_quantizers]
   std::function<bool()> cancelled;
-  at::Tensor samples;    // n * samples_per_frame, filled as rounds go
+  std::vector<at::Tensor> samples;  // each round's
   int64_t frames_done = 0;
-  int64_t samples_done = 0;
   absl::Status status;
   bool done = false;
 };
@@ -49,7 +47,8 @@ absl::StatusOr<at::Tensor> DecodeBatcher::Push(DecoderSession* session, const at
   work_.notify_all();
   done_.wait(lock, [&call] { return call.done; });
   if (!call.status.ok()) return call.status;
-  return call.samples;
+  // One round's samples as they are (the usual case: calls of up to one pass).
+  return call.samples.size() == 1 ? call.samples.front() : at::cat(call.samples, 0);
 }
 
 int DecodeBatcher::pending_calls() const {
@@ -95,20 +94,7 @@ void DecodeBatcher::Run() {
         finished[i] = true;
         continue;
       }
-      const at::Tensor& out = *results[i];
-      if (!c->samples.defined()) {
-        // The whole call's samples at once when it fits in one round (the usual case): no copy.
-        if (parts[i].size(0) == c->codes.size(0)) {
-          c->samples = out;
-        } else {
-          c->samples = at::empty({c->codes.size(0) * (out.numel() / parts[i].size(0))}, at::kFloat);
-        }
-      }
-      if (!c->samples.is_same(out)) {
-        std::memcpy(c->samples.data_ptr<float>() + c->samples_done, out.data_ptr<float>(),
-                    static_cast<size_t>(out.numel()) * sizeof(float));
-      }
-      c->samples_done += out.numel();
+      c->samples.push_back(*std::move(results[i]));
       c->frames_done += parts[i].size(0);
       finished[i] = c->frames_done == c->codes.size(0);
     }

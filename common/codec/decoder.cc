@@ -316,13 +316,14 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
   // A session's progress through its frames.
   struct Work {
     DecoderSession* session;
+    size_t result;               // its index in `results`
     at::Tensor valid;            // [n, num_quantizers]
     float* samples = nullptr;    // n * samples_per_frame
     int64_t n = 0, done = 0;     // frames, frames decoded
     int64_t take = 0;            // frames in the current joint pass
+    int64_t row = 0;             // their first row in the pass's rows
   };
   std::vector<Work> work;
-  std::vector<size_t> work_result;  // work[k]'s index in `results`
   const CodecDecoder* decoder = count > 0 ? sessions.front()->decoder_.get() : nullptr;
   for (size_t i = 0; i < count; ++i) {
     DecoderSession* s = sessions[i];
@@ -346,17 +347,16 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
     const int64_t n = valid->size(0);
     results[i] = at::empty({n * decoder->samples_per_frame_}, at::kFloat);
     if (n == 0) continue;
-    work.push_back(Work{s, *valid, results[i]->data_ptr<float>(), n});
-    work_result.push_back(i);
+    work.push_back(Work{s, i, *valid, results[i]->data_ptr<float>(), n});
   }
   // Ends work[k] with `status` (the session cannot go on: its carried state may be half-updated).
   auto fail = [&](size_t k, absl::Status status) {
     work[k].session->finished_ = true;
     work[k].n = work[k].done;
-    results[work_result[k]] = std::move(status);
+    results[work[k].result] = std::move(status);
   };
   auto is_cancelled = [&](size_t k, int64_t decoded) {
-    const std::function<bool()>* c = cancelled.empty() ? nullptr : &cancelled[work_result[k]];
+    const std::function<bool()>* c = cancelled.empty() ? nullptr : &cancelled[work[k].result];
     if (c == nullptr || !*c || !(*c)()) return false;
     fail(k, absl::CancelledError(absl::StrCat("decoder session: cancelled after ", decoded, " of ", work[k].n,
                                               " frames")));
@@ -370,6 +370,8 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
   std::vector<size_t> pass;  // work indices in this pass
   std::vector<int64_t> counts;
   std::vector<std::vector<nn::KvCache>*> caches;
+  std::vector<ConvolutionPart> group_parts;  // a group's sessions: their parts and work indices
+  std::vector<size_t> group_work;
   while (true) {
     // The next joint pass: each unfinished session's next frames (up to kFramesPerTransformerPass),
     // while the pre-transformer takes the rows independently. The first session always goes in.
@@ -384,6 +386,7 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
       if (!pass.empty() && (total + take > kRowsPerJointPass || !d.TransformsRowsIndependently(total + take))) continue;
       if (is_cancelled(k, w.done)) continue;
       w.take = take;
+      w.row = total;
       pass.push_back(k);
       counts.push_back(take);
       caches.push_back(&w.session->caches_);
@@ -392,11 +395,9 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
     if (pass.empty()) break;
     float* rows = nn::GrowTo(&rows_buffer, total * latent);
     absl::Status transformed = CatchExceptions("decoder session", [&]() -> absl::Status {
-      int64_t offset = 0;
       for (size_t k : pass) {
         const Work& w = work[k];
-        w.session->PreConvolveFrames(w.valid.data_ptr<int64_t>() + w.done * quantizers, w.take, rows + offset * latent);
-        offset += w.take;
+        w.session->PreConvolveFrames(w.valid.data_ptr<int64_t>() + w.done * quantizers, w.take, rows + w.row * latent);
       }
       d.TransformRows(rows, counts.data(), caches.data(), pass.size());
       return absl::OkStatus();
@@ -408,20 +409,15 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
     // Then the sessions' frames of the pass through the convolutional part together, in groups of
     // up to frames_per_convolution_pass() frames each, asking before each group whether a
     // session's call was cancelled.
-    std::vector<int64_t> offsets(pass.size(), 0);  // each pass session's first row in `rows`
-    for (size_t q = 1; q < pass.size(); ++q) offsets[q] = offsets[q - 1] + work[pass[q - 1]].take;
-    std::vector<ConvolutionPart> group_parts;
-    std::vector<size_t> group_work;
     for (int64_t j = 0;; j += group) {
       group_parts.clear();
       group_work.clear();
-      for (size_t q = 0; q < pass.size(); ++q) {
-        const size_t k = pass[q];
+      for (size_t k : pass) {
         Work& w = work[k];
         if (w.n == w.done || j >= w.take) continue;  // failed or cancelled, or done with this pass
         if (j > 0 && is_cancelled(k, w.done + j)) continue;
         const int64_t frames = std::min(group, w.take - j);
-        group_parts.push_back(ConvolutionPart{w.session, rows + (offsets[q] + j) * latent, frames,
+        group_parts.push_back(ConvolutionPart{w.session, rows + (w.row + j) * latent, frames,
                                               w.samples + (w.done + j) * d.samples_per_frame_});
         group_work.push_back(k);
       }

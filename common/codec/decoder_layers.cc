@@ -222,6 +222,22 @@ void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, i
   nn::Bf16ConvPartsInto(w, products.data(), static_cast<int64_t>(products.size()), dilation, bias, w.out);
 }
 
+// A convolution's StepParts, from its state slot (which `slot` then passes): on AMX tiles one
+// product for all the streams, otherwise each stream's own Step.
+template <typename Convolution>
+void StepConvolutionParts(const Convolution& convolution, const nn::Bf16TileWeight& tiles, const at::Tensor& bias,
+                          int64_t in, int64_t dilation, const StreamPart* parts, size_t count, size_t& slot) {
+  const size_t mine = slot++;
+  if (tiles.packed.defined()) {
+    TileStepParts(tiles, bias.data_ptr<float>(), in, dilation, parts, count, mine);
+    return;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    size_t s = mine;
+    convolution.Step(parts[i].x, parts[i].steps, parts[i].y, *parts[i].states, s);
+  }
+}
+
 }  // namespace
 
 bool CpuHasBfloat16Arithmetic() {
@@ -346,15 +362,7 @@ void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& s
 }
 
 void CausalConv1d::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
-  const size_t mine = slot++;
-  if (tile_weight_.packed.defined() && count > 1) {
-    TileStepParts(tile_weight_, bias_.data_ptr<float>(), in_channels_, dilation_, parts, count, mine);
-    return;
-  }
-  for (size_t i = 0; i < count; ++i) {
-    size_t s = mine;
-    Step(parts[i].x, parts[i].steps, parts[i].y, *parts[i].states, s);
-  }
+  StepConvolutionParts(*this, tile_weight_, bias_, in_channels_, dilation_, parts, count, slot);
 }
 
 void CausalConv1d::SetPrecision(WeightPrecision precision) {
@@ -500,15 +508,7 @@ void CausalConvTranspose1d::Step(const float* x, int64_t steps, float* y, Stream
 }
 
 void CausalConvTranspose1d::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
-  const size_t mine = slot++;
-  if (tile_block_matrix_.packed.defined() && count > 1) {
-    TileStepParts(tile_block_matrix_, block_bias_.data_ptr<float>(), in_channels_, /*dilation=*/1, parts, count, mine);
-    return;
-  }
-  for (size_t i = 0; i < count; ++i) {
-    size_t s = mine;
-    Step(parts[i].x, parts[i].steps, parts[i].y, *parts[i].states, s);
-  }
+  StepConvolutionParts(*this, tile_block_matrix_, block_bias_, in_channels_, /*dilation=*/1, parts, count, slot);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   DecoderSession session(decoder_);
   // Decoded on the batcher's worker with the other streams' calls waiting then. A cancelled call
   // stops within a few frames (DecoderSession::Push), even in the middle of a 16-frame chunk.
-  auto push_in_turn = [&](const at::Tensor& codes) {
+  auto decode = [&](const at::Tensor& codes) {
     return decode_batcher_.Push(&session, codes, [context] { return context->IsCancelled(); });
   };
   v1::DecodeRequest request;
@@ -71,7 +71,7 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
       }
       absl::StatusOr<at::Tensor> prime = FramesToTensor(request.prime_frames(), "prime_frames");
       if (!prime.ok()) return ToGrpcStatus(prime.status());
-      absl::StatusOr<at::Tensor> discarded = push_in_turn(*prime);
+      absl::StatusOr<at::Tensor> discarded = decode(*prime);
       if (absl::IsCancelled(discarded.status())) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
       if (!discarded.ok()) return ToGrpcStatus(WithField("prime_frames", discarded.status()));
     }
@@ -79,7 +79,7 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
     absl::StatusOr<at::Tensor> codes = FramesToTensor(request.frames(), "frames");
     if (!codes.ok()) return ToGrpcStatus(codes.status());
     const auto decode_start = std::chrono::steady_clock::now();
-    absl::StatusOr<at::Tensor> audio = push_in_turn(*codes);
+    absl::StatusOr<at::Tensor> audio = decode(*codes);
     if (absl::IsCancelled(audio.status())) return grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
     if (!audio.ok()) return ToGrpcStatus(WithField("frames", audio.status()));
     metrics_.decode_seconds.Observe(
