@@ -94,6 +94,27 @@ TEST_F(SnakeBetaTest, BothLayoutsMatchTheDefinitionForEveryTailLength) {
   }
 }
 
+// The AVX-512 kernels (16 lanes) give the AVX2 ones' bits (8 lanes) for every element: full vectors
+// of either width, tails of every length, arguments past the reduction (libm) and non-finite ones.
+TEST_F(SnakeBetaTest, Avx512KernelsGiveTheAvx2Bits) {
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512F";
+  const SnakeSlowSinFn slow_sin = [](float a) { return static_cast<float>(std::sin(static_cast<double>(a))); };
+  uint32_t seed = 11;
+  for (int64_t n : {1, 7, 8, 9, 15, 16, 17, 31, 33, 96, 1000}) {
+    for (float scale : {0.5f, 4.0f, 3000.0f}) {  // 3000 * alpha passes the reduction limit
+      Case c = RandomCase(n, 1, scale, seed++);
+      c.x[n / 2] = n % 2 == 0 ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+      std::vector<float> narrow(n), wide(n);
+      SnakeBetaPerChannelAvx2(c.x.data(), narrow.data(), n, c.alpha.data(), c.inv_beta.data(), slow_sin);
+      SnakeBetaPerChannelAvx512(c.x.data(), wide.data(), n, c.alpha.data(), c.inv_beta.data(), slow_sin);
+      EXPECT_EQ(std::memcmp(narrow.data(), wide.data(), n * sizeof(float)), 0) << "per channel, n " << n;
+      SnakeBetaOneChannelAvx2(c.x.data(), narrow.data(), n, c.alpha[0], c.inv_beta[0], slow_sin);
+      SnakeBetaOneChannelAvx512(c.x.data(), wide.data(), n, c.alpha[0], c.inv_beta[0], slow_sin);
+      EXPECT_EQ(std::memcmp(narrow.data(), wide.data(), n * sizeof(float)), 0) << "one channel, n " << n;
+    }
+  }
+}
+
 TEST_F(SnakeBetaTest, AgreesWithTheTensorOps) {
   const Case c = RandomCase(96, 1920, 2.0f, 7);
   const at::Tensor x = at::from_blob(const_cast<float*>(c.x.data()), {1, 96, 1920}, at::kFloat);
