@@ -356,6 +356,7 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 void QuantizeActivations(const float* x, int64_t rows, int64_t in, int32_t zero_point, Int8Rows* a) {
   a->rows = rows;
+  a->zero_point = zero_point;
   a->blocks = (in + kInt8ActivationBlock - 1) / kInt8ActivationBlock;
   const int64_t ldq = a->blocks * kInt8ActivationBlock, full_blocks = in / kInt8ActivationBlock;
   a->q.resize(static_cast<size_t>(rows * ldq));  // every byte that counts is written below
@@ -426,7 +427,12 @@ void Int8GemvInto(const Int8Weight& w, const float* x, int64_t rows, float* y, I
 }
 
 void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel) {
+  TORCH_CHECK(x.zero_point == 128, "Int8GemvRowsInto: rows quantized for zero point ", x.zero_point, ", not int8's 128");
   Int8GemvRowsViewInto(w, WholeRows(x), y, w.out, kernel);
+}
+
+void QuantizeInt4Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out) {
+  QuantizeActivations(x, rows, in, /*zero_point=*/8, out);
 }
 
 void Int8GemvRowsViewInto(const Int8Weight& w, const Int8RowsView& x, float* y, int64_t ldy, Int8Kernel kernel) {
@@ -444,10 +450,17 @@ void Int8GemvRowsViewInto(const Int8Weight& w, const Int8RowsView& x, float* y, 
 void Int4GemvInto(const Int4Weight& w, const float* x, int64_t rows, float* y, Int8Kernel kernel) {
   if (rows == 0 || w.out == 0) return;
   Int8Rows& activations = ThreadActivations();
-  QuantizeActivations(x, rows, w.in, /*zero_point=*/8, &activations);
-  const Int8RowsView x_rows = WholeRows(activations);
+  QuantizeInt4Rows(x, rows, w.in, &activations);
+  Int4GemvRowsInto(w, activations, y, kernel);
+}
+
+void Int4GemvRowsInto(const Int4Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel) {
+  TORCH_CHECK(x.zero_point == 8, "Int4GemvRowsInto: rows quantized for zero point ", x.zero_point, ", not int4's 8");
+  TORCH_CHECK(x.blocks == Blocks(w.in), "Int4GemvRowsInto: ", x.blocks, " blocks for ", w.in, " inputs");
+  if (x.rows == 0 || w.out == 0) return;
+  const Int8RowsView x_rows = WholeRows(x);
   const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(), w.out, x_rows.blocks, x_rows.q,        x_rows.correction,
-                                x_rows.scale,                 rows,  y,             w.out,           x_rows.q_stride,
+                                x_rows.scale,                 x.rows, y,            w.out,           x_rows.q_stride,
                                 x_rows.block_stride};
   const GemvTilesFn<Int4GemvProblem> gemv_tiles = KernelFunction(kInt4Kernels, kernel);
   ParallelFor(Tiles(w.out), /*grain=*/4, [&](int64_t begin, int64_t end) { gemv_tiles(problem, begin, end); });

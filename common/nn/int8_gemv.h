@@ -72,12 +72,18 @@ at::Tensor Int4Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel kernel 
 struct Int8Rows {
   std::vector<int8_t> q;            // rows x (blocks * 32), zero past the input width
   std::vector<float> scale;         // rows x blocks
-  std::vector<int32_t> correction;  // rows x blocks: -128 * the block's sum of q
+  std::vector<int32_t> correction;  // rows x blocks: -zero_point * the block's sum of q
   int64_t rows = 0, blocks = 0;
+  int32_t zero_point = 128;         // what the packed weights add to each weight: int8 128, int4 8
 };
 void QuantizeInt8Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out);
 // y [x.rows, out] = the int8 product of the quantized rows (x.blocks must cover w.in exactly).
 void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
+// The same for int4 weights: rows quantized once (the same q and scales as for int8, the int4
+// correction) feed several products, as the layers of a transformer block that share an input
+// (q, k and v; gate and up) do. Int4GemvInto is QuantizeInt4Rows + Int4GemvRowsInto.
+void QuantizeInt4Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out);
+void Int4GemvRowsInto(const Int4Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
 
 // Quantized rows read in place: row r's blocks * 32 bytes start at q + r * q_stride, its scales
 // and corrections at scale + r * block_stride and correction + r * block_stride. Rows may overlap,

@@ -39,6 +39,14 @@ class Linear {
   // y [rows, out] = x [rows, in] W^T + b on raw float32 buffers. Allocates nothing when
   // TakesRows(rows) (a decoding step's layers); otherwise goes through the tensor product.
   void Into(const float* x, int64_t rows, float* y) const;
+  // Several layers' products of the same input rows (a block's q, k and v; gate and up):
+  // y = x W^T + b for each. When every layer is int8, or every one int4, x is quantized once for
+  // all of them (each output has the bits of the layer's own Into); otherwise each takes its Into.
+  struct Output {
+    const Linear* layer;
+    float* y;
+  };
+  static void IntoEach(const float* x, int64_t rows, std::initializer_list<Output> outputs);
   int64_t out_features() const {
     return weight_.defined() ? weight_.size(0) : int8_.packed.defined() ? int8_.out : int4_.out;
   }
@@ -57,6 +65,7 @@ class Linear {
   // at::linear in x's dtype (weights of another dtype converted for the call): many rows, or
   // activations that are not float32.
   at::Tensor TensorProduct(const at::Tensor& x) const;
+  void AddBias(float* y, int64_t rows) const;
 
   at::Tensor weight_;  // float32 or bfloat16; undefined once quantized to int8 / int4
   Int8Weight int8_;    // one of the two, once quantized

@@ -311,6 +311,36 @@ TEST(LinearLayer, Int4QuantizedLayerIsCloseToFloat32AndUnderAFifthOfTheBytes) {
   }
 }
 
+// Layers sharing an input (a block's q, k and v): IntoEach gives each output the bits of the layer's
+// own Into, whether the input is quantized once for all (every layer int8, or every one int4) or
+// each layer takes its own path (float32, or formats mixed); biases included.
+TEST(LinearLayer, IntoEachGivesEveryLayerItsOwnIntoBits) {
+  const std::vector<LinearQuantization> formats = {LinearQuantization::kNone, LinearQuantization::kInt8,
+                                                   LinearQuantization::kInt4};
+  for (LinearQuantization first : formats) {
+    for (LinearQuantization second : formats) {
+      Linear a(RandomWeight(70, 130, 21), at::randn({70}));
+      Linear b(RandomWeight(40, 130, 22), at::Tensor());
+      Linear c(RandomWeight(96, 130, 23), at::randn({96}));
+      a.Quantize(first);
+      b.Quantize(first);
+      c.Quantize(second);
+      for (int64_t rows : {1, 3, 9}) {
+        at::Tensor x = at::randn({rows, 130});
+        at::Tensor ya = at::empty({rows, 70}), yb = at::empty({rows, 40}), yc = at::empty({rows, 96});
+        Linear::IntoEach(x.data_ptr<float>(), rows,
+                         {{&a, ya.data_ptr<float>()}, {&b, yb.data_ptr<float>()}, {&c, yc.data_ptr<float>()}});
+        for (auto [layer, y] : {std::pair{&a, ya}, std::pair{&b, yb}, std::pair{&c, yc}}) {
+          at::Tensor own = at::empty_like(y);
+          layer->Into(x.data_ptr<float>(), rows, own.data_ptr<float>());
+          EXPECT_TRUE(at::equal(y, own)) << static_cast<int>(first) << " " << static_cast<int>(second) << " rows "
+                                         << rows;
+        }
+      }
+    }
+  }
+}
+
 // bfloat16 weights: float32 arithmetic on the exactly widened weights, half the bytes. A few rows
 // take the row kernel, more the GEMM of the widened weight; the float32 bias stays float32.
 TEST(LinearLayer, BFloat16LayerComputesTheWidenedWeightsInFloat32AndHalvesTheBytes) {
