@@ -20,8 +20,34 @@ struct DecodeBatcher::Call {
   bool done = false;
 };
 
-DecodeBatcher::DecodeBatcher(int threads, std::function<void(int calls)> on_round)
-    : threads_(threads), on_round_(std::move(on_round)), worker_([this] { Run(); }) {}
+DecodeBatcher::DecodeBatcher(int threads, std::function<void(int calls)> on_round,
+                             std::chrono::milliseconds gather_window)
+    : threads_(threads),
+      on_round_(std::move(on_round)),
+      gather_window_(std::max(gather_window, std::chrono::milliseconds(0))),
+      worker_([this] { Run(); }) {}
+
+DecodeBatcher::Stream::Stream(DecodeBatcher& batcher) : batcher_(batcher) {
+  std::lock_guard<std::mutex> lock(batcher_.mu_);
+  ++batcher_.open_streams_;
+}
+
+DecodeBatcher::Stream::~Stream() {
+  {
+    std::lock_guard<std::mutex> lock(batcher_.mu_);
+    --batcher_.open_streams_;
+  }
+  batcher_.work_.notify_all();  // a gathering round may now have every open stream's call
+}
+
+bool DecodeBatcher::RoundIsReady() const {
+  if (static_cast<int>(calls_.size()) >= open_streams_) return true;
+  for (const Call* c : calls_) {
+    // A stream's first frames (its time to first audio), or a call that goes on from the last round.
+    if (c->frames_done > 0 || c->session->frames_decoded() == 0) return true;
+  }
+  return false;
+}
 
 DecodeBatcher::~DecodeBatcher() {
   {
@@ -72,6 +98,11 @@ void DecodeBatcher::Run() {
   while (true) {
     work_.wait(lock, [this] { return stopping_ || !calls_.empty(); });
     if (stopping_) break;
+    if (gather_window_.count() > 0 && !RoundIsReady()) {
+      ++stats_.gathered_rounds;
+      work_.wait_for(lock, gather_window_, [this] { return stopping_ || RoundIsReady(); });
+      if (stopping_) break;
+    }
     // Every call waiting now takes part; its next frames, up to one pre-transformer pass of them.
     round.assign(calls_.begin(), calls_.end());
     lock.unlock();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/codec/decode_batcher.h"
 #include "common/nn/parallel.h"
 #include "common/talker/talker_model.h"
 
@@ -40,6 +41,7 @@ std::vector<FlagSpec> VocoderFlagSpecs() {
   specs.push_back(FlagSpec::OneOf("dtype", {"float32", "int8"}, "float32"));
   specs.push_back(FlagSpec::OneOf("conv-dtype", {"float32", "bfloat16", "int8"}, "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
+  specs.push_back(FlagSpec::Int("gather-ms", kDefaultDecodeGatherMillis, 0, 1000));
   return specs;
 }
 
@@ -65,6 +67,7 @@ std::vector<FlagSpec> ServeFlagSpecs() {
                      FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
                      FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16", "int8"}, "float32"),
                      FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),
+                     FlagSpec::Int("vocoder-gather-ms", kDefaultDecodeGatherMillis, 0, 1000),
                      // The stages share the process's cores: kernel workers do not spin by default.
                      FlagSpec::Int("spin-wait-us", 0, 0, 100000),
                      FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536),

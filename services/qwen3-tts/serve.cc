@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 
 #include "common/metrics/metrics.h"
@@ -143,7 +144,8 @@ int ServeMain(int argc, char** argv) {
     api_keys = std::move(*keys);
   }
     auto talker_service = std::make_shared<TalkerService>(*info, *talker, xvector, limits, talker_threads, threads);
-    auto vocoder_service = std::make_shared<VocoderService>(*decoder, encoder, limits, vocoder_threads);
+    auto vocoder_service = std::make_shared<VocoderService>(
+        *decoder, encoder, limits, vocoder_threads, std::chrono::milliseconds(flags.GetInt("vocoder-gather-ms")));
     absl::Status warm = talker_service->WarmUp();
     if (warm.ok()) warm = vocoder_service->WarmUp();
     if (!warm.ok()) return warm;

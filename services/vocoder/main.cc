@@ -2,6 +2,7 @@
 //   qwen3-tts-vocoder --model-dir DIR [--config FILE.yaml] [--listen 0.0.0.0:50052] [--threads N] ...
 // DIR is a model directory (its speech_tokenizer/ is used) or a speech-tokenizer directory. Every
 // key is documented in deploy/config/vocoder.yaml.
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -34,7 +35,8 @@ int main(int argc, char** argv) {
       if (!loaded.ok()) return loaded.status();
       encoder = *loaded;
     }
-    auto service = std::make_shared<VocoderService>(*decoder, encoder, StageStreamLimits(flags));
+    auto service = std::make_shared<VocoderService>(*decoder, encoder, StageStreamLimits(flags), /*compute_threads=*/0,
+                                                    std::chrono::milliseconds(flags.GetInt("gather-ms")));
     absl::Status warm = service->WarmUp();
     if (!warm.ok()) return warm;
     return ServiceList{service};

@@ -24,13 +24,14 @@ absl::Status WithField(const std::string& field, const absl::Status& status) {
 }  // namespace
 
 VocoderService::VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
-                               StreamLimits limits, int compute_threads)
+                               StreamLimits limits, int compute_threads, std::chrono::milliseconds gather_window)
     : decoder_(std::move(decoder)),
       encoder_(std::move(encoder)),
       metrics_(StageMetrics::For("vocoder")),
       admission_(limits.max_streams, limits.max_queue, &metrics_),
       compute_threads_(compute_threads),
-      decode_batcher_(compute_threads, [this](int calls) { metrics_.batch_size.Observe(calls); }) {}
+      decode_batcher_(
+          compute_threads, [this](int calls) { metrics_.batch_size.Observe(calls); }, gather_window) {}
 
 absl::Status VocoderService::WarmUp() const {
   DecoderSession session(decoder_);
@@ -56,6 +57,9 @@ grpc::Status VocoderService::DoDecode(grpc::ServerContextBase* context, Stream* 
   absl::StatusOr<AdmissionControl::Slot> slot = admission_.Acquire([context] { return context->IsCancelled(); });
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   DecoderSession session(decoder_);
+  // Open for the gather window while this stream's calls come (not before admission: a queued
+  // stream sends none).
+  DecodeBatcher::Stream open_stream(decode_batcher_);
   // Decoded on the batcher's worker with the other streams' calls waiting then. A cancelled call
   // stops within a few frames (DecoderSession::Push), even in the middle of a 16-frame chunk.
   auto decode = [&](const at::Tensor& codes) {

@@ -1,6 +1,7 @@
 // gRPC shell of the vocoder stage (qwen3tts.v1.Codec) around common/codec.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "common/codec/decode_batcher.h"
@@ -15,9 +16,11 @@ namespace qwen3tts {
 class VocoderService final : public v1::Codec::CallbackService {
  public:
   // compute_threads: intra-op threads of each decode / encode call (0: the process's), for a vocoder
-  // that shares its process with other stages (`qwen3-tts serve`).
+  // that shares its process with other stages (`qwen3-tts serve`). gather_window: how long a decode
+  // round may wait for the other open streams' calls (DecodeBatcher).
   VocoderService(std::shared_ptr<const CodecDecoder> decoder, std::shared_ptr<const SpeechEncoder> encoder,
-                 StreamLimits limits = {}, int compute_threads = 0);
+                 StreamLimits limits = {}, int compute_threads = 0,
+                 std::chrono::milliseconds gather_window = std::chrono::milliseconds(kDefaultDecodeGatherMillis));
 
   // Decodes (and encodes, when there is an encoder) a few frames before the stage reports SERVING.
   absl::Status WarmUp() const;

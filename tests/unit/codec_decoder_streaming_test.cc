@@ -643,5 +643,79 @@ TEST(DecodeBatcherTest, WaitingCallsAreDecodedTogetherAndLongCallsDoNotHoldUpSho
   EXPECT_EQ(stats.call_rounds, 4 + kShortCalls);
 }
 
+// With a gather window, a round waits until every open stream has a call waiting: two streams'
+// later frames go in one round however far apart they arrive (within the window), the samples
+// unchanged. It never waits for a stream's first frames, nor past the window, and a stream that
+// closes stops the wait. The windows are long (minutes) where the test asserts that nothing waited
+// for them, so the outcome does not depend on the machine's speed.
+TEST(DecodeBatcherTest, GatherWindowWaitsForEveryOpenStreamsCall) {
+  auto decoder = SmallDecoder();
+  ASSERT_NE(decoder, nullptr);
+  const at::Tensor codes_a = RandomCodes(3, 16, 64, 400), codes_b = RandomCodes(3, 16, 64, 401);
+  const auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  {
+    DecodeBatcher batcher(1, nullptr, std::chrono::minutes(5));
+    DecodeBatcher::Stream open_a(batcher), open_b(batcher);
+    DecoderSession a(decoder), b(decoder);
+    // First calls: no waiting for the other stream.
+    const auto start = std::chrono::steady_clock::now();
+    auto first_a = batcher.Push(&a, codes_a.narrow(0, 0, 1));
+    auto first_b = batcher.Push(&b, codes_b.narrow(0, 0, 1));
+    ASSERT_TRUE(first_a.ok() && first_b.ok());
+    EXPECT_LT(seconds_since(start), 60.0);
+    EXPECT_EQ(batcher.stats().gathered_rounds, 0);
+    // Later calls: a's waits for b's, sent 200 ms later; both in one round.
+    at::Tensor second_a;
+    std::thread thread_a([&] {
+      auto out = batcher.Push(&a, codes_a.narrow(0, 1, 2));
+      ASSERT_TRUE(out.ok()) << out.status();
+      second_a = *out;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto second_b = batcher.Push(&b, codes_b.narrow(0, 1, 2));
+    thread_a.join();
+    ASSERT_TRUE(second_b.ok()) << second_b.status();
+    EXPECT_LT(seconds_since(start), 60.0);
+    const DecodeBatcher::Stats stats = batcher.stats();
+    EXPECT_EQ(stats.rounds, 3);
+    EXPECT_EQ(stats.most_calls_in_a_round, 2);
+    EXPECT_EQ(stats.gathered_rounds, 1);
+    auto offline_a = decoder->Decode(codes_a), offline_b = decoder->Decode(codes_b);
+    ASSERT_TRUE(offline_a.ok() && offline_b.ok());
+    EXPECT_TRUE(at::equal(at::cat({*first_a, second_a}, 0), *offline_a));
+    EXPECT_TRUE(at::equal(at::cat({*first_b, *second_b}, 0), *offline_b));
+  }
+  {
+    // A stream that closes ends the wait for it.
+    DecodeBatcher batcher(1, nullptr, std::chrono::minutes(5));
+    DecodeBatcher::Stream open_a(batcher);
+    auto open_b = std::make_unique<DecodeBatcher::Stream>(batcher);
+    DecoderSession a(decoder);
+    ASSERT_TRUE(batcher.Push(&a, codes_a.narrow(0, 0, 1)).ok());
+    const auto start = std::chrono::steady_clock::now();
+    std::thread closer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      open_b.reset();
+    });
+    EXPECT_TRUE(batcher.Push(&a, codes_a.narrow(0, 1, 1)).ok());
+    closer.join();
+    EXPECT_LT(seconds_since(start), 60.0);
+    EXPECT_EQ(batcher.stats().gathered_rounds, 1);
+  }
+  {
+    // A stream that sends nothing holds a round up for the window only.
+    DecodeBatcher batcher(1, nullptr, std::chrono::milliseconds(300));
+    DecodeBatcher::Stream open_a(batcher), open_b(batcher);
+    DecoderSession a(decoder);
+    ASSERT_TRUE(batcher.Push(&a, codes_a.narrow(0, 0, 1)).ok());
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(batcher.Push(&a, codes_a.narrow(0, 1, 1)).ok());
+    EXPECT_GE(seconds_since(start), 0.29);
+    EXPECT_EQ(batcher.stats().gathered_rounds, 1);
+  }
+}
+
 }  // namespace
 }  // namespace qwen3tts
