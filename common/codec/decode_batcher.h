@@ -82,7 +82,7 @@ class DecodeBatcher {
     int64_t calls = 0;                // calls finished
     int64_t call_rounds = 0;          // calls' parts decoded, summed over rounds
     int64_t most_calls_in_a_round = 0;
-    int64_t gathered_rounds = 0;  // rounds that waited for more calls
+    int64_t gathered_rounds = 0;      // rounds that waited for more calls
   };
   Stats stats() const;
 

@@ -123,7 +123,7 @@ void Linear::IntoEach(const float* x, int64_t rows, std::initializer_list<Output
   const auto every = [&](auto has) { return std::all_of(outputs.begin(), outputs.end(), has); };
   const bool int8 = every([](const Output& o) { return o.layer->int8_.packed.defined(); });
   const bool int4 = !int8 && every([](const Output& o) { return o.layer->int4_.packed.defined(); });
-  if (rows == 0 || outputs.size() == 0 || (!int8 && !int4)) {
+  if (rows == 0 || outputs.size() == 0 || !(int8 || int4)) {
     for (const Output& o : outputs) o.layer->Into(x, rows, o.y);
     return;
   }
@@ -137,11 +137,7 @@ void Linear::IntoEach(const float* x, int64_t rows, std::initializer_list<Output
     QuantizeInt4Rows(x, rows, first.int4_.in, &shared);
   }
   for (const Output& o : outputs) {
-    if (int8) {
-      Int8GemvRowsInto(o.layer->int8_, shared, o.y);
-    } else {
-      Int4GemvRowsInto(o.layer->int4_, shared, o.y);
-    }
+    int8 ? Int8GemvRowsInto(o.layer->int8_, shared, o.y) : Int4GemvRowsInto(o.layer->int4_, shared, o.y);
     o.layer->AddBias(o.y, rows);
   }
 }
