@@ -169,7 +169,7 @@ void TalkerBatcher::Run() {
 
     std::vector<TalkerSequence::Timings> before;
     for (TalkerSequence* seq : sequences) before.push_back(seq->timings());
-    std::vector<std::pair<size_t, std::vector<int64_t>>> produced;
+    std::vector<size_t> produced;
     // A step of sequences without a frame yet still belongs to their start: none of their audio is
     // being decoded, so, like the prefill, it takes the prefill's threads (time to first audio).
     const bool starting = std::all_of(sequences.begin(), sequences.end(),
@@ -178,17 +178,22 @@ void TalkerBatcher::Run() {
     if (starting) nn::UseThreadsOnThisThread(prefill_threads_);
     StepStats stats;
     stats.threads = at::get_num_threads();
-    absl::Status stepped = StepBatch(sequences, [&produced](size_t i, const std::vector<int64_t>& codes) {
-      produced.emplace_back(i, codes);
+    // A frame goes to its reader as soon as StepBatch has it (before the talker's part of the step).
+    absl::Status stepped = StepBatch(sequences, [&](size_t i, const std::vector<int64_t>& codes) {
+      produced.push_back(i);
+      {
+        std::lock_guard<std::mutex> publish(sync_->mu);
+        batch[i]->frames_.push_back(codes);
+      }
+      sync_->output.notify_all();
     });
     if (starting) nn::UseThreadsOnThisThread(threads_);
     lock.lock();
 
     stats.batch_size = static_cast<int>(produced.size());
-    for (auto& [i, codes] : produced) {
+    for (size_t i : produced) {
       stats.talker_seconds += sequences[i]->timings().talker_seconds - before[i].talker_seconds;
       stats.code_predictor_seconds += sequences[i]->timings().code_predictor_seconds - before[i].code_predictor_seconds;
-      batch[i]->frames_.push_back(std::move(codes));
     }
     if (stats.batch_size > 0) {
       stats.talker_seconds /= stats.batch_size;

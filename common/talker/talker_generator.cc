@@ -454,6 +454,14 @@ struct FrameStepper {
       }
     }
     const auto t1 = Clock::now();
+    // Each frame is complete once its residual codes are chosen: hand it out now, not after the
+    // talker's step below, which only prepares the next frame (its first code, or EOS). Readers and
+    // the vocoder then start on it a talker step earlier (0.6B int4: ~27 % of a batched step, ~15 ms
+    // of a single stream's), and the results are the same.
+    for (int64_t b = 0; b < B; ++b) {
+      frame.assign(code + b * G, code + (b + 1) * G);
+      on_frame(running[b], frame);
+    }
 
     // One talker step for every sequence: its 16 codebook embeddings summed plus its own next
     // text embedding.
@@ -480,8 +488,6 @@ struct FrameStepper {
       s->timings_.code_predictor_seconds += std::chrono::duration<double>(t1 - t0).count();
       s->timings_.talker_seconds += std::chrono::duration<double>(t2 - t1).count();
       s->FinishStep(token);
-      frame.assign(code + b * G, code + (b + 1) * G);
-      on_frame(running[b], frame);
     }
     return absl::OkStatus();
   }

@@ -146,7 +146,9 @@ class TalkerSequence {
   Timings timings_;
 };
 
-// Advances every running sequence by one frame; `on_frame(index, codes)` gets each produced frame.
+// Advances every running sequence by one frame; `on_frame(index, codes)` gets each produced frame
+// as soon as its codes are chosen, before the talker's step that prepares the next frame (so the
+// sequence's frame count and state still read as before this step; the step may then finish it).
 // Running sequences of one model are batched: the code predictor's 16 passes and the talker step
 // run once for all of them (each keeps its own caches, position, sampling parameters, RNG and
 // text), so the weights are read once per frame for the whole batch. Sequences waiting for text or

@@ -265,6 +265,41 @@ TEST_F(TalkerGenerationTest, BatchedSteppingEqualsSequentialForGreedy) {
   ExpectBatchedEqualsSolo(model, requests);
 }
 
+// A frame is handed out as soon as its codes are chosen, before the talker's step that prepares
+// the next frame: inside on_frame the sequence has not advanced yet (its frame count is the frames
+// handed out before, and the step that may finish it has not run), and the frames are its solo ones.
+TEST_F(TalkerGenerationTest, StepBatchHandsOutEachFrameBeforeTheTalkersStep) {
+  auto model = Load(ModelVariant::kCustomVoice, "1b7");
+  std::vector<TalkerRequest> requests(2, CustomVoiceRequest());
+  requests[1].speaker = "Vivian";
+  std::vector<at::Tensor> expected = SoloGreedyCodes(model, &requests);
+  std::vector<std::unique_ptr<TalkerSequence>> owned;
+  std::vector<TalkerSequence*> batch;
+  for (const TalkerRequest& r : requests) {
+    auto seq = TalkerSequence::Start(model, r);
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    batch.push_back(seq->get());
+    owned.push_back(std::move(*seq));
+  }
+  std::vector<std::vector<at::Tensor>> got(batch.size());
+  int handed_out = 0;
+  while (std::any_of(batch.begin(), batch.end(),
+                     [](const TalkerSequence* s) { return s->state() == TalkerSequence::State::kRunning; })) {
+    ASSERT_TRUE(StepBatch(batch, [&](size_t i, const std::vector<int64_t>& codes) {
+                  EXPECT_EQ(batch[i]->frames_produced(), static_cast<int64_t>(got[i].size())) << "sequence " << i;
+                  EXPECT_EQ(batch[i]->state(), TalkerSequence::State::kRunning) << "sequence " << i;
+                  got[i].push_back(at::tensor(codes, at::kLong));
+                  ++handed_out;
+                }).ok());
+  }
+  EXPECT_GT(handed_out, 2);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    EXPECT_EQ(batch[i]->frames_produced(), static_cast<int64_t>(got[i].size())) << "sequence " << i;
+    ASSERT_FALSE(got[i].empty()) << "sequence " << i;
+    EXPECT_TRUE(at::equal(at::stack(got[i]), expected[i])) << "sequence " << i;
+  }
+}
+
 // Continuous batching: sequences join the running batch at frame boundaries and leave when they
 // finish; each one's greedy output is what it would have produced alone.
 TEST_F(TalkerGenerationTest, SequencesJoiningAndLeavingTheBatchMatchTheirSoloRuns) {
