@@ -13,7 +13,8 @@ Measures, per model shape and talker precision:
     read from the checkpoint header, divided by the bandwidth measured by qwen3tts-bench-bandwidth;
   * time to first audio through `qwen3-tts serve` (all stages in one process, in-process channel) and
     through the split deployment (talker, vocoder and gateway processes over loopback gRPC);
-and a concurrency sweep through the gateway with qwen3-tts-load, and the accuracy cost of bfloat16, int8 and int4
+and a concurrency sweep through the gateway with qwen3-tts-load (levels alternating in rounds, each level's
+ratio to one stream taken within a round), and the accuracy cost of bfloat16, int8 and int4
 weights against float32 on the golden cases (qwen3tts-bench-precision, $QWEN3TTS_GOLDEN_DIR or
 ../shared/golden beside the checkout; skipped without it). The gRPC API cannot suppress EOS, so
 serving runs use a fixed max_duration and report the frames actually generated per request.
@@ -411,16 +412,57 @@ def measure_stream(args, target, metrics, tag):
 
 
 def sweep(args, target, metrics, levels):
-    """Appends one summary per concurrency level to `levels` (kept if the run is stopped midway)."""
-    for streams in args.streams:
-        report = load_run(args, target, streams, args.sweep_seconds, args.sweep_max_seconds, metrics,
-                          tag="sweep-%d" % streams)
-        s = summarize_load(report)
-        s["streams"] = streams
-        levels.append(s)
-        log("sweep %d streams: %.2f frames/s, TTFA p50 %.0f p95 %.0f ms, %d requests, %.1f frames/request" %
-            (streams, s["frames_per_second"], s["ttfa_p50_ms"], s["ttfa_p95_ms"], s["requests"],
-             s["frames_per_request"]))
+    """Appends one summary per concurrency level to `levels` (kept if the run is stopped midway).
+
+    The levels run in rounds (1, 2, 4, 8, 1, 2, 4, 8, ...), so that each level's ratio to one stream
+    ("x single") is taken within a round, side by side, and the machine's slow and fast minutes
+    spread over every level instead of falling on one. A level's frames/s is its frames over its
+    seconds in all rounds; its TTFA and latency percentiles are the median of the rounds'."""
+    by_level = {}
+    for round_index in range(args.sweep_rounds):
+        single = None
+        for streams in args.streams:
+            report = load_run(args, target, streams, args.sweep_seconds, args.sweep_max_seconds, metrics,
+                              tag="sweep-%d-round-%d" % (streams, round_index + 1))
+            s = summarize_load(report)
+            if streams == args.streams[0]:
+                single = s["frames_per_second"] / streams
+            s["x_single"] = s["frames_per_second"] / single if single else 0
+            log("sweep round %d, %d streams: %.2f frames/s (%.2fx single), TTFA p50 %.0f p95 %.0f ms, %d requests" %
+                (round_index + 1, streams, s["frames_per_second"], s["x_single"], s["ttfa_p50_ms"], s["ttfa_p95_ms"],
+                 s["requests"]))
+            rounds = by_level.setdefault(streams, [])
+            rounds.append(s)
+            level = combine_rounds(rounds)
+            level["streams"] = streams
+            for i, existing in enumerate(levels):
+                if existing["streams"] == streams:
+                    levels[i] = level
+                    break
+            else:
+                levels.append(level)
+
+
+def combine_rounds(rounds):
+    """One level's rounds -> its summary (see sweep)."""
+    median = statistics.median
+    frames = sum(r["frames"] for r in rounds)
+    wall = sum(r["wall_seconds"] for r in rounds)
+    requests = sum(r["requests"] for r in rounds)
+    rss = {}
+    for r in rounds:
+        for stage, b in r["peak_rss_bytes_by_stage"].items():
+            rss[stage] = max(rss.get(stage, 0), b)
+    return {"requests": requests, "frames": frames, "frames_per_request": frames / requests if requests else 0,
+            "wall_seconds": wall, "frames_per_second": frames / wall if wall else 0,
+            "x_single": median([r["x_single"] for r in rounds]),
+            "x_single_rounds": [round(r["x_single"], 3) for r in rounds],
+            "frames_per_second_rounds": [round(r["frames_per_second"], 2) for r in rounds],
+            "ttfa_p50_ms": median([r["ttfa_p50_ms"] for r in rounds]),
+            "ttfa_p95_ms": median([r["ttfa_p95_ms"] for r in rounds]),
+            "ttfa_max_ms": max(r["ttfa_max_ms"] for r in rounds),
+            "latency_p50_ms": median([r["latency_p50_ms"] for r in rounds]),
+            "peak_rss_bytes_by_stage": rss, "rounds": len(rounds)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -492,10 +534,12 @@ def targets(args, results):
             out.append({"target": label, "value": "%.0f ms (%s)" % (b[key]["ttfa_p50_ms"], b["dtype"]),
                         "met": b[key]["ttfa_p50_ms"] <= 300})
     if 1 in levels and 8 in levels:
-        ratio = levels[8]["frames_per_second"] / levels[1]["frames_per_second"]
+        l8 = levels[8]
+        ratio = l8["x_single"]
         out.append({"target": "aggregate throughput at 8 streams >= 4x single stream",
-                    "value": "%.2fx (%.2f vs %.2f frames/s)" % (ratio, levels[8]["frames_per_second"],
-                                                               levels[1]["frames_per_second"]),
+                    "value": "%.2fx, the median of %d rounds' side-by-side ratios (%s); over all rounds %.2f vs %.2f "
+                             "frames/s" % (ratio, l8["rounds"], ", ".join("%.2f" % x for x in l8["x_single_rounds"]),
+                                           l8["frames_per_second"], levels[1]["frames_per_second"]),
                     "met": ratio >= 4})
     dec = min((r["decoder"] for r in rows), key=lambda d: d["ms_per_frame"])
     out.append({"target": "vocoder >= 20x real time on one core",
@@ -548,19 +592,21 @@ def markdown(results):
     conc = results.get("concurrency")
     if conc:
         lines.append("")
+        rounds = conc.get("rounds", 1)
         lines.append("Concurrency through the gateway (%s %s, talker --max-streams 8 --threads %d --step-threads %d, "
-                     "vocoder --threads 1, %g s per level, max_duration %g s):" %
+                     "vocoder --threads 1, max_duration %g s; %d round%s of every level, %g s per level per round; "
+                     "x single: the median of the rounds' ratios to one stream, each measured in the same round; "
+                     "TTFA and latency: the median of the rounds' percentiles):" %
                      (conc["shape"], conc["dtype"], conc["threads"], conc.get("talker_threads", conc["threads"]),
-                      conc["seconds_per_level"], conc["max_seconds"]))
+                      conc["max_seconds"], rounds, "" if rounds == 1 else "s", conc["seconds_per_level"]))
         lines.append("")
-        lines.append("| streams | requests | frames/request | aggregate frames/s | x single | TTFA p50 ms | "
-                     "TTFA p95 ms | latency p50 ms |")
-        lines.append("|" + "---|" * 8)
-        base = conc["levels"][0]["frames_per_second"] if conc["levels"] else 0
+        lines.append("| streams | requests | frames/request | aggregate frames/s | x single | x single per round | "
+                     "TTFA p50 ms | TTFA p95 ms | latency p50 ms |")
+        lines.append("|" + "---|" * 9)
         for l in conc["levels"]:
-            lines.append("| %d | %d | %.1f | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
-                l["streams"], l["requests"], l["frames_per_request"], l["frames_per_second"],
-                l["frames_per_second"] / base if base else 0, l["ttfa_p50_ms"], l["ttfa_p95_ms"],
+            lines.append("| %d | %d | %.1f | %.2f | %.2f | %s | %.0f | %.0f | %.0f |" % (
+                l["streams"], l["requests"], l["frames_per_request"], l["frames_per_second"], l["x_single"],
+                " / ".join("%.2f" % x for x in l["x_single_rounds"]), l["ttfa_p50_ms"], l["ttfa_p95_ms"],
                 l["latency_p50_ms"]))
         peak = {}
         for l in conc["levels"]:
@@ -658,7 +704,10 @@ def parse_args(argv):
                                                          "(default 12; 3 with --quick)")
     p.add_argument("--stream-max-seconds", type=float, help="max_duration of those requests (default 4; 1 with --quick)")
     p.add_argument("--streams", default="1,2,4,8", help="concurrency levels")
-    p.add_argument("--sweep-seconds", type=float, help="seconds per concurrency level (default 20; 3 with --quick)")
+    p.add_argument("--sweep-seconds", type=float,
+                   help="seconds per concurrency level and round (default 15; 3 with --quick)")
+    p.add_argument("--sweep-rounds", type=int,
+                   help="rounds of every concurrency level, alternating (default 3; 1 with --quick)")
     p.add_argument("--sweep-max-seconds", type=float, help="max_duration of a sweep request")
     p.add_argument("--sweep-precision", default="auto", help="precision of the sweep; auto: the fastest measured")
     p.add_argument("--no-sweep", action="store_true")
@@ -683,7 +732,10 @@ def parse_args(argv):
     a.decoder_frames = a.decoder_frames or (20 if q else 25)
     a.ttfa_seconds = a.ttfa_seconds or (2 if q else 8)
     a.ttfa_max_seconds = a.ttfa_max_seconds or (0.5 if q else 0.4)
-    a.sweep_seconds = a.sweep_seconds or (3 if q else 20)
+    a.sweep_seconds = a.sweep_seconds or (3 if q else 15)
+    a.sweep_rounds = a.sweep_rounds or (1 if q else 3)
+    if a.sweep_rounds < 1:
+        p.error("--sweep-rounds must be at least 1")
     a.stream_seconds = a.stream_seconds or (3 if q else 12)
     a.stream_max_seconds = a.stream_max_seconds or (1.0 if q else 4.0)
     a.sweep_max_seconds = a.sweep_max_seconds or (1.0 if q else 1.0)
@@ -797,6 +849,7 @@ def main(argv):
                         results["concurrency"] = {"shape": shape, "dtype": dtype, "threads": args.threads,
                                                   "talker_threads": split_talker_threads(args),
                                                   "seconds_per_level": args.sweep_seconds,
+                                                  "rounds": args.sweep_rounds,
                                                   "max_seconds": args.sweep_max_seconds, "levels": []}
                         sweep(args, target, metrics, results["concurrency"]["levels"])
                 finally:
