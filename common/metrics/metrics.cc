@@ -73,6 +73,12 @@ struct Families {
       .Name("qwen3tts_prompt_rows_total")
       .Help("Talker prompt rows: source=computed by the prefill, source=cached from the prompt-head cache.")
       .Register(MetricsRegistry());
+  prometheus::Family<Histogram>& prefill_wait = prometheus::BuildHistogram()
+      .Name("qwen3tts_prefill_wait_seconds").Help("Talker: time a request waited for the prefill thread (prefills run one at a time).")
+      .Register(MetricsRegistry());
+  prometheus::Family<Histogram>& prefill = prometheus::BuildHistogram()
+      .Name("qwen3tts_prefill_seconds").Help("Talker: time of a request's prefill (its prompt through the talker).")
+      .Register(MetricsRegistry());
   prometheus::Family<prometheus::Gauge>& model_load = prometheus::BuildGauge()
       .Name("qwen3tts_model_load_seconds").Help("Model loading and warm-up time at start-up.").Register(MetricsRegistry());
   prometheus::Family<prometheus::Gauge>& build_info = prometheus::BuildGauge()
@@ -211,6 +217,8 @@ StageMetrics& StageMetrics::For(const std::string& stage) {
       f.model_load.Add(labels),
       f.prompt_rows.Add({{"stage", stage}, {"source", "computed"}}),
       f.prompt_rows.Add({{"stage", stage}, {"source", "cached"}}),
+      f.prefill_wait.Add(labels, LatencyBuckets()),
+      f.prefill.Add(labels, LatencyBuckets()),
   };
   stages->emplace(stage, std::unique_ptr<StageMetrics>(m));
   return *m;

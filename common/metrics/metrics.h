@@ -46,6 +46,11 @@ struct StageMetrics {
   // keys and values came from the prompt-head cache instead.
   prometheus::Counter& prompt_rows_computed_total;
   prometheus::Counter& prompt_rows_cached_total;
+  // Talker: where a request's time to first frame goes before its first step. prefill_wait: from
+  // its start being handed to the prefill thread (after admission) until its prefill begins
+  // (prefills run one at a time); prefill: the prefill itself.
+  prometheus::Histogram& prefill_wait_seconds;  // qwen3tts_prefill_wait_seconds
+  prometheus::Histogram& prefill_seconds;       // qwen3tts_prefill_seconds
 };
 
 // qwen3tts_build_info{stage, version, git_sha, precision, threads} = 1.

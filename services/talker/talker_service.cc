@@ -69,9 +69,14 @@ absl::Status TalkerService::WarmUp() const {
 }
 
 TalkerBatcher::Starter TalkerService::Starter(TalkerRequest request) const {
-  return [model = model_, metrics = &metrics_, r = std::move(request)]() -> absl::StatusOr<std::unique_ptr<TalkerSequence>> {
+  using Clock = std::chrono::steady_clock;
+  return [model = model_, metrics = &metrics_, r = std::move(request),
+          submitted = Clock::now()]() -> absl::StatusOr<std::unique_ptr<TalkerSequence>> {
+    const Clock::time_point begin = Clock::now();
+    metrics->prefill_wait_seconds.Observe(std::chrono::duration<double>(begin - submitted).count());
     absl::StatusOr<std::unique_ptr<TalkerSequence>> sequence = TalkerSequence::Start(model, r);
     if (sequence.ok()) {
+      metrics->prefill_seconds.Observe(std::chrono::duration<double>(Clock::now() - begin).count());
       const TalkerSequence& s = **sequence;
       metrics->prompt_rows_computed_total.Increment(static_cast<double>(s.prompt_rows() - s.prompt_rows_reused()));
       metrics->prompt_rows_cached_total.Increment(static_cast<double>(s.prompt_rows_reused()));
