@@ -207,6 +207,24 @@ const float* FloatStepsAfterHistory(const float* x, int64_t steps, int64_t chann
   return rows;
 }
 
+// The bfloat16 steps [history, x's steps] of a convolution on AMX tiles; `history` ([h, width]
+// bfloat16, as the tiles read it) becomes the last h of them. The history is kept rounded: its
+// float32 form was copied in front of each call's input and rounded again on every call (with the
+// input's copy, ~5 % of a streamed frame), and rounding is the same whenever it happens, so the
+// samples do not change.
+void RoundedStepsAfterHistory(const float* x, int64_t steps, int64_t in, int64_t width, at::Tensor& history,
+                              nn::Bf16Steps* out) {
+  const int64_t h = history.size(0);
+  uint16_t* stored = reinterpret_cast<uint16_t*>(history.data_ptr<at::BFloat16>());
+  nn::ToBf16StepsAfter(stored, h, x, steps, in, width, out);
+  if (h > 0) std::memcpy(stored, out->values.data() + steps * width, static_cast<size_t>(h * width) * sizeof(uint16_t));
+}
+
+// A tile convolution's initial state: its history of zero steps, rounded.
+at::Tensor ZeroRoundedHistory(int64_t steps, const nn::Bf16TileWeight& w) {
+  return at::zeros({steps, w.width}, at::kBFloat16);
+}
+
 void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, int64_t dilation,
                    const StreamPart* parts, size_t count, size_t slot) {
   thread_local std::vector<nn::Bf16Steps> rounded;  // one per stream, reused
@@ -215,8 +233,7 @@ void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, i
   products.clear();
   for (size_t i = 0; i < count; ++i) {
     const StreamPart& p = parts[i];
-    const float* full = FloatStepsAfterHistory(p.x, p.steps, in, (*p.states)[slot]);
-    nn::ToBf16Steps(full, p.steps + (w.taps - 1) * dilation, in, w.width, &rounded[i]);
+    RoundedStepsAfterHistory(p.x, p.steps, in, w.width, (*p.states)[slot], &rounded[i]);
     products.push_back(nn::Bf16ConvPart{&rounded[i], p.steps, p.y});
   }
   nn::Bf16ConvPartsInto(w, products.data(), static_cast<int64_t>(products.size()), dilation, bias, w.out);
@@ -345,7 +362,9 @@ void CausalConv1d::Int8ConvolveRows(const nn::Int8Rows& per_step, int64_t steps,
 }
 
 void CausalConv1d::AppendInitialStates(StreamStates* states) const {
-  if (precision_ == WeightPrecision::kInt8) {
+  if (tile_weight_.packed.defined()) {
+    states->push_back(ZeroRoundedHistory(history_length(), tile_weight_));
+  } else if (precision_ == WeightPrecision::kInt8) {
     states->push_back(at::zeros({history_length(), QuantizedStepBytes(in_channels_)}, at::kByte));
   } else {
     states->push_back(at::zeros({history_length(), in_channels_}, at::kFloat));
@@ -354,7 +373,11 @@ void CausalConv1d::AppendInitialStates(StreamStates* states) const {
 
 void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const {
   at::Tensor& history = states[slot++];
-  if (precision_ == WeightPrecision::kInt8) {
+  if (tile_weight_.packed.defined()) {
+    thread_local nn::Bf16Steps rounded;  // reused: a streaming step allocates nothing here
+    RoundedStepsAfterHistory(x, steps, in_channels_, tile_weight_.width, history, &rounded);
+    nn::Bf16ConvRowsInto(tile_weight_, rounded, steps, dilation_, bias_.data_ptr<float>(), y, out_channels_);
+  } else if (precision_ == WeightPrecision::kInt8) {
     Int8ConvolveRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
     ConvolveRows(FloatStepsAfterHistory(x, steps, in_channels_, history), steps, y);
@@ -488,7 +511,9 @@ at::Tensor CausalConvTranspose1d::Forward(const at::Tensor& x) const {
 }
 
 void CausalConvTranspose1d::AppendInitialStates(StreamStates* states) const {
-  if (precision_ == WeightPrecision::kInt8) {
+  if (tile_block_matrix_.packed.defined()) {
+    states->push_back(ZeroRoundedHistory(history_frames(), tile_block_matrix_));
+  } else if (precision_ == WeightPrecision::kInt8) {
     states->push_back(at::zeros({history_frames(), QuantizedStepBytes(in_channels_)}, at::kByte));
   } else {
     states->push_back(at::zeros({history_frames(), in_channels_}, at::kFloat));
@@ -500,7 +525,12 @@ void CausalConvTranspose1d::Step(const float* x, int64_t steps, float* y, Stream
   // are complete (every input that reaches them is in the window); their overlap into frames that
   // have not arrived yet is recomputed from the history next time.
   at::Tensor& history = states[slot++];
-  if (precision_ == WeightPrecision::kInt8) {
+  if (tile_block_matrix_.packed.defined()) {
+    thread_local nn::Bf16Steps rounded;
+    RoundedStepsAfterHistory(x, steps, in_channels_, tile_block_matrix_.width, history, &rounded);
+    nn::Bf16ConvRowsInto(tile_block_matrix_, rounded, steps, /*dilation=*/1, block_bias_.data_ptr<float>(), y,
+                         tile_block_matrix_.out);
+  } else if (precision_ == WeightPrecision::kInt8) {
     Int8BlockRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
     BlockRows(FloatStepsAfterHistory(x, steps, in_channels_, history), steps, y);

@@ -63,16 +63,25 @@ Bf16TileWeight PackBf16TileWeight(const at::Tensor& weight, int64_t taps, int64_
 }
 
 void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16Steps* out) {
-  out->steps = steps;
+  ToBf16StepsAfter(nullptr, 0, x, steps, in, width, out);
+}
+
+void ToBf16StepsAfter(const uint16_t* context, int64_t context_steps, const float* x, int64_t steps, int64_t in,
+                      int64_t width, Bf16Steps* out) {
+  const int64_t total = context_steps + steps;
+  out->steps = total;
   out->width = width;
   // kBf16TileRows zero steps after the last: a partial group of rows reads whole tiles.
-  out->values.resize(static_cast<size_t>((steps + kBf16TileRows) * width));
+  out->values.resize(static_cast<size_t>((total + kBf16TileRows) * width));
+  if (context_steps > 0) {
+    std::memcpy(out->values.data(), context, static_cast<size_t>(context_steps * width) * sizeof(uint16_t));
+  }
 #if defined(QWEN3TTS_X86_KERNELS)
-  ToBf16RowsAvx512(x, steps, in, width, out->values.data());
+  ToBf16RowsAvx512(x, steps, in, width, out->values.data() + context_steps * width);
 #else
   TORCH_CHECK(false, "ToBf16Steps: built without the x86 kernels");
 #endif
-  std::memset(out->values.data() + steps * width, 0, static_cast<size_t>(kBf16TileRows * width) * sizeof(uint16_t));
+  std::memset(out->values.data() + total * width, 0, static_cast<size_t>(kBf16TileRows * width) * sizeof(uint16_t));
 }
 
 void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,

@@ -57,6 +57,10 @@ struct Bf16Steps {
   int64_t steps = 0, width = 0;
 };
 void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16Steps* out);
+// The same after `context_steps` steps that are already bfloat16 rows of `width` (a streaming
+// convolution's carried history, kept rounded): [context, x's steps rounded].
+void ToBf16StepsAfter(const uint16_t* context, int64_t context_steps, const float* x, int64_t steps, int64_t in,
+                      int64_t width, Bf16Steps* out);
 
 // y[r * ldy + o] = bias[o] + sum over taps j and inputs i of w[o, j, i] * x[r + j * dilation, i], for
 // r < rows (x must hold rows + (taps - 1) * dilation steps). Requires AmxBf16Available().

@@ -67,6 +67,28 @@ TEST(Bf16Tiles, StepsAreRoundedToTheNearestBfloat16AndPadded) {
   for (size_t i = steps * width; i < rounded.values.size(); ++i) EXPECT_EQ(rounded.values[i], 0) << i;
 }
 
+// A streaming convolution keeps its history rounded: steps after already-rounded context are the
+// steps of the whole float32 input rounded at once (the context copied as is, the new steps rounded,
+// the zero padding after both), so keeping the history rounded changes no sample.
+TEST(Bf16Tiles, StepsAfterRoundedContextAreTheWholeInputRounded) {
+  SKIP_WITHOUT_TILES();
+  at::manual_seed(4);
+  const int64_t in = 45, width = Bf16TileWidth(in);
+  for (const auto& [context_steps, steps] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {6, 2}, {2, 7}, {54, 32}}) {
+    SCOPED_TRACE(testing::Message() << context_steps << " context steps, " << steps << " new");
+    at::Tensor x = at::randn({context_steps + steps, in}) * 10;
+    Bf16Steps whole, context, after;
+    ToBf16Steps(x.data_ptr<float>(), context_steps + steps, in, width, &whole);
+    ToBf16Steps(x.data_ptr<float>(), context_steps, in, width, &context);
+    after.values.assign(7, 0xffff);  // stale contents are overwritten
+    ToBf16StepsAfter(context.values.data(), context_steps, x.data_ptr<float>() + context_steps * in, steps, in, width,
+                     &after);
+    EXPECT_EQ(after.steps, context_steps + steps);
+    EXPECT_EQ(after.width, width);
+    EXPECT_EQ(after.values, whole.values);
+  }
+}
+
 // Input widths with whole and partial 32-input chunks; taps and dilations of the decoder's
 // convolutions; rows below, at and past the tiles' 16 and 32; outputs in whole and partial tiles of
 // 16, one output (the decoder's last convolution), and results written ldy apart.
