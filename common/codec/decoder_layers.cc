@@ -220,6 +220,14 @@ void RoundedStepsAfterHistory(const float* x, int64_t steps, int64_t in, int64_t
   if (h > 0) std::memcpy(stored, out->values.data() + steps * width, static_cast<size_t>(h * width) * sizeof(uint16_t));
 }
 
+// One stream's step through a convolution on AMX tiles (y: [steps, w.out]).
+void TileStep(const nn::Bf16TileWeight& w, const float* bias, int64_t in, int64_t dilation, const float* x,
+              int64_t steps, float* y, at::Tensor& history) {
+  thread_local nn::Bf16Steps rounded;  // reused: a streaming step allocates nothing here
+  RoundedStepsAfterHistory(x, steps, in, w.width, history, &rounded);
+  nn::Bf16ConvRowsInto(w, rounded, steps, dilation, bias, y, w.out);
+}
+
 // A tile convolution's initial state: its history of zero steps, rounded.
 at::Tensor ZeroRoundedHistory(int64_t steps, const nn::Bf16TileWeight& w) {
   return at::zeros({steps, w.width}, at::kBFloat16);
@@ -374,9 +382,7 @@ void CausalConv1d::AppendInitialStates(StreamStates* states) const {
 void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& states, size_t& slot) const {
   at::Tensor& history = states[slot++];
   if (tile_weight_.packed.defined()) {
-    thread_local nn::Bf16Steps rounded;  // reused: a streaming step allocates nothing here
-    RoundedStepsAfterHistory(x, steps, in_channels_, tile_weight_.width, history, &rounded);
-    nn::Bf16ConvRowsInto(tile_weight_, rounded, steps, dilation_, bias_.data_ptr<float>(), y, out_channels_);
+    TileStep(tile_weight_, bias_.data_ptr<float>(), in_channels_, dilation_, x, steps, y, history);
   } else if (precision_ == WeightPrecision::kInt8) {
     Int8ConvolveRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
@@ -526,10 +532,7 @@ void CausalConvTranspose1d::Step(const float* x, int64_t steps, float* y, Stream
   // have not arrived yet is recomputed from the history next time.
   at::Tensor& history = states[slot++];
   if (tile_block_matrix_.packed.defined()) {
-    thread_local nn::Bf16Steps rounded;
-    RoundedStepsAfterHistory(x, steps, in_channels_, tile_block_matrix_.width, history, &rounded);
-    nn::Bf16ConvRowsInto(tile_block_matrix_, rounded, steps, /*dilation=*/1, block_bias_.data_ptr<float>(), y,
-                         tile_block_matrix_.out);
+    TileStep(tile_block_matrix_, block_bias_.data_ptr<float>(), in_channels_, /*dilation=*/1, x, steps, y, history);
   } else if (precision_ == WeightPrecision::kInt8) {
     Int8BlockRows(QuantizeStepsAfterHistory(x, steps, in_channels_, history), steps, y);
   } else {
