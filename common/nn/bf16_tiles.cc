@@ -93,15 +93,48 @@ void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows,
 void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64_t num_parts, int64_t dilation,
                        const float* bias, int64_t ldy) {
   TORCH_CHECK(AmxBf16Available(), "Bf16ConvRowsInto: this CPU has no usable AMX-BF16 tiles");
-  thread_local std::vector<Bf16ConvSegment> segments;
-  segments.clear();
+  const int64_t history = (w.taps - 1) * dilation, width = w.width;
+  int64_t small_parts = 0, stacked_steps = 0;
   for (int64_t i = 0; i < num_parts; ++i) {
     const Bf16Steps& x = *parts[i].x;
     const int64_t rows = parts[i].rows;
-    TORCH_CHECK(x.width == w.width && rows + (w.taps - 1) * dilation <= x.steps, "Bf16ConvRowsInto: ", x.steps,
-                " steps of width ", x.width, " for ", rows, " rows of ", w.taps, " taps (dilation ", dilation,
-                ") of width ", w.width);
-    if (rows > 0) segments.push_back(Bf16ConvSegment{x.values.data(), rows, parts[i].y});
+    TORCH_CHECK(x.width == width && rows + history <= x.steps, "Bf16ConvRowsInto: ", x.steps, " steps of width ",
+                x.width, " for ", rows, " rows of ", w.taps, " taps (dilation ", dilation, ") of width ", width);
+    if (rows > 0 && rows < kBf16TileRows) {
+      ++small_parts;
+      stacked_steps += rows + history;
+    }
+  }
+  // Parts of fewer rows than a tile group (a streamed frame's first convolutions: 1-4 rows per
+  // stream) each took a whole group of 16 rows, mostly zero steps: at 8 streams the first decoder
+  // block's upsampling product multiplied 128 rows for 32. Their steps stacked in one buffer, one
+  // after another with their receptive fields, make one segment whose rows between the parts mix
+  // two parts' steps and are dropped; every kept row has its own part's steps, so its bits.
+  const bool stack = small_parts >= 2 && (stacked_steps - history + kBf16TileRows - 1) / kBf16TileRows < small_parts;
+  thread_local std::vector<uint16_t> stacked_x;
+  thread_local std::vector<float> stacked_y;
+  thread_local std::vector<Bf16ConvSegment> segments;
+  segments.clear();
+  if (stack) {
+    stacked_x.resize(static_cast<size_t>((stacked_steps + kBf16TileRows) * width));
+    int64_t at = 0;
+    for (int64_t i = 0; i < num_parts; ++i) {
+      const int64_t rows = parts[i].rows;
+      if (rows == 0 || rows >= kBf16TileRows) continue;
+      std::memcpy(stacked_x.data() + at * width, parts[i].x->values.data(),
+                  static_cast<size_t>((rows + history) * width) * sizeof(uint16_t));
+      at += rows + history;
+    }
+    // Zero steps past the last, as in Bf16Steps: a partial group reads whole tiles.
+    std::memset(stacked_x.data() + at * width, 0, static_cast<size_t>(kBf16TileRows * width) * sizeof(uint16_t));
+    stacked_y.resize(static_cast<size_t>((stacked_steps - history) * ldy));
+    segments.push_back(Bf16ConvSegment{stacked_x.data(), stacked_steps - history, stacked_y.data()});
+  }
+  for (int64_t i = 0; i < num_parts; ++i) {
+    const int64_t rows = parts[i].rows;
+    if (rows > 0 && !(stack && rows < kBf16TileRows)) {
+      segments.push_back(Bf16ConvSegment{parts[i].x->values.data(), rows, parts[i].y});
+    }
   }
   if (segments.empty() || w.out == 0) return;
   const Bf16ConvProblem problem{reinterpret_cast<const uint16_t*>(w.packed.data_ptr<at::BFloat16>()),
@@ -121,6 +154,17 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
     Bf16ConvTilesAmx(problem, 2 * begin, std::min(2 * end, tiles));
   });
 #endif
+  if (stack) {
+    int64_t at = 0;
+    for (int64_t i = 0; i < num_parts; ++i) {
+      const int64_t rows = parts[i].rows;
+      if (rows == 0 || rows >= kBf16TileRows) continue;
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(parts[i].y + r * ldy, stacked_y.data() + (at + r) * ldy, static_cast<size_t>(w.out) * sizeof(float));
+      }
+      at += rows + history;
+    }
+  }
 }
 
 }  // namespace qwen3tts::nn

@@ -176,5 +176,41 @@ TEST(Bf16Tiles, StreamsTakenTogetherGiveTheirOwnBits) {
   }
 }
 
+// Streams of fewer rows than a tile group (a streamed frame's first convolutions) are stacked into
+// one segment, their rows between the parts dropped: each stream still gets its own call's bits,
+// and nothing past `out`. Short receptive fields (the upsampling products: 2 taps) and long ones.
+TEST(Bf16Tiles, FewRowStreamsStackedGiveTheirOwnBits) {
+  SKIP_WITHOUT_TILES();
+  const int64_t in = 40, out = 50, ldy = out + 3;
+  for (const auto& [taps, dilation] : std::vector<std::pair<int64_t, int64_t>>{{2, 1}, {7, 1}, {3, 2}}) {
+    const std::vector<int64_t> rows = {4, 1, 2, 0, 4, 3, 20, 1, 4, 4};
+    std::vector<RandomConvolution> streams;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      at::manual_seed(40 + static_cast<int64_t>(i));
+      streams.emplace_back(rows[i] + (taps - 1) * dilation, in, out, taps);
+    }
+    const RandomConvolution& first = streams.front();
+    std::vector<at::Tensor> together, alone;
+    std::vector<Bf16ConvPart> parts;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      together.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
+      alone.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
+      parts.push_back(Bf16ConvPart{&streams[i].rounded, rows[i], together.back().data_ptr<float>()});
+      Bf16ConvRowsInto(first.packed, streams[i].rounded, rows[i], dilation, first.bias.data_ptr<float>(),
+                       alone.back().data_ptr<float>(), ldy);
+    }
+    Bf16ConvPartsInto(first.packed, parts.data(), static_cast<int64_t>(parts.size()), dilation,
+                      first.bias.data_ptr<float>(), ldy);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "taps " << taps << " dilation " << dilation << " stream " << i);
+      EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), alone[i].narrow(1, 0, out)));
+      EXPECT_TRUE(together[i].narrow(1, out, ldy - out).isnan().all().item<bool>()) << "wrote past out";
+      if (rows[i] > 0) {
+        EXPECT_FALSE(together[i].narrow(1, 0, out).isnan().any().item<bool>());
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qwen3tts::nn
