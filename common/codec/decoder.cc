@@ -370,6 +370,7 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
   std::vector<size_t> pass;  // work indices in this pass
   std::vector<int64_t> counts;
   std::vector<std::vector<nn::KvCache>*> caches;
+  std::vector<PreConvolutionPart> pre_parts;
   std::vector<ConvolutionPart> group_parts;  // a group's sessions: their parts and work indices
   std::vector<size_t> group_work;
   while (true) {
@@ -395,10 +396,13 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
     if (pass.empty()) break;
     float* rows = nn::GrowTo(&rows_buffer, total * latent);
     absl::Status transformed = CatchExceptions("decoder session", [&]() -> absl::Status {
+      pre_parts.clear();
       for (size_t k : pass) {
         const Work& w = work[k];
-        w.session->PreConvolveFrames(w.valid.data_ptr<int64_t>() + w.done * quantizers, w.take, rows + w.row * latent);
+        pre_parts.push_back(PreConvolutionPart{w.session, w.valid.data_ptr<int64_t>() + w.done * quantizers, w.take,
+                                               rows + w.row * latent});
       }
+      PreConvolveFrames(pre_parts.data(), pre_parts.size());
       d.TransformRows(rows, counts.data(), caches.data(), pass.size());
       return absl::OkStatus();
     });
@@ -441,16 +445,26 @@ std::vector<absl::StatusOr<at::Tensor>> DecoderSession::PushTogether(absl::Span<
   return results;
 }
 
-void DecoderSession::PreConvolveFrames(const int64_t* codes, int64_t n, float* rows) {
-  const CodecDecoder& d = *decoder_;
-  const int64_t latent = d.config_.latent_dim, quantizers = d.num_quantizers();
+void DecoderSession::PreConvolveFrames(const PreConvolutionPart* parts, size_t count) {
+  if (count == 0) return;
+  const CodecDecoder& d = *parts[0].session->decoder_;
+  const int64_t quantizers = d.num_quantizers(), dim = d.config_.codebook_dim;
+  int64_t frames = 0;
+  for (size_t k = 0; k < count; ++k) frames += parts[k].n;
   thread_local std::vector<float> embedding_buffer;
-  float* embedding = nn::GrowTo(&embedding_buffer, d.config_.codebook_dim);
-  for (int64_t i = 0; i < n; ++i) {
-    size_t slot = 0;  // the pre-convolution's state is the session's first (AppendInitialStates)
-    d.quantizer_.DequantizeFrame(codes + i * quantizers, embedding);
-    d.pre_conv_.Step(embedding, 1, rows + i * latent, states_, slot);
+  thread_local std::vector<StreamPart> streams;
+  float* embeddings = nn::GrowTo(&embedding_buffer, frames * dim);
+  streams.resize(count);
+  for (size_t k = 0, row = 0; k < count; ++k) {
+    const PreConvolutionPart& part = parts[k];
+    for (int64_t i = 0; i < part.n; ++i) {
+      d.quantizer_.DequantizeFrame(part.codes + i * quantizers, embeddings + (row + i) * dim);
+    }
+    streams[k] = StreamPart{embeddings + row * dim, part.n, part.rows, &part.session->states_};
+    row += part.n;
   }
+  size_t slot = 0;  // the pre-convolution's state is the session's first (AppendInitialStates)
+  d.pre_conv_.StepParts(streams.data(), count, slot);
 }
 
 void DecoderSession::DecodeLatentFrames(const ConvolutionPart* parts, size_t count) {

@@ -205,9 +205,17 @@ class DecoderSession {
   int64_t samples_emitted() const { return frames_ * decoder_->samples_per_frame(); }
 
  private:
-  // Validated frames (n rows of num_quantizers codes) through the quantizer and the
-  // pre-convolution, one frame at a time, into rows [n, latent_dim] (the pre-transformer's input).
-  void PreConvolveFrames(const int64_t* codes, int64_t n, float* rows);
+  // One session's part of a pass through the quantizer and the pre-convolution: n validated frames
+  // (rows of num_quantizers codes) into rows [n, latent_dim] (the pre-transformer's input).
+  struct PreConvolutionPart {
+    DecoderSession* session;
+    const int64_t* codes;
+    int64_t n;
+    float* rows;
+  };
+  // Every part's frames, the pre-convolution taking all the parts' rows in one product (several
+  // streams, each 1 frame or more: one group of tile rows instead of one per frame and stream).
+  static void PreConvolveFrames(const PreConvolutionPart* parts, size_t count);
   // One session's part of a pass through the convolutional part: `frames` consecutive
   // pre-transformer output rows (latent_dim floats each; at most frames_per_convolution_pass())
   // into frames * samples_per_frame samples.
