@@ -142,22 +142,20 @@ TEST(Bf16Tiles, ARowGivesTheSameBitsWhereverItSits) {
   }
 }
 
-// Several streams' rows in one call (each its own steps, row count and output; none too): every
-// row gives the bits of the streams' own calls.
-TEST(Bf16Tiles, StreamsTakenTogetherGiveTheirOwnBits) {
-  SKIP_WITHOUT_TILES();
-  at::manual_seed(9);
-  const int64_t in = 72, out = 40, taps = 7, dilation = 3, ldy = out + 2;
-  const std::vector<int64_t> rows = {4, 0, 33, 1, 16};
+// Streams of `rows` rows each (own random steps, the first stream's weight for all) through one
+// Bf16ConvPartsInto call: every row has the bits of the stream's own call, and nothing is written
+// past `out`.
+void ExpectStreamsTogetherGiveTheirOwnBits(const std::vector<int64_t>& rows, int64_t in, int64_t out, int64_t taps,
+                                           int64_t dilation, int64_t seed) {
+  const int64_t ldy = out + 2;
   std::vector<RandomConvolution> streams;
-  std::vector<at::Tensor> together, alone;
-  std::vector<Bf16ConvPart> parts;
   for (size_t i = 0; i < rows.size(); ++i) {
-    at::manual_seed(20 + static_cast<int64_t>(i));  // each stream its own input (the first one's weight for all)
-    RandomConvolution c(rows[i] + (taps - 1) * dilation, in, out, taps);
-    streams.push_back(std::move(c));
+    at::manual_seed(seed + static_cast<int64_t>(i));
+    streams.emplace_back(rows[i] + (taps - 1) * dilation, in, out, taps);
   }
   const RandomConvolution& first = streams.front();
+  std::vector<at::Tensor> together, alone;
+  std::vector<Bf16ConvPart> parts;
   for (size_t i = 0; i < rows.size(); ++i) {
     together.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
     alone.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
@@ -168,47 +166,30 @@ TEST(Bf16Tiles, StreamsTakenTogetherGiveTheirOwnBits) {
   Bf16ConvPartsInto(first.packed, parts.data(), static_cast<int64_t>(parts.size()), dilation,
                     first.bias.data_ptr<float>(), ldy);
   for (size_t i = 0; i < rows.size(); ++i) {
-    EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), alone[i].narrow(1, 0, out))) << "stream " << i;
-    EXPECT_TRUE(together[i].narrow(1, out, ldy - out).isnan().all().item<bool>()) << "stream " << i << " wrote past out";
+    SCOPED_TRACE(::testing::Message() << "taps " << taps << " dilation " << dilation << " stream " << i);
+    EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), alone[i].narrow(1, 0, out)));
+    EXPECT_TRUE(together[i].narrow(1, out, ldy - out).isnan().all().item<bool>()) << "wrote past out";
     if (rows[i] > 0) {
-      EXPECT_FALSE(together[i].narrow(1, 0, out).isnan().any().item<bool>()) << "stream " << i;
+      EXPECT_FALSE(together[i].narrow(1, 0, out).isnan().any().item<bool>());
     }
   }
 }
 
+// Several streams' rows in one call (each its own steps, row count and output; none too).
+TEST(Bf16Tiles, StreamsTakenTogetherGiveTheirOwnBits) {
+  SKIP_WITHOUT_TILES();
+  ExpectStreamsTogetherGiveTheirOwnBits({4, 0, 33, 1, 16}, /*in=*/72, /*out=*/40, /*taps=*/7, /*dilation=*/3,
+                                        /*seed=*/20);
+}
+
 // Streams of fewer rows than a tile group (a streamed frame's first convolutions) are stacked into
-// one segment, their rows between the parts dropped: each stream still gets its own call's bits,
-// and nothing past `out`. Short receptive fields (the upsampling products: 2 taps) and long ones.
+// one segment, their rows between the parts dropped: each stream still gets its own call's bits.
+// Short receptive fields (the upsampling products: 2 taps) and long ones.
 TEST(Bf16Tiles, FewRowStreamsStackedGiveTheirOwnBits) {
   SKIP_WITHOUT_TILES();
-  const int64_t in = 40, out = 50, ldy = out + 3;
   for (const auto& [taps, dilation] : std::vector<std::pair<int64_t, int64_t>>{{2, 1}, {7, 1}, {3, 2}}) {
-    const std::vector<int64_t> rows = {4, 1, 2, 0, 4, 3, 20, 1, 4, 4};
-    std::vector<RandomConvolution> streams;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      at::manual_seed(40 + static_cast<int64_t>(i));
-      streams.emplace_back(rows[i] + (taps - 1) * dilation, in, out, taps);
-    }
-    const RandomConvolution& first = streams.front();
-    std::vector<at::Tensor> together, alone;
-    std::vector<Bf16ConvPart> parts;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      together.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
-      alone.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
-      parts.push_back(Bf16ConvPart{&streams[i].rounded, rows[i], together.back().data_ptr<float>()});
-      Bf16ConvRowsInto(first.packed, streams[i].rounded, rows[i], dilation, first.bias.data_ptr<float>(),
-                       alone.back().data_ptr<float>(), ldy);
-    }
-    Bf16ConvPartsInto(first.packed, parts.data(), static_cast<int64_t>(parts.size()), dilation,
-                      first.bias.data_ptr<float>(), ldy);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      SCOPED_TRACE(::testing::Message() << "taps " << taps << " dilation " << dilation << " stream " << i);
-      EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), alone[i].narrow(1, 0, out)));
-      EXPECT_TRUE(together[i].narrow(1, out, ldy - out).isnan().all().item<bool>()) << "wrote past out";
-      if (rows[i] > 0) {
-        EXPECT_FALSE(together[i].narrow(1, 0, out).isnan().any().item<bool>());
-      }
-    }
+    ExpectStreamsTogetherGiveTheirOwnBits({4, 1, 2, 0, 4, 3, 20, 1, 4, 4}, /*in=*/40, /*out=*/50, taps, dilation,
+                                          /*seed=*/40);
   }
 }
 
