@@ -648,8 +648,8 @@ void ConvNeXtBlock::StepParts(const StreamPart* parts, size_t count, size_t& slo
   pw1_.Into(mixed, total, hidden);
   nn::Gelu(hidden, total * 4 * channels_);
   pw2_.Into(hidden, total, mixed);
-  for (size_t i = 0, offset = 0; i < count; offset += static_cast<size_t>(parts[i].steps * channels_), ++i) {
-    nn::AddScaledRows(parts[i].x, mixed + offset, gamma_.data_ptr<float>(), parts[i].steps, channels_);
+  for (size_t i = 0; i < count; ++i) {  // the residual, from each stream's rows of `mixed`
+    nn::AddScaledRows(parts[i].x, to_dwconv[i].y, gamma_.data_ptr<float>(), parts[i].steps, channels_);
   }
 }
 

@@ -94,13 +94,14 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
                        const float* bias, int64_t ldy) {
   TORCH_CHECK(AmxBf16Available(), "Bf16ConvRowsInto: this CPU has no usable AMX-BF16 tiles");
   const int64_t history = (w.taps - 1) * dilation, width = w.width;
+  const auto few_rows = [](int64_t rows) { return rows > 0 && rows < kBf16TileRows; };
   int64_t small_parts = 0, stacked_steps = 0;
   for (int64_t i = 0; i < num_parts; ++i) {
     const Bf16Steps& x = *parts[i].x;
     const int64_t rows = parts[i].rows;
     TORCH_CHECK(x.width == width && rows + history <= x.steps, "Bf16ConvRowsInto: ", x.steps, " steps of width ",
                 x.width, " for ", rows, " rows of ", w.taps, " taps (dilation ", dilation, ") of width ", width);
-    if (rows > 0 && rows < kBf16TileRows) {
+    if (few_rows(rows)) {
       ++small_parts;
       stacked_steps += rows + history;
     }
@@ -120,7 +121,7 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
     int64_t at = 0;
     for (int64_t i = 0; i < num_parts; ++i) {
       const int64_t rows = parts[i].rows;
-      if (rows == 0 || rows >= kBf16TileRows) continue;
+      if (!few_rows(rows)) continue;
       std::memcpy(stacked_x.data() + at * width, parts[i].x->values.data(),
                   static_cast<size_t>((rows + history) * width) * sizeof(uint16_t));
       at += rows + history;
@@ -132,7 +133,7 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
   }
   for (int64_t i = 0; i < num_parts; ++i) {
     const int64_t rows = parts[i].rows;
-    if (rows > 0 && !(stack && rows < kBf16TileRows)) {
+    if (rows > 0 && !(stack && few_rows(rows))) {
       segments.push_back(Bf16ConvSegment{parts[i].x->values.data(), rows, parts[i].y});
     }
   }
@@ -158,7 +159,7 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
     int64_t at = 0;
     for (int64_t i = 0; i < num_parts; ++i) {
       const int64_t rows = parts[i].rows;
-      if (rows == 0 || rows >= kBf16TileRows) continue;
+      if (!few_rows(rows)) continue;
       for (int64_t r = 0; r < rows; ++r) {
         std::memcpy(parts[i].y + r * ldy, stacked_y.data() + (at + r) * ldy, static_cast<size_t>(w.out) * sizeof(float));
       }
