@@ -69,8 +69,10 @@ struct Int4GemvProblem {
 // thread, 48 MB of int8 weights, AVX-512: 1.75 ms for 1 row, 3.1-4.2 ms for 2, 1.7 ms with a
 // software prefetch this far ahead). One row streams at full speed without it (prefetching 1-2 KB
 // ahead slowed it down), and later passes over the same tile find it in cache: the int8 SIMD
-// kernels and the AVX-512 int4 kernel prefetch only in a tile's first pass of two or more rows.
-// (The float32 row kernel, four weight rows per pass, only got slower with a prefetch.)
+// kernels and the AVX-512 int4 kernel prefetch in a tile's first pass of two or more rows, and the
+// AVX-512 kernels' later passes (more than 8 rows: prefills) prefetch the next tile group's weights
+// (int8_dot_avx512vnni.cc: ForEachPass). (The float32 row kernel, four weight rows per pass, only
+// got slower with a prefetch.)
 constexpr int64_t kInt8PrefetchBytes = 8192;
 
 void Int8GemvTilesScalar(const Int8GemvProblem& p, int64_t tile_begin, int64_t tile_end);
