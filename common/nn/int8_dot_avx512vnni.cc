@@ -171,7 +171,7 @@ struct Int4Format {
 enum class Prefetch { kNone, kAhead, kNextGroup };
 
 struct PrefetchShare {
-  int64_t share = 0, share_count = 1;
+  int64_t share = 0, share_count = 0;  // share_count 0: no share of the next group to prefetch
 };
 
 template <typename Format, int T, int R, Prefetch kPrefetch>
@@ -236,13 +236,13 @@ inline void TileGroupPass(const typename Format::Problem& p, int64_t tile, int64
 // tiles, prefetch that group's weights, a share each.
 template <typename Format, int T, int R>
 inline void PassOfRows(const typename Format::Problem& p, int64_t tile, int64_t r0, int64_t rows,
-                       bool prefetch_next, PrefetchShare next) {
+                       PrefetchShare next) {
   if constexpr (R > 1) {
-    if (rows < R) return PassOfRows<Format, T, R - 1>(p, tile, r0, rows, prefetch_next, next);
+    if (rows < R) return PassOfRows<Format, T, R - 1>(p, tile, r0, rows, next);
   }
   if (R >= 2 && r0 == 0) {
     TileGroupPass<Format, T, R, Prefetch::kAhead>(p, tile, r0);
-  } else if (prefetch_next) {
+  } else if (next.share_count > 0) {
     TileGroupPass<Format, T, R, Prefetch::kNextGroup>(p, tile, r0, next);
   } else {
     TileGroupPass<Format, T, R, Prefetch::kNone>(p, tile, r0);
@@ -263,11 +263,10 @@ inline void ForEachPass(const typename Format::Problem& p, int64_t tile_begin, i
   const int64_t passes = (p.rows + R - 1) / R;
   int64_t tile = tile_begin;
   for (; tile + T <= tile_end; tile += T) {
-    const bool prefetch_next = tile + 2 * T <= tile_end;
+    const bool next_group = tile + 2 * T <= tile_end;
     for (int64_t pass = 0; pass < passes; ++pass) {
-      const int64_t r0 = pass * R;
-      PassOfRows<Format, T, R>(p, tile, r0, p.rows - r0, prefetch_next && pass > 0,
-                               PrefetchShare{pass - 1, passes - 1});
+      const PrefetchShare next = next_group && pass > 0 ? PrefetchShare{pass - 1, passes - 1} : PrefetchShare{};
+      PassOfRows<Format, T, R>(p, tile, pass * R, p.rows - pass * R, next);
     }
   }
   if constexpr (T > 1) {
