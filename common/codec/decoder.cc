@@ -513,9 +513,8 @@ void DecoderSession::DecodeLatentFrames(const ConvolutionPart* parts, size_t cou
     block.StepParts(streams.data(), count, slot, d.row_independent_convolutions_);
     advance(block.upsample_rate());
   }
-  for (const StreamPart& s : streams) d.final_act_.Rows(s.x, s.steps, s.x);
   output(1, 1);
-  d.final_conv_.StepParts(streams.data(), count, slot);
+  d.final_conv_.StepParts(streams.data(), count, slot, ConvolutionStepOptions{/*activation=*/&d.final_act_});
   advance(1);
   for (size_t i = 0; i < count; ++i) {
     for (int64_t t = 0; t < streams[i].steps; ++t) parts[i].samples[t] = std::clamp(streams[i].x[t], -1.0f, 1.0f);

@@ -133,7 +133,7 @@ void TileWindowProduct(const nn::Bf16TileWeight& w, const float* bias, const flo
 // input after its carried history (which becomes the last of its steps), rounded to bfloat16, then
 // one product for all of them, so that each weight tile is read once for every stream's rows.
 void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, int64_t dilation,
-                   const StreamPart* parts, size_t count, size_t slot);
+                   const StreamPart* parts, size_t count, size_t slot, const ConvolutionStepOptions& options);
 
 // Streaming rows [steps, channels] quantized once per step, as the products' rows see them.
 const nn::Int8Rows& QuantizeRows(const float* x, int64_t steps, int64_t channels) {
@@ -213,10 +213,10 @@ const float* FloatStepsAfterHistory(const float* x, int64_t steps, int64_t chann
 // input's copy, ~5 % of a streamed frame), and rounding is the same whenever it happens, so the
 // samples do not change.
 void RoundedStepsAfterHistory(const float* x, int64_t steps, int64_t in, int64_t width, at::Tensor& history,
-                              nn::Bf16Steps* out) {
+                              nn::Bf16Steps* out, const nn::SnakeBetaChannels* activation = nullptr) {
   const int64_t h = history.size(0);
   uint16_t* stored = reinterpret_cast<uint16_t*>(history.data_ptr<at::BFloat16>());
-  nn::ToBf16StepsAfter(stored, h, x, steps, in, width, out);
+  nn::ToBf16StepsAfter(stored, h, x, steps, in, width, out, activation);
   if (h > 0) std::memcpy(stored, out->values.data() + steps * width, static_cast<size_t>(h * width) * sizeof(uint16_t));
 }
 
@@ -234,32 +234,56 @@ at::Tensor ZeroRoundedHistory(int64_t steps, const nn::Bf16TileWeight& w) {
 }
 
 void TileStepParts(const nn::Bf16TileWeight& w, const float* bias, int64_t in, int64_t dilation,
-                   const StreamPart* parts, size_t count, size_t slot) {
+                   const StreamPart* parts, size_t count, size_t slot, const ConvolutionStepOptions& options) {
   thread_local std::vector<nn::Bf16Steps> rounded;  // one per stream, reused
   thread_local std::vector<nn::Bf16ConvPart> products;
   if (rounded.size() < count) rounded.resize(count);
   products.clear();
+  nn::SnakeBetaChannels activation;
+  if (options.activation != nullptr) activation = options.activation->Channels();
   for (size_t i = 0; i < count; ++i) {
     const StreamPart& p = parts[i];
-    RoundedStepsAfterHistory(p.x, p.steps, in, w.width, (*p.states)[slot], &rounded[i]);
+    RoundedStepsAfterHistory(p.x, p.steps, in, w.width, (*p.states)[slot], &rounded[i],
+                             options.activation != nullptr ? &activation : nullptr);
     products.push_back(nn::Bf16ConvPart{&rounded[i], p.steps, p.y});
   }
-  nn::Bf16ConvPartsInto(w, products.data(), static_cast<int64_t>(products.size()), dilation, bias, w.out);
+  nn::Bf16ConvPartsInto(w, products.data(), static_cast<int64_t>(products.size()), dilation, bias, w.out,
+                        options.add_to_output);
 }
 
 // A convolution's StepParts, from its state slot (which `slot` then passes): on AMX tiles one
-// product for all the streams, otherwise each stream's own Step.
+// product for all the streams, the options inside it; otherwise each stream's own Step, the
+// activation before it (into a buffer) and the sum after it. out_per_step: output values per input
+// step (a transposed convolution's stride times its channels).
 template <typename Convolution>
 void StepConvolutionParts(const Convolution& convolution, const nn::Bf16TileWeight& tiles, const at::Tensor& bias,
-                          int64_t in, int64_t dilation, const StreamPart* parts, size_t count, size_t& slot) {
+                          int64_t in, int64_t dilation, int64_t out_per_step, const StreamPart* parts, size_t count,
+                          size_t& slot, const ConvolutionStepOptions& options) {
   const size_t mine = slot++;
   if (tiles.packed.defined()) {
-    TileStepParts(tiles, bias.data_ptr<float>(), in, dilation, parts, count, mine);
+    TileStepParts(tiles, bias.data_ptr<float>(), in, dilation, parts, count, mine, options);
     return;
   }
+  int64_t inputs = 0, outputs = 0;
+  for (size_t i = 0; i < count; ++i) inputs += parts[i].steps * in, outputs += parts[i].steps * out_per_step;
+  thread_local std::vector<float> activated_buffer, product_buffer;
+  float* activated = options.activation != nullptr ? nn::GrowTo(&activated_buffer, inputs) : nullptr;
+  float* products = options.add_to_output ? nn::GrowTo(&product_buffer, outputs) : nullptr;
   for (size_t i = 0; i < count; ++i) {
+    const StreamPart& p = parts[i];
+    const float* x = p.x;
+    if (activated != nullptr) {
+      options.activation->Rows(p.x, p.steps, activated);
+      x = activated;
+      activated += p.steps * in;
+    }
+    float* y = products != nullptr ? products : p.y;
     size_t s = mine;
-    convolution.Step(parts[i].x, parts[i].steps, parts[i].y, *parts[i].states, s);
+    convolution.Step(x, p.steps, y, *p.states, s);
+    if (products != nullptr) {
+      nn::AddScaledRows(p.y, y, /*scale=*/nullptr, /*rows=*/1, p.steps * out_per_step);
+      products += p.steps * out_per_step;
+    }
   }
 }
 
@@ -390,8 +414,9 @@ void CausalConv1d::Step(const float* x, int64_t steps, float* y, StreamStates& s
   }
 }
 
-void CausalConv1d::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
-  StepConvolutionParts(*this, tile_weight_, bias_, in_channels_, dilation_, parts, count, slot);
+void CausalConv1d::StepParts(const StreamPart* parts, size_t count, size_t& slot,
+                             const ConvolutionStepOptions& options) const {
+  StepConvolutionParts(*this, tile_weight_, bias_, in_channels_, dilation_, out_channels_, parts, count, slot, options);
 }
 
 void CausalConv1d::SetPrecision(WeightPrecision precision) {
@@ -540,8 +565,10 @@ void CausalConvTranspose1d::Step(const float* x, int64_t steps, float* y, Stream
   }
 }
 
-void CausalConvTranspose1d::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
-  StepConvolutionParts(*this, tile_block_matrix_, block_bias_, in_channels_, /*dilation=*/1, parts, count, slot);
+void CausalConvTranspose1d::StepParts(const StreamPart* parts, size_t count, size_t& slot,
+                                      const ConvolutionStepOptions& options) const {
+  StepConvolutionParts(*this, tile_block_matrix_, block_bias_, in_channels_, /*dilation=*/1, stride_ * out_channels_,
+                       parts, count, slot, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,6 +604,10 @@ at::Tensor SnakeBeta::Forward(const at::Tensor& x) const {
   }
   at::Tensor s = at::sin(x * alpha_exp_);
   return x + inv_beta_ * (s * s);
+}
+
+nn::SnakeBetaChannels SnakeBeta::Channels() const {
+  return nn::SnakeBetaChannels{alpha_exp_.data_ptr<float>(), inv_beta_.data_ptr<float>()};
 }
 
 void SnakeBeta::Rows(const float* x, int64_t steps, float* y) const {
@@ -691,24 +722,18 @@ void SnakeResidualUnit::Step(float* x, int64_t steps, StreamStates& states, size
 void SnakeResidualUnit::StepParts(const StreamPart* parts, size_t count, size_t& slot) const {
   int64_t total = 0;
   for (size_t i = 0; i < count; ++i) total += parts[i].steps;
-  thread_local std::vector<float> activation_buffer, conv_buffer;
-  thread_local std::vector<StreamPart> to_conv, to_activation;  // the two convolutions' parts
-  float* activation = nn::GrowTo(&activation_buffer, total * channels_);
+  thread_local std::vector<float> conv_buffer;
+  thread_local std::vector<StreamPart> to_conv, to_residual;  // the two convolutions' parts
   float* conv = nn::GrowTo(&conv_buffer, total * channels_);
   to_conv.clear();
-  to_activation.clear();
+  to_residual.clear();
   for (size_t i = 0, offset = 0; i < count; offset += static_cast<size_t>(parts[i].steps * channels_), ++i) {
     const StreamPart& p = parts[i];
-    act1_.Rows(p.x, p.steps, activation + offset);
-    to_conv.push_back(StreamPart{activation + offset, p.steps, conv + offset, p.states});
-    to_activation.push_back(StreamPart{conv + offset, p.steps, activation + offset, p.states});
+    to_conv.push_back(StreamPart{p.x, p.steps, conv + offset, p.states});
+    to_residual.push_back(StreamPart{conv + offset, p.steps, p.x, p.states});
   }
-  conv1_.StepParts(to_conv.data(), count, slot);
-  for (const StreamPart& p : to_activation) act2_.Rows(p.x, p.steps, p.x);
-  conv2_.StepParts(to_activation.data(), count, slot);
-  for (size_t i = 0; i < count; ++i) {  // the residual
-    nn::AddScaledRows(parts[i].x, to_activation[i].y, /*scale=*/nullptr, parts[i].steps, channels_);
-  }
+  conv1_.StepParts(to_conv.data(), count, slot, ConvolutionStepOptions{/*activation=*/&act1_});
+  conv2_.StepParts(to_residual.data(), count, slot, ConvolutionStepOptions{/*activation=*/&act2_, /*add_to_output=*/true});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -755,8 +780,7 @@ void SnakeDecoderBlock::Step(float* x, int64_t steps, float* y, StreamStates& st
 }
 
 void SnakeDecoderBlock::StepParts(const StreamPart* parts, size_t count, size_t& slot, bool row_independent) const {
-  for (size_t i = 0; i < count; ++i) act_.Rows(parts[i].x, parts[i].steps, parts[i].x);
-  upsample_.StepParts(parts, count, slot);
+  upsample_.StepParts(parts, count, slot, ConvolutionStepOptions{/*activation=*/&act_});
   const int64_t channels = upsample_.out_channels();
   int64_t most = 0;  // rows of the longest stream
   for (size_t i = 0; i < count; ++i) most = std::max(most, parts[i].steps * upsample_.stride());

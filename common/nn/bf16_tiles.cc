@@ -67,7 +67,7 @@ void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16S
 }
 
 void ToBf16StepsAfter(const uint16_t* context, int64_t context_steps, const float* x, int64_t steps, int64_t in,
-                      int64_t width, Bf16Steps* out) {
+                      int64_t width, Bf16Steps* out, const SnakeBetaChannels* activation) {
   const int64_t total = context_steps + steps;
   out->steps = total;
   out->width = width;
@@ -77,7 +77,17 @@ void ToBf16StepsAfter(const uint16_t* context, int64_t context_steps, const floa
     std::memcpy(out->values.data(), context, static_cast<size_t>(context_steps * width) * sizeof(uint16_t));
   }
 #if defined(QWEN3TTS_X86_KERNELS)
-  ToBf16RowsAvx512(x, steps, in, width, out->values.data() + context_steps * width);
+  uint16_t* rounded = out->values.data() + context_steps * width;
+  if (activation != nullptr) {
+    // On every thread, as SnakeBetaChannelsLast splits an offline decode's activations.
+    ParallelFor(steps, std::max<int64_t>(1, kSnakeElementsPerChunk / std::max<int64_t>(width, 1)),
+                [&](int64_t begin, int64_t end) {
+                  SnakeBetaToBf16RowsAvx512(x + begin * in, end - begin, in, width, *activation,
+                                            rounded + begin * width);
+                });
+  } else {
+    ToBf16RowsAvx512(x, steps, in, width, rounded);
+  }
 #else
   TORCH_CHECK(false, "ToBf16Steps: built without the x86 kernels");
 #endif
@@ -91,7 +101,7 @@ void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows,
 }
 
 void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64_t num_parts, int64_t dilation,
-                       const float* bias, int64_t ldy) {
+                       const float* bias, int64_t ldy, bool add_to_output) {
   TORCH_CHECK(AmxBf16Available(), "Bf16ConvRowsInto: this CPU has no usable AMX-BF16 tiles");
   const int64_t history = (w.taps - 1) * dilation, width = w.width;
   const auto few_rows = [](int64_t rows) { return rows > 0 && rows < kBf16TileRows; };
@@ -147,7 +157,8 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
                                 bias,
                                 ldy,
                                 segments.data(),
-                                static_cast<int64_t>(segments.size())};
+                                static_cast<int64_t>(segments.size()),
+                                add_to_output};
   // Threads take pairs of output tiles (the kernel's passes cover two).
   const int64_t tiles = Tiles(w.out);
 #if defined(QWEN3TTS_X86_KERNELS)
@@ -161,7 +172,13 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
       const int64_t rows = parts[i].rows;
       if (!few_rows(rows)) continue;
       for (int64_t r = 0; r < rows; ++r) {
-        std::memcpy(parts[i].y + r * ldy, stacked_y.data() + (at + r) * ldy, static_cast<size_t>(w.out) * sizeof(float));
+        float* y = parts[i].y + r * ldy;
+        const float* product = stacked_y.data() + (at + r) * ldy;
+        if (add_to_output) {
+          for (int64_t o = 0; o < w.out; ++o) y[o] += product[o];
+        } else {
+          std::memcpy(y, product, static_cast<size_t>(w.out) * sizeof(float));
+        }
       }
       at += rows + history;
     }

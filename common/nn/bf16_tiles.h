@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/nn/snake_beta.h"
+
 namespace qwen3tts::nn {
 
 // True where the CPU has AMX-TILE, AMX-BF16 and AVX512-BF16 and the operating system lets the
@@ -58,12 +60,17 @@ struct Bf16Steps {
 };
 void ToBf16Steps(const float* x, int64_t steps, int64_t in, int64_t width, Bf16Steps* out);
 // The same after `context_steps` steps that are already bfloat16 rows of `width` (a streaming
-// convolution's carried history, kept rounded): [context, x's steps rounded].
+// convolution's carried history, kept rounded): [context, x's steps rounded]. With `activation`,
+// the steps rounded are SnakeBeta(x) (snake_beta.h; its bits, then rounded as above): the codec
+// decoder's activations feed its convolutions, and computing them on the way saves writing them in
+// float32 and reading them back to round them (x is not changed).
 void ToBf16StepsAfter(const uint16_t* context, int64_t context_steps, const float* x, int64_t steps, int64_t in,
-                      int64_t width, Bf16Steps* out);
+                      int64_t width, Bf16Steps* out, const SnakeBetaChannels* activation = nullptr);
 
 // y[r * ldy + o] = bias[o] + sum over taps j and inputs i of w[o, j, i] * x[r + j * dilation, i], for
 // r < rows (x must hold rows + (taps - 1) * dilation steps). Requires AmxBf16Available().
+// (Bf16ConvPartsInto with add_to_output: y[r * ldy + o] += that value, one float32 addition of the
+// finished product, as adding it to y afterwards gives: the codec decoder's residual connections.)
 void Bf16ConvRowsInto(const Bf16TileWeight& w, const Bf16Steps& x, int64_t rows, int64_t dilation, const float* bias,
                       float* y, int64_t ldy);
 
@@ -77,7 +84,7 @@ struct Bf16ConvPart {
   float* y;
 };
 void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64_t num_parts, int64_t dilation,
-                       const float* bias, int64_t ldy);
+                       const float* bias, int64_t ldy, bool add_to_output = false);
 
 // Internal to common/nn (bf16_tiles_amx.cc, built with the AMX and AVX512-BF16 flags).
 struct Bf16ConvSegment {
@@ -94,8 +101,11 @@ struct Bf16ConvProblem {
   int64_t ldy;
   const Bf16ConvSegment* segments;
   int64_t num_segments;
+  bool add_to_output;  // y += the product (else y = it)
 };
 void Bf16ConvTilesAmx(const Bf16ConvProblem& p, int64_t tile_begin, int64_t tile_end);
 void ToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width, uint16_t* out);
+void SnakeBetaToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width,
+                               const SnakeBetaChannels& activation, uint16_t* out);
 
 }  // namespace qwen3tts::nn

@@ -17,11 +17,17 @@
 // GCC's tile intrinsics paste their register numbers into the assembly text, so the kernel names
 // them by number: accumulators 0-3 (group g, tile t: 2g + t), activations 4 and 5 (group), weights
 // 6 and 7 (tile).
+//
+// GCC 12's AVX-512 conversions and rounding (SnakeBeta's lanes) pass an intentionally undefined
+// vector and then warn about it (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
 
 #include "common/nn/bf16_tiles.h"
+#include "common/nn/snake_beta_avx512_lanes.h"
+#include "common/nn/snake_beta_simd.h"
 
 namespace qwen3tts::nn {
 namespace {
@@ -47,11 +53,15 @@ void ConfigureTiles() {
   _tile_loadconfig(&config);
 }
 
-// Accumulator tile (group g, output tile t) -> y, only the rows and outputs that exist.
+// Accumulator tile (group g, output tile t) -> y, only the rows and outputs that exist; with
+// kAdd, added to what y holds.
+template <bool kAdd>
 inline void StoreValid(const float* scratch, float* y, int64_t ldy, int64_t rows, int64_t outputs) {
-  const __mmask16 valid = static_cast<__mmask16>((1u << outputs) - 1);
+  const __mmask16 valid = static_cast<__mmask16>(outputs < kTileOutputs ? (1u << outputs) - 1 : 0xffffu);
   for (int64_t r = 0; r < rows; ++r) {
-    _mm512_mask_storeu_ps(y + r * ldy, valid, _mm512_load_ps(scratch + r * kTileOutputs));
+    __m512 product = _mm512_load_ps(scratch + r * kTileOutputs);
+    if constexpr (kAdd) product = _mm512_add_ps(_mm512_maskz_loadu_ps(valid, y + r * ldy), product);
+    _mm512_mask_storeu_ps(y + r * ldy, valid, product);
   }
 }
 
@@ -93,9 +103,9 @@ void Pass(const Bf16ConvProblem& p, const Bf16ConvSegment& s, int64_t tile, int6
       const int64_t o0 = (tile + t) * kTileOutputs;
       const int64_t outputs = p.out - o0 < kTileOutputs ? p.out - o0 : kTileOutputs;
       float* y = s.y + row * p.ldy + o0;
-      const bool whole = rows == kGroupRows && outputs == kTileOutputs;
-      // Straight into y where the tile is whole, else through scratch (the rows past p.rows are
-      // the zero steps' products, the outputs past p.out zero weights').
+      const bool whole = rows == kGroupRows && outputs == kTileOutputs && !p.add_to_output;
+      // Straight into y where the tile is whole and replaces y, else through scratch (the rows past
+      // p.rows are the zero steps' products, the outputs past p.out zero weights').
       float* destination = whole ? y : scratch;
       const int64_t stride = whole ? p.ldy * 4 : 64;
       switch (2 * g + t) {
@@ -104,7 +114,12 @@ void Pass(const Bf16ConvProblem& p, const Bf16ConvSegment& s, int64_t tile, int6
         case 2: _tile_stored(2, destination, stride); break;
         default: _tile_stored(3, destination, stride); break;
       }
-      if (!whole) StoreValid(scratch, y, p.ldy, rows, outputs);
+      if (whole) continue;
+      if (p.add_to_output) {
+        StoreValid<true>(scratch, y, p.ldy, rows, outputs);
+      } else {
+        StoreValid<false>(scratch, y, p.ldy, rows, outputs);
+      }
     }
   }
 }
@@ -153,6 +168,34 @@ void ToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width, u
                               : n > 0 ? static_cast<__mmask16>((1u << n) - 1)
                                       : static_cast<__mmask16>(0);
       const __m256bh converted = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(valid, xr + i));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), reinterpret_cast<const __m256i&>(converted));
+    }
+  }
+}
+
+// SnakeBeta (snake_beta_simd.h: the instructions of SnakeBetaPerChannelAvx512, so its bits) of each
+// row's `in` values, rounded as ToBf16RowsAvx512 rounds; the inputs past `in` are zeros.
+void SnakeBetaToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width,
+                               const SnakeBetaChannels& activation, uint16_t* out) {
+  using Lanes = snake_simd::Avx512Lanes;
+  const SnakeSlowSinFn slow_sin = SnakeSlowSin;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * in;
+    uint16_t* o = out + r * width;
+    for (int64_t i = 0; i < width; i += Lanes::kWidth) {
+      const int64_t n = in - i;
+      __m512 y;
+      if (n >= Lanes::kWidth) {
+        y = snake_simd::SnakeValue<Lanes, false, true>(xr + i, Lanes::TailMask(0), activation.alpha + i,
+                                                        activation.inv_beta + i, slow_sin);
+      } else if (n > 0) {
+        y = snake_simd::SnakeValue<Lanes, true, true>(xr + i, Lanes::TailMask(n), activation.alpha + i,
+                                                       activation.inv_beta + i, slow_sin);
+        y = _mm512_maskz_mov_ps(Lanes::TailMask(n), y);
+      } else {
+        y = _mm512_setzero_ps();
+      }
+      const __m256bh converted = _mm512_cvtneps_pbh(y);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), reinterpret_cast<const __m256i&>(converted));
     }
   }

@@ -9,8 +9,6 @@
 namespace qwen3tts::nn {
 namespace {
 
-float LibmSin(float a) { return static_cast<float>(std::sin(static_cast<double>(a))); }
-
 #if defined(QWEN3TTS_X86_KERNELS)
 // The widest kernels the CPU has (both give the same bits).
 struct SnakeKernels {
@@ -25,11 +23,10 @@ const SnakeKernels& Kernels() {
 }
 #endif
 
-// Elements per chunk when an offline decode's activations are split between threads; a streaming
-// step's (at most a few hundred thousand) run on the calling thread.
-constexpr int64_t kElementsPerChunk = int64_t{1} << 16;
 
 }  // namespace
+
+float SnakeSlowSin(float a) { return static_cast<float>(std::sin(static_cast<double>(a))); }
 
 bool SnakeBetaAvailable() { return CpuHasAvx2Fma(); }
 
@@ -37,10 +34,10 @@ void SnakeBetaChannelsFirst(const float* x, float* y, int64_t rows, int64_t step
                             const float* inv_beta, int64_t channels) {
 #if defined(QWEN3TTS_X86_KERNELS)
   const auto one_channel = Kernels().one_channel;
-  ParallelFor(rows, std::max<int64_t>(1, kElementsPerChunk / std::max<int64_t>(steps, 1)), [&](int64_t begin, int64_t end) {
+  ParallelFor(rows, std::max<int64_t>(1, kSnakeElementsPerChunk / std::max<int64_t>(steps, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t c = r % channels;
-      one_channel(x + r * steps, y + r * steps, steps, alpha[c], inv_beta[c], LibmSin);
+      one_channel(x + r * steps, y + r * steps, steps, alpha[c], inv_beta[c], SnakeSlowSin);
     }
   });
 #else
@@ -52,9 +49,9 @@ void SnakeBetaChannelsLast(const float* x, float* y, int64_t steps, int64_t chan
                            const float* inv_beta) {
 #if defined(QWEN3TTS_X86_KERNELS)
   const auto per_channel = Kernels().per_channel;
-  ParallelFor(steps, std::max<int64_t>(1, kElementsPerChunk / std::max<int64_t>(channels, 1)), [&](int64_t begin, int64_t end) {
+  ParallelFor(steps, std::max<int64_t>(1, kSnakeElementsPerChunk / std::max<int64_t>(channels, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      per_channel(x + t * channels, y + t * channels, channels, alpha, inv_beta, LibmSin);
+      per_channel(x + t * channels, y + t * channels, channels, alpha, inv_beta, SnakeSlowSin);
     }
   });
 #else

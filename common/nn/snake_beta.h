@@ -27,6 +27,21 @@ void SnakeBetaChannelsFirst(const float* x, float* y, int64_t rows, int64_t step
 void SnakeBetaChannelsLast(const float* x, float* y, int64_t steps, int64_t channels, const float* alpha,
                            const float* inv_beta);
 
+// Elements per chunk when an offline decode's activations are split between threads; a streaming
+// step's (at most a few hundred thousand) run on the calling thread.
+constexpr int64_t kSnakeElementsPerChunk = int64_t{1} << 16;
+
+// A SnakeBeta's per-channel parameters, for kernels that apply it on the way into another layout
+// (bf16_tiles.h: the rounded input steps of a convolution on AMX tiles).
+struct SnakeBetaChannels {
+  const float* alpha = nullptr;     // exp(alpha) per channel
+  const float* inv_beta = nullptr;  // 1 / (exp(beta) + 1e-9) per channel
+};
+
+// Internal to common/nn: sin for the arguments the kernels do not reduce themselves (libm's, in
+// double).
+float SnakeSlowSin(float a);
+
 // Internal to common/nn: the AVX2 + FMA (and AVX-512) kernels over n contiguous elements; `slow_sin` computes
 // sin for the arguments they do not reduce themselves. OneChannel: all of one channel's alpha and
 // inv_beta; PerChannel: element i is channel i (alpha[i], inv_beta[i]).

@@ -45,11 +45,11 @@ inline typename L::Vec SinSquared(typename L::Vec a) {
   return L::Mul(v, v);
 }
 
-// One vector of elements (kTail: the `mask` lanes only). kPerChannel: alpha and inv_beta are
-// vectors loaded beside x; else one value each.
+// SnakeBeta of one vector of elements (kTail: the `mask` lanes are loaded, the others are zeros).
+// kPerChannel: alpha and inv_beta are vectors loaded beside x; else one value each.
 template <typename L, bool kTail, bool kPerChannel>
-inline void SnakeVector(const float* x, float* y, typename L::Mask mask, const float* alpha, const float* inv_beta,
-                        SnakeSlowSinFn slow_sin) {
+inline typename L::Vec SnakeValue(const float* x, typename L::Mask mask, const float* alpha, const float* inv_beta,
+                                  SnakeSlowSinFn slow_sin) {
   using Vec = typename L::Vec;
   const Vec xv = kTail ? L::LoadTail(x, mask) : L::Load(x);
   Vec alpha_v, inv_beta_v;
@@ -76,7 +76,14 @@ inline void SnakeVector(const float* x, float* y, typename L::Mask mask, const f
     }
     sin2 = L::FromArray(values);
   }
-  const Vec yv = L::Fmadd(inv_beta_v, sin2, xv);
+  return L::Fmadd(inv_beta_v, sin2, xv);
+}
+
+// One vector of elements into y (kTail: the `mask` lanes only).
+template <typename L, bool kTail, bool kPerChannel>
+inline void SnakeVector(const float* x, float* y, typename L::Mask mask, const float* alpha, const float* inv_beta,
+                        SnakeSlowSinFn slow_sin) {
+  const typename L::Vec yv = SnakeValue<L, kTail, kPerChannel>(x, mask, alpha, inv_beta, slow_sin);
   if (kTail) {
     L::StoreTail(y, mask, yv);
   } else {

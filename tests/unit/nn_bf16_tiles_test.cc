@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/nn/bf16_tiles.h"
+#include "common/nn/snake_beta.h"
 
 namespace qwen3tts::nn {
 namespace {
@@ -89,6 +90,38 @@ TEST(Bf16Tiles, StepsAfterRoundedContextAreTheWholeInputRounded) {
   }
 }
 
+// SnakeBeta on the way into the rounded steps: the activation's own bits (SnakeBetaChannelsLast),
+// then rounded as ever, after the context and before the zero padding; x is not changed. Widths
+// with a partial vector of 16 inputs, and arguments past the kernel's own reduction (libm's sin).
+TEST(Bf16Tiles, StepsWithSnakeBetaAreTheActivationsRounded) {
+  SKIP_WITHOUT_TILES();
+  if (!SnakeBetaAvailable()) GTEST_SKIP() << "no AVX2 + FMA";
+  at::manual_seed(8);
+  for (int64_t in : {45, 96}) {
+    const int64_t width = Bf16TileWidth(in);
+    const at::Tensor alpha = at::rand({in}) * 2 + 0.1, inv_beta = at::rand({in}) + 0.5;
+    const SnakeBetaChannels activation{alpha.data_ptr<float>(), inv_beta.data_ptr<float>()};
+    for (const auto& [context_steps, steps] : std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {6, 2}, {54, 33}}) {
+      SCOPED_TRACE(testing::Message() << "in " << in << ", " << context_steps << " context steps, " << steps << " new");
+      at::Tensor x = at::randn({steps, in}) * 10;
+      x[0][1] = 30000.0f;  // alpha * x past 8192
+      const at::Tensor x_before = x.clone();
+      Bf16Steps context;
+      ToBf16Steps(at::randn({context_steps, in}).data_ptr<float>(), context_steps, in, width, &context);
+      at::Tensor activated = at::empty({steps, in});
+      SnakeBetaChannelsLast(x.data_ptr<float>(), activated.data_ptr<float>(), steps, in, alpha.data_ptr<float>(),
+                            inv_beta.data_ptr<float>());
+      Bf16Steps fused, separate;
+      ToBf16StepsAfter(context.values.data(), context_steps, x.data_ptr<float>(), steps, in, width, &fused,
+                       &activation);
+      ToBf16StepsAfter(context.values.data(), context_steps, activated.data_ptr<float>(), steps, in, width, &separate);
+      EXPECT_EQ(fused.steps, context_steps + steps);
+      EXPECT_EQ(fused.values, separate.values);
+      EXPECT_TRUE(at::equal(x, x_before));
+    }
+  }
+}
+
 // Input widths with whole and partial 32-input chunks; taps and dilations of the decoder's
 // convolutions; rows below, at and past the tiles' 16 and 32; outputs in whole and partial tiles of
 // 16, one output (the decoder's last convolution), and results written ldy apart.
@@ -144,9 +177,10 @@ TEST(Bf16Tiles, ARowGivesTheSameBitsWhereverItSits) {
 
 // Streams of `rows` rows each (own random steps, the first stream's weight for all) through one
 // Bf16ConvPartsInto call: every row has the bits of the stream's own call, and nothing is written
-// past `out`.
+// past `out`. With add_to_output, each stream's y starts with random values and ends with those
+// plus its own call's product (float32 sums: what adding the product afterwards gives).
 void ExpectStreamsTogetherGiveTheirOwnBits(const std::vector<int64_t>& rows, int64_t in, int64_t out, int64_t taps,
-                                           int64_t dilation, int64_t seed) {
+                                           int64_t dilation, int64_t seed, bool add_to_output = false) {
   const int64_t ldy = out + 2;
   std::vector<RandomConvolution> streams;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -154,20 +188,25 @@ void ExpectStreamsTogetherGiveTheirOwnBits(const std::vector<int64_t>& rows, int
     streams.emplace_back(rows[i] + (taps - 1) * dilation, in, out, taps);
   }
   const RandomConvolution& first = streams.front();
-  std::vector<at::Tensor> together, alone;
+  std::vector<at::Tensor> together, alone, before;
   std::vector<Bf16ConvPart> parts;
   for (size_t i = 0; i < rows.size(); ++i) {
     together.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
+    if (add_to_output) together.back().narrow(1, 0, out).copy_(at::randn({rows[i], out}) * 3);
+    before.push_back(together.back().clone());
     alone.push_back(at::full({rows[i], ldy}, std::numeric_limits<float>::quiet_NaN()));
     parts.push_back(Bf16ConvPart{&streams[i].rounded, rows[i], together.back().data_ptr<float>()});
     Bf16ConvRowsInto(first.packed, streams[i].rounded, rows[i], dilation, first.bias.data_ptr<float>(),
                      alone.back().data_ptr<float>(), ldy);
   }
   Bf16ConvPartsInto(first.packed, parts.data(), static_cast<int64_t>(parts.size()), dilation,
-                    first.bias.data_ptr<float>(), ldy);
+                    first.bias.data_ptr<float>(), ldy, add_to_output);
   for (size_t i = 0; i < rows.size(); ++i) {
-    SCOPED_TRACE(::testing::Message() << "taps " << taps << " dilation " << dilation << " stream " << i);
-    EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), alone[i].narrow(1, 0, out)));
+    SCOPED_TRACE(::testing::Message() << "taps " << taps << " dilation " << dilation << " stream " << i
+                                      << (add_to_output ? " (added to y)" : ""));
+    const at::Tensor expected =
+        add_to_output ? before[i].narrow(1, 0, out) + alone[i].narrow(1, 0, out) : alone[i].narrow(1, 0, out);
+    EXPECT_TRUE(at::equal(together[i].narrow(1, 0, out), expected));
     EXPECT_TRUE(together[i].narrow(1, out, ldy - out).isnan().all().item<bool>()) << "wrote past out";
     if (rows[i] > 0) {
       EXPECT_FALSE(together[i].narrow(1, 0, out).isnan().any().item<bool>());
@@ -180,6 +219,16 @@ TEST(Bf16Tiles, StreamsTakenTogetherGiveTheirOwnBits) {
   SKIP_WITHOUT_TILES();
   ExpectStreamsTogetherGiveTheirOwnBits({4, 0, 33, 1, 16}, /*in=*/72, /*out=*/40, /*taps=*/7, /*dilation=*/3,
                                         /*seed=*/20);
+}
+
+// The products added to what the outputs hold (the decoder's residual connections), in whole and
+// partial tiles of rows and outputs, and through the stacked segment of few-row streams.
+TEST(Bf16Tiles, ProductsAddedToTheOutputsAreTheirSums) {
+  SKIP_WITHOUT_TILES();
+  ExpectStreamsTogetherGiveTheirOwnBits({4, 0, 33, 1, 16, 32}, /*in=*/72, /*out=*/40, /*taps=*/1, /*dilation=*/1,
+                                        /*seed=*/60, /*add_to_output=*/true);
+  ExpectStreamsTogetherGiveTheirOwnBits({4, 1, 2, 0, 4, 3, 20, 1}, /*in=*/40, /*out=*/64, /*taps=*/7, /*dilation=*/3,
+                                        /*seed=*/70, /*add_to_output=*/true);
 }
 
 // Streams of fewer rows than a tile group (a streamed frame's first convolutions) are stacked into
