@@ -57,7 +57,7 @@ void ConfigureTiles() {
 // kAdd, added to what y holds.
 template <bool kAdd>
 inline void StoreValid(const float* scratch, float* y, int64_t ldy, int64_t rows, int64_t outputs) {
-  const __mmask16 valid = static_cast<__mmask16>(outputs < kTileOutputs ? (1u << outputs) - 1 : 0xffffu);
+  const __mmask16 valid = static_cast<__mmask16>((1u << outputs) - 1);
   for (int64_t r = 0; r < rows; ++r) {
     __m512 product = _mm512_load_ps(scratch + r * kTileOutputs);
     if constexpr (kAdd) product = _mm512_add_ps(_mm512_maskz_loadu_ps(valid, y + r * ldy), product);
@@ -174,7 +174,8 @@ void ToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width, u
 }
 
 // SnakeBeta (snake_beta_simd.h: the instructions of SnakeBetaPerChannelAvx512, so its bits) of each
-// row's `in` values, rounded as ToBf16RowsAvx512 rounds; the inputs past `in` are zeros.
+// row's `in` values, rounded as ToBf16RowsAvx512 rounds; the inputs past `in` are zeros (a masked
+// load's zero lanes give SnakeBeta(0) = 0).
 void SnakeBetaToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t width,
                                const SnakeBetaChannels& activation, uint16_t* out) {
   using Lanes = snake_simd::Avx512Lanes;
@@ -191,7 +192,6 @@ void SnakeBetaToBf16RowsAvx512(const float* x, int64_t rows, int64_t in, int64_t
       } else if (n > 0) {
         y = snake_simd::SnakeValue<Lanes, true, true>(xr + i, Lanes::TailMask(n), activation.alpha + i,
                                                        activation.inv_beta + i, slow_sin);
-        y = _mm512_maskz_mov_ps(Lanes::TailMask(n), y);
       } else {
         y = _mm512_setzero_ps();
       }

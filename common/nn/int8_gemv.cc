@@ -141,7 +141,7 @@ inline T Int4Level(T v) {
 // GCC ran the earlier `omp simd` reductions as scalar chains of 32 dependent additions, which made
 // quantizing ~65 % of an int4 talker's start-up.
 typedef float Int4Lanes __attribute__((vector_size(16)));
-constexpr int kInt4Lanes = 4;
+constexpr int kInt4Lanes = sizeof(Int4Lanes) / sizeof(float);
 
 inline float SumOfLanes(Int4Lanes v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 

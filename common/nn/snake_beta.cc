@@ -23,7 +23,6 @@ const SnakeKernels& Kernels() {
 }
 #endif
 
-
 }  // namespace
 
 float SnakeSlowSin(float a) { return static_cast<float>(std::sin(static_cast<double>(a))); }
