@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/nn/parallel.h"
+#include "common/nn/row_ops.h"
 
 #if defined(QWEN3TTS_X86_KERNELS)
 #include <cpuid.h>
@@ -80,11 +81,9 @@ void ToBf16StepsAfter(const uint16_t* context, int64_t context_steps, const floa
   uint16_t* rounded = out->values.data() + context_steps * width;
   if (activation != nullptr) {
     // On every thread, as SnakeBetaChannelsLast splits an offline decode's activations.
-    ParallelFor(steps, std::max<int64_t>(1, kSnakeElementsPerChunk / std::max<int64_t>(width, 1)),
-                [&](int64_t begin, int64_t end) {
-                  SnakeBetaToBf16RowsAvx512(x + begin * in, end - begin, in, width, *activation,
-                                            rounded + begin * width);
-                });
+    ParallelFor(steps, SnakeRowsPerChunk(width), [&](int64_t begin, int64_t end) {
+      SnakeBetaToBf16RowsAvx512(x + begin * in, end - begin, in, width, *activation, rounded + begin * width);
+    });
   } else {
     ToBf16RowsAvx512(x, steps, in, width, rounded);
   }
@@ -175,7 +174,7 @@ void Bf16ConvPartsInto(const Bf16TileWeight& w, const Bf16ConvPart* parts, int64
         float* y = parts[i].y + r * ldy;
         const float* product = stacked_y.data() + (at + r) * ldy;
         if (add_to_output) {
-          for (int64_t o = 0; o < w.out; ++o) y[o] += product[o];
+          AddScaledRows(y, product, /*scale=*/nullptr, /*rows=*/1, w.out);
         } else {
           std::memcpy(y, product, static_cast<size_t>(w.out) * sizeof(float));
         }

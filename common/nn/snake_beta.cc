@@ -33,7 +33,7 @@ void SnakeBetaChannelsFirst(const float* x, float* y, int64_t rows, int64_t step
                             const float* inv_beta, int64_t channels) {
 #if defined(QWEN3TTS_X86_KERNELS)
   const auto one_channel = Kernels().one_channel;
-  ParallelFor(rows, std::max<int64_t>(1, kSnakeElementsPerChunk / std::max<int64_t>(steps, 1)), [&](int64_t begin, int64_t end) {
+  ParallelFor(rows, SnakeRowsPerChunk(steps), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t c = r % channels;
       one_channel(x + r * steps, y + r * steps, steps, alpha[c], inv_beta[c], SnakeSlowSin);
@@ -48,7 +48,7 @@ void SnakeBetaChannelsLast(const float* x, float* y, int64_t steps, int64_t chan
                            const float* inv_beta) {
 #if defined(QWEN3TTS_X86_KERNELS)
   const auto per_channel = Kernels().per_channel;
-  ParallelFor(steps, std::max<int64_t>(1, kSnakeElementsPerChunk / std::max<int64_t>(channels, 1)), [&](int64_t begin, int64_t end) {
+  ParallelFor(steps, SnakeRowsPerChunk(channels), [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       per_channel(x + t * channels, y + t * channels, channels, alpha, inv_beta, SnakeSlowSin);
     }

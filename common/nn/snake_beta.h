@@ -27,9 +27,13 @@ void SnakeBetaChannelsFirst(const float* x, float* y, int64_t rows, int64_t step
 void SnakeBetaChannelsLast(const float* x, float* y, int64_t steps, int64_t channels, const float* alpha,
                            const float* inv_beta);
 
-// Elements per chunk when an offline decode's activations are split between threads; a streaming
-// step's (at most a few hundred thousand) run on the calling thread.
-constexpr int64_t kSnakeElementsPerChunk = int64_t{1} << 16;
+// Rows of `row_elements` per chunk when an offline decode's activations are split between threads
+// (2^16 elements a chunk); a streaming step's (at most a few hundred thousand) run on the calling
+// thread.
+inline int64_t SnakeRowsPerChunk(int64_t row_elements) {
+  constexpr int64_t kElementsPerChunk = int64_t{1} << 16;
+  return row_elements >= kElementsPerChunk ? 1 : kElementsPerChunk / (row_elements > 0 ? row_elements : 1);
+}
 
 // A SnakeBeta's per-channel parameters, for kernels that apply it on the way into another layout
 // (bf16_tiles.h: the rounded input steps of a convolution on AMX tiles).
