@@ -4,7 +4,7 @@
 Measures, per model shape and talker precision:
   * per-frame milliseconds of the talker, the code predictor (qwen3tts-bench-talker; EOS suppressed, so
     every run generates exactly --frames frames) and the speech-tokenizer decoder (qwen3tts-bench-codec-
-    decoder, streaming one frame per call on one thread, as the vocoder stage runs; int8 and int4 rows pair the
+    decoder, streaming one frame per call on one thread, as the vocoder stage runs; int8 and int4(-g128) rows pair the
     talker with the int8 vocoder (bfloat16 / int8 convolutions), float32 and bfloat16 rows use the float32
     vocoder: VOCODER_DTYPE);
   * frames/s, real-time factor (one frame = 80 ms of audio) and peak RSS of the talker bench;
@@ -14,7 +14,7 @@ Measures, per model shape and talker precision:
   * time to first audio through `qwen3-tts serve` (all stages in one process, in-process channel) and
     through the split deployment (talker, vocoder and gateway processes over loopback gRPC);
 and a concurrency sweep through the gateway with qwen3-tts-load (levels alternating in rounds, each level's
-ratio to one stream taken within a round), and the accuracy cost of bfloat16, int8 and int4
+ratio to one stream taken within a round), and the accuracy cost of bfloat16, int8, int4 and int4-g128
 weights against float32 on the golden cases (qwen3tts-bench-precision, $QWEN3TTS_GOLDEN_DIR or
 ../shared/golden beside the checkout; skipped without it). The gRPC API cannot suppress EOS, so
 serving runs use a fixed max_duration and report the frames actually generated per request.
@@ -222,12 +222,13 @@ def streamed_parameters(model_dir):
 
 def streamed_bytes(params, part, dtype):
     """Bytes of a part's weights as the talker keeps them in `dtype`. int8's per-row scales are
-    negligible; int4 packs 32 weights and a bfloat16 scale in 18 bytes (its few int8 heads counted as
-    int4: a rounding error); float32 keeps matrices stored in bfloat16 in bfloat16 (no value changes)."""
+    negligible; int4 packs 32 weights and a bfloat16 scale in 18 bytes, int4-g128 128 weights and a scale
+    in 66 (their few int8 heads counted as int4: a rounding error); float32 keeps matrices stored in
+    bfloat16 in bfloat16 (no value changes)."""
     n = params[part]
     if dtype == "float32":
         return 4 * n - 2 * params[part + "_bf16_matrices"]
-    return n * {"bfloat16": 2, "int8": 1, "int4": 18 / 32}[dtype]
+    return n * {"bfloat16": 2, "int8": 1, "int4": 18 / 32, "int4-g128": 66 / 128}[dtype]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def measure_bandwidth(args):
 
 
 def measure_precision(args):
-    """Accuracy cost of bfloat16, int8 and int4 talker weights vs float32 on the golden cases (qwen3tts-bench-precision)."""
+    """Accuracy cost of bfloat16, int8, int4 and int4-g128 talker weights vs float32 on the golden cases (qwen3tts-bench-precision)."""
     golden = golden_dir()
     if not os.path.exists(os.path.join(golden, "manifest.json")):
         log("precision: no golden set at %s (set QWEN3TTS_GOLDEN_DIR); skipped" % golden)
@@ -253,7 +254,7 @@ def measure_precision(args):
     out, _ = run_tool([args.tool("qwen3tts-bench-precision"), golden], timeout=1800)
     summary = {}
     for line in out.splitlines():
-        m = re.match(r"\s*(\w+)\s+vs float32: mean code agreement ([\d.]+) %, worst waveform SNR (\S+) dB, "
+        m = re.match(r"\s*([\w-]+)\s+vs float32: mean code agreement ([\d.]+) %, worst waveform SNR (\S+) dB, "
                      r"first-step logits error ([\d.]+) %, first token agreement (\d+)/(\d+)", line)
         if m:
             summary[m.group(1)] = {"code_agreement_percent": float(m.group(2)), "worst_snr_db": float(m.group(3)),
@@ -291,11 +292,12 @@ def amx_bf16_tiles():
 
 
 # The vocoder each talker precision is deployed with: (linear-layer dtype, convolution dtype). The
-# vocoder's linear layers have no bfloat16 form. int4, the fastest talker, gets the fastest vocoder:
+# vocoder's linear layers have no bfloat16 form. int4 and int4-g128, the fastest talkers, get the fastest vocoder:
 # bfloat16 convolutions on AMX tiles where the CPU has them, else int8 convolutions; int8 keeps the
 # bfloat16 ones of earlier rounds, so both are measured where there are no tiles.
 VOCODER_DTYPE = {"float32": ("float32", "float32"), "bfloat16": ("float32", "bfloat16"), "int8": ("int8", "bfloat16"),
                  "int4": ("int8", "bfloat16" if amx_bf16_tiles() else "int8")}
+VOCODER_DTYPE["int4-g128"] = VOCODER_DTYPE["int4"]
 
 
 def vocoder_label(vdtype):
@@ -691,7 +693,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="tiny models and short runs (< 2 minutes)")
     p.add_argument("--shapes", help="comma-separated shapes; SHAPE:dtype+dtype limits a shape's precisions "
                                     "(default 0.6b,1.7b; tiny with --quick)")
-    p.add_argument("--precisions", default="float32,bfloat16,int8,int4")
+    p.add_argument("--precisions", default="float32,bfloat16,int8,int4,int4-g128")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench/results")
     p.add_argument("--models-dir", default="/tmp/qwen3tts-bench-models")
@@ -723,7 +725,7 @@ def parse_args(argv):
         a.shapes.append((name, only.split("+") if only else precisions))
     for _, ps in a.shapes:
         for prec in ps:
-            if prec not in ("float32", "bfloat16", "int8", "int4"):
+            if prec not in ("float32", "bfloat16", "int8", "int4", "int4-g128"):
                 p.error("unknown precision %s" % prec)
     a.serving_shapes = a.serving_shapes.split(",") if a.serving_shapes else [a.shapes[0][0]]
     a.streams = [int(s) for s in a.streams.split(",")]

@@ -2,7 +2,7 @@
 // second, for a few activation rows (decoding steps, streaming-decoder frames) up to GEMM sizes.
 //
 //   qwen3tts-bench-linear [--shape OUTxIN]... [--rows 1,2,4,8,16,32,64] [--threads N] [--reps N]
-//                         [--kernel auto|avx512-vnni|avx2|scalar]
+//                         [--kernel auto|amx|avx512-vnni|avx2|scalar]
 //
 // --kernel: the int8/int4 kernel to time (default: the fastest this CPU has); a kernel the CPU
 //           lacks is refused.
@@ -10,7 +10,9 @@
 // Columns: at::linear (OpenBLAS GEMM, repacks the weight every call), at::mv per row (the float32
 // decoding path before nn::FloatGemv), nn::FloatGemv, nn::FloatGemv on bfloat16 weights (half the
 // bytes, float32 arithmetic), nn::Int8Gemv (int8 weights, a quarter of the
-// bytes), nn::Int4Gemv (4-bit weights with bfloat16 block scales, 0.14x the bytes of float32). The weight matrix is larger than the L3 cache unless a small shape is asked for.
+// bytes), nn::Int4Gemv (4-bit weights with bfloat16 block scales, 0.14x the bytes of float32) and
+// the same with one scale per 128 inputs (int4-g128: AMX tiles where the CPU has them). The weight
+// matrix is larger than the L3 cache unless a small shape is asked for.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -89,6 +91,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--kernel" && has_value) {
       const std::string name = argv[++i];
       const std::pair<const char*, Int8Kernel> kernels[] = {{"auto", Int8Kernel::kAuto},
+                                                            {"amx", Int8Kernel::kAmx},
                                                             {"avx512-vnni", Int8Kernel::kAvx512Vnni},
                                                             {"avx2", Int8Kernel::kAvx2},
                                                             {"scalar", Int8Kernel::kScalar}};
@@ -100,14 +103,14 @@ int main(int argc, char** argv) {
         }
       }
       if (!known || !Int8KernelAvailable(kernel)) {
-        std::fprintf(stderr, "--kernel takes auto, avx512-vnni, avx2 or scalar (one this CPU has), not '%s'\n",
+        std::fprintf(stderr, "--kernel takes auto, amx, avx512-vnni, avx2 or scalar (one this CPU has), not '%s'\n",
                      name.c_str());
         return 2;
       }
     } else {
       std::fprintf(stderr,
                    "usage: %s [--shape OUTxIN]... [--rows 1,2,4,...] [--threads N] [--reps N] "
-                   "[--kernel auto|avx512-vnni|avx2|scalar]\n",
+                   "[--kernel auto|amx|avx512-vnni|avx2|scalar]\n",
                    argv[0]);
       return 2;
     }
@@ -115,14 +118,15 @@ int main(int argc, char** argv) {
   if (shapes.empty()) shapes = {{3072, 1024}, {6144, 3072}};
   if (threads > 0) at::set_num_threads(threads);
   std::printf("threads: %d  (best of %d calls; GB/s = weight bytes / time)\n", at::get_num_threads(), reps);
-  std::printf("%-12s %5s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s\n", "shape", "rows", "gemm ms",
-              "mv/row ms", "float ms", "bf16 ms", "int8 ms", "int4 ms", "float GB/s", "bf16 GB/s", "int8 GB/s",
-              "int4 GB/s", "gemm/float");
+  std::printf("%-12s %5s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s\n", "shape", "rows",
+              "gemm ms", "mv/row ms", "float ms", "bf16 ms", "int8 ms", "int4 ms", "g128 ms", "float GB/s", "bf16 GB/s",
+              "int8 GB/s", "int4 GB/s", "g128 GB/s", "gemm/float");
   for (const auto& [out, in] : shapes) {
     at::manual_seed(1);
     const at::Tensor w = at::randn({out, in}) * 0.05;
     const Int8Weight q = QuantizeInt8(w);
     const Int4Weight q4 = QuantizeInt4(w);
+    const Int4Weight q4g = QuantizeInt4(w, kInt4G128Block);
     const at::Tensor w16 = w.to(at::kBFloat16);
     for (int64_t rows : rows_list) {
       const at::Tensor x = at::randn({rows, in});
@@ -138,11 +142,14 @@ int main(int argc, char** argv) {
       const double bf = BestMs(reps, [&] { FloatGemv(w16, x); });
       const double i8 = BestMs(reps, [&] { Int8Gemv(q, x, kernel); });
       const double i4 = BestMs(reps, [&] { Int4Gemv(q4, x, kernel); });
+      const double i4g = BestMs(reps, [&] { Int4Gemv(q4g, x, kernel); });
       const double gb = static_cast<double>(out * in) * 4 / 1e6;  // MB = GB/s * ms
       const double gb4 = static_cast<double>(q4.packed.numel()) / 1e6;
-      std::printf("%-12s %5lld %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f %10.1f %10.1f %10.1f %9.2fx\n",
-                  (std::to_string(out) + "x" + std::to_string(in)).c_str(), static_cast<long long>(rows), gemm, mv,
-                  fl, bf, i8, i4, gb / fl, gb / 2 / bf, gb / 4 / i8, gb4 / i4, gemm / fl);
+      const double gb4g = static_cast<double>(q4g.packed.numel()) / 1e6;
+      std::printf(
+          "%-12s %5lld %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.1f %10.1f %10.1f %10.1f %10.1f %9.2fx\n",
+          (std::to_string(out) + "x" + std::to_string(in)).c_str(), static_cast<long long>(rows), gemm, mv, fl, bf, i8,
+          i4, i4g, gb / fl, gb / 2 / bf, gb / 4 / i8, gb4 / i4, gb4g / i4g, gemm / fl);
     }
   }
   return 0;

@@ -1,10 +1,10 @@
 // Accuracy cost of lower-precision talker weights, measured on the golden generation cases:
-// for each case the talker runs in float32, bfloat16, int8 and int4 (the case's own sampling
+// for each case the talker runs in float32, bfloat16, int8, int4 and int4-g128 (the case's own sampling
 // settings, greedy in the golden sets), and the table shows
 //   - float32 codes vs the reference implementation's codes (should be 100 %),
-//   - bfloat16 / int8 / int4 codes vs float32 codes: all 16 codebooks, and the first (semantic)
+//   - bfloat16 / int8 / int4 / int4-g128 codes vs float32 codes: all 16 codebooks, and the first (semantic)
 //     codebook,
-//   - the SNR of the bfloat16 / int8 / int4 waveform against the float32 waveform,
+//   - the SNR of the bfloat16 / int8 / int4 / int4-g128 waveform against the float32 waveform,
 //   - the relative error of the first talker step's logits (after the prefill, same prompt for
 //     every precision) against float32's, and whether their argmax agrees: unlike the codes, this
 //     does not compound divergence, so it tells the precisions apart on random-weight models.
@@ -126,8 +126,8 @@ int Main(int argc, char** argv) {
   if (manifest.is_discarded()) return std::fprintf(stderr, "cannot read %s/manifest.json\n", dir.c_str()), 2;
 
   const WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8,
-                                         WeightPrecision::kInt4};
-  constexpr int kCount = 4;
+                                         WeightPrecision::kInt4, WeightPrecision::kInt4G128};
+  constexpr int kCount = 5;
   std::printf("%-28s %7s | %8s", "", "", "float32");
   for (int p = 1; p < kCount; ++p) {
     std::printf(" | %-29s", (std::string(WeightPrecisionName(kPrecisions[p])) + " vs float32").c_str());

@@ -4,7 +4,7 @@
 # `serve` and the split talker/vocoder/gateway deployment) and a concurrency sweep; prints a table
 # and writes OUT/results.json, OUT/summary.md and OUT/concurrency.png.
 #
-#   bench/run.sh [--quick] [--shapes 0.6b,1.7b:float32] [--precisions float32,bfloat16,int8,int4] [--threads 2]
+#   bench/run.sh [--quick] [--shapes 0.6b,1.7b:float32] [--precisions float32,bfloat16,int8,int4,int4-g128] [--threads 2]
 #                [--out bench/results] [--build-dir build] [--no-build] [harness options...]
 #
 # --quick: tiny model, short runs (under 2 minutes). Every other option is passed to bench/harness.py

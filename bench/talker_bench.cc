@@ -3,8 +3,8 @@
 // run generates the same number of frames.
 //
 //   qwen3tts-bench-talker [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N]
-//                         [--dtype float32,bfloat16,int8,int4|both|all] [--batch 1,2,4,8]
-// (both = float32 and bfloat16, the default; all adds int8 and int4)
+//                         [--dtype float32,bfloat16,int8,int4,int4-g128|both|all] [--batch 1,2,4,8]
+// (both = float32 and bfloat16, the default; all adds int8, int4 and int4-g128)
 // --batch adds a continuous-batching table: B sequences stepped together (StepBatch, as the talker
 // stage runs its streams), aggregate frames per second and the speed-up over one sequence.
 // --random writes a random full-size model (bfloat16 on disk) to a temporary directory first.
@@ -155,7 +155,7 @@ bool Run(const std::string& label, const std::string& dir, WeightPrecision dtype
 }
 
 constexpr WeightPrecision kPrecisions[] = {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8,
-                                           WeightPrecision::kInt4};
+                                           WeightPrecision::kInt4, WeightPrecision::kInt4G128};
 
 // choice: all, both (float32 and bfloat16), or precision names separated by commas.
 bool Selected(const std::string& choice, WeightPrecision p) {
@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
     } else if (a == "--dtype") {
       dtypes = next();
       if (!ValidDtypeChoice(dtypes)) {
-        std::fprintf(stderr, "--dtype: '%s' is not allowed (allowed: float32, bfloat16, int8, int4 separated by commas, both, all)\n",
+        std::fprintf(stderr, "--dtype: '%s' is not allowed (allowed: float32, bfloat16, int8, int4, int4-g128 separated by commas, both, all)\n",
                      dtypes.c_str());
         return 2;
       }
@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
         p = q == std::string::npos ? list.size() : q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32,bfloat16,int8,int4|both|all] [--batch 1,2,4,8]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--model-dir DIR]... [--random 0.6b|1.7b]... [--frames N] [--threads N] [--dtype float32,bfloat16,int8,int4,int4-g128|both|all] [--batch 1,2,4,8]\n", argv[0]);
       return 2;
     }
   }

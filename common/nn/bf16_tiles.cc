@@ -3,49 +3,20 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
+#include "common/nn/cpu_features.h"
 #include "common/nn/parallel.h"
 #include "common/nn/row_ops.h"
-
-#if defined(QWEN3TTS_X86_KERNELS)
-#include <cpuid.h>
-#if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-#endif
 
 namespace qwen3tts::nn {
 namespace {
 
 int64_t Tiles(int64_t out) { return (out + kBf16TileOutputs - 1) / kBf16TileOutputs; }
 
-bool DetectAmxBf16() {
-#if defined(QWEN3TTS_X86_KERNELS) && defined(__linux__)
-  const char* setting = std::getenv("QWEN3TTS_AMX");
-  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  constexpr unsigned kAmxBf16 = 1u << 22, kAmxTile = 1u << 24;
-  if ((edx & kAmxBf16) == 0 || (edx & kAmxTile) == 0) return false;
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16")) return false;
-  // The tile registers' 8 KB of state is off for a process until it asks (Linux 5.16+); the
-  // request fails on older kernels and where a thread's signal stack is too small for the state.
-  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-#else
-  return false;
-#endif
-}
-
 }  // namespace
 
-bool AmxBf16Available() {
-  static const bool available = DetectAmxBf16();
-  return available;
-}
+bool AmxBf16Available() { return CpuHasAmx(AmxUnit::kBf16); }
 
 Bf16TileWeight PackBf16TileWeight(const at::Tensor& weight, int64_t taps, int64_t in) {
   const int64_t out = weight.size(0), tiles = Tiles(out);

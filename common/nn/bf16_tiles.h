@@ -28,10 +28,8 @@
 
 namespace qwen3tts::nn {
 
-// True where the CPU has AMX-TILE, AMX-BF16 and AVX512-BF16 and the operating system lets the
-// process use the tiles (Linux 5.16+: arch_prctl ARCH_REQ_XCOMP_PERM, asked once). The environment
-// variable QWEN3TTS_AMX=0 turns the tiles off (for side-by-side benchmarks, or to keep a service
-// off them).
+// CpuHasAmx(AmxUnit::kBf16) (cpu_features.h): AMX-TILE, AMX-BF16 and AVX512-BF16, usable by the
+// process, unless QWEN3TTS_AMX=0.
 bool AmxBf16Available();
 
 // Inputs per tile step: 32 bfloat16 = one 64-byte tile row. A tile holds 16 rows (activation rows,

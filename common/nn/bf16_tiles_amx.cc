@@ -25,6 +25,7 @@
 
 #include <cstdint>
 
+#include "common/nn/amx_tile_config.h"
 #include "common/nn/bf16_tiles.h"
 #include "common/nn/snake_beta_avx512_lanes.h"
 #include "common/nn/snake_beta_simd.h"
@@ -36,20 +37,9 @@ constexpr int kGroupRows = kBf16TileRows;
 constexpr int kTileOutputs = kBf16TileOutputs;
 constexpr int64_t kTileBlockElements = kGroupRows * kBf16TileInputs;  // one weight tile: 16 x 32 bfloat16
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {};
-  uint8_t rows[16] = {};
-};
-
 void ConfigureTiles() {
-  TileConfig config;
-  for (int tile = 0; tile < 8; ++tile) {  // every tile 16 rows of 64 bytes
-    config.rows[tile] = kGroupRows;
-    config.bytes_per_row[tile] = 64;
-  }
+  AmxTileConfig config;
+  for (int tile = 0; tile < 8; ++tile) config.Set(tile, kGroupRows, 64);  // every tile 16 rows of 64 bytes
   _tile_loadconfig(&config);
 }
 

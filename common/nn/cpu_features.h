@@ -14,4 +14,11 @@ inline bool CpuHasAvx2Fma() {
 #endif
 }
 
+// AMX tile units. CpuHasAmx(unit) is true where the CPU has AMX-TILE and the unit (AMX-BF16 with
+// AVX512-BF16; AMX-INT8 with AVX-512 VNNI, BW and VL) and the operating system lets the process use
+// the tiles (Linux 5.16+: arch_prctl ARCH_REQ_XCOMP_PERM, asked once). The environment variable
+// QWEN3TTS_AMX=0 turns the tiles off (for side-by-side benchmarks, or to keep a service off them).
+enum class AmxUnit { kBf16, kInt8 };
+bool CpuHasAmx(AmxUnit unit);
+
 }  // namespace qwen3tts::nn

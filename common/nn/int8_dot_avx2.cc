@@ -84,26 +84,31 @@ template <int R>
 inline void Int4HalfTile(const uint8_t* tile, int half, const Int4GemvProblem& p, int64_t r0, __m256* acc) {
   const __m256i low_nibbles = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t block_bytes = Int4BlockBytes(p.sub_blocks), block_inputs = 32 * p.sub_blocks;
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < p.blocks; ++b) {
-    const uint8_t* wb = tile + b * kInt4TileBlockBytes;
+    const uint8_t* wb = tile + b * block_bytes;
     __m256i dot[R];
     for (int r = 0; r < R; ++r) dot[r] = _mm256_set1_epi32(p.xc[(r0 + r) * p.ldb + b]);
-    for (int v = 0; v < 4; ++v) {
-      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 64 * v + 32 * half));
-      const __m256i w_low = _mm256_and_si256(packed, low_nibbles);
-      const __m256i w_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-      for (int r = 0; r < R; ++r) {
-        const int8_t* x = p.xq + (r0 + r) * p.ldq + 32 * b + 4 * v;
-        int32_t low_quad, high_quad;
-        __builtin_memcpy(&low_quad, x, sizeof(low_quad));
-        __builtin_memcpy(&high_quad, x + 16, sizeof(high_quad));
-        const __m256i products = _mm256_add_epi16(_mm256_maddubs_epi16(w_low, _mm256_set1_epi32(low_quad)),
-                                                  _mm256_maddubs_epi16(w_high, _mm256_set1_epi32(high_quad)));
-        dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(products, ones));
+    for (int64_t part = 0; part < p.sub_blocks; ++part) {
+      for (int v = 0; v < 4; ++v) {
+        const __m256i packed =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + part * kInt4PartBytes + 64 * v + 32 * half));
+        const __m256i w_low = _mm256_and_si256(packed, low_nibbles);
+        const __m256i w_high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+        for (int r = 0; r < R; ++r) {
+          const int8_t* x = p.xq + (r0 + r) * p.ldq + block_inputs * b + 32 * part + 4 * v;
+          int32_t low_quad, high_quad;
+          __builtin_memcpy(&low_quad, x, sizeof(low_quad));
+          __builtin_memcpy(&high_quad, x + 16, sizeof(high_quad));
+          const __m256i products = _mm256_add_epi16(_mm256_maddubs_epi16(w_low, _mm256_set1_epi32(low_quad)),
+                                                    _mm256_maddubs_epi16(w_high, _mm256_set1_epi32(high_quad)));
+          dot[r] = _mm256_add_epi32(dot[r], _mm256_madd_epi16(products, ones));
+        }
       }
     }
-    const __m128i scale_bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + kInt4ScaleOffset + 16 * half));
+    const __m128i scale_bits =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + Int4ScaleOffset(p.sub_blocks) + 16 * half));
     const __m256 w_scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(scale_bits), 16));
     for (int r = 0; r < R; ++r) {
       const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(p.xs[(r0 + r) * p.ldb + b]), w_scale);
@@ -115,7 +120,7 @@ inline void Int4HalfTile(const uint8_t* tile, int half, const Int4GemvProblem& p
 template <int R>
 inline void Int4Pass(const Int4GemvProblem& p, int64_t tile, int half, int64_t r0) {
   __m256 acc[R];
-  Int4HalfTile<R>(p.w + tile * p.blocks * kInt4TileBlockBytes, half, p, r0, acc);
+  Int4HalfTile<R>(p.w + tile * p.blocks * Int4BlockBytes(p.sub_blocks), half, p, r0, acc);
   const int64_t o0 = tile * kInt8TileOutputs + 8 * half;
   for (int r = 0; r < R; ++r) StoreHalf(p.y + (r0 + r) * p.ldy + o0, acc[r], nullptr, p.out - o0);
 }

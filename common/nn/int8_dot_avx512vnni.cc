@@ -68,9 +68,11 @@ inline void UnpackNibbles(const uint8_t* v, __m512i* low, __m512i* high) {
   *high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
 }
 
-// The 16 outputs' int4 block scales (bfloat16: a shift left by 16 makes them float32).
+// The 16 outputs' int4 block scales (bfloat16: a shift left by 16 makes them float32), for blocks
+// of kSubBlocks x 32 inputs.
+template <int kSubBlocks>
 inline __m512 Int4BlockScales(const uint8_t* block) {
-  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kInt4ScaleOffset));
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + Int4ScaleOffset(kSubBlocks)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
 }
 
@@ -97,20 +99,24 @@ inline void Int8SingleRowTile(const Int8GemvProblem& p, int64_t tile) {
   _mm512_mask_storeu_ps(p.y + o0, valid, _mm512_mul_ps(acc, _mm512_maskz_loadu_ps(valid, p.w_scale + o0)));
 }
 
+template <int kSubBlocks>
 inline void Int4SingleRowTile(const Int4GemvProblem& p, int64_t tile) {
-  const uint8_t* w = p.w + tile * p.blocks * kInt4TileBlockBytes;
+  constexpr int64_t kBlockBytes = Int4BlockBytes(kSubBlocks);
+  const uint8_t* w = p.w + tile * p.blocks * kBlockBytes;
   __m512 acc = _mm512_setzero_ps();
   for (int64_t b = 0; b < p.blocks; ++b) {
-    const uint8_t* wb = w + b * kInt4TileBlockBytes;
-    const int8_t* x = p.xq + 32 * b;
+    const uint8_t* wb = w + b * kBlockBytes;
+    const int8_t* x = p.xq + 32 * kSubBlocks * b;
     __m512i low = _mm512_set1_epi32(p.xc[b]), high = _mm512_setzero_si512();
-    for (int v = 0; v < 4; ++v) {
-      __m512i w_low, w_high;
-      UnpackNibbles(wb + 64 * v, &w_low, &w_high);
-      low = _mm512_dpbusd_epi32(low, w_low, BroadcastQuad(x + 4 * v));
-      high = _mm512_dpbusd_epi32(high, w_high, BroadcastQuad(x + 4 * v + 16));
+    for (int part = 0; part < kSubBlocks; ++part) {
+      for (int v = 0; v < 4; ++v) {
+        __m512i w_low, w_high;
+        UnpackNibbles(wb + part * kInt4PartBytes + 64 * v, &w_low, &w_high);
+        low = _mm512_dpbusd_epi32(low, w_low, BroadcastQuad(x + 32 * part + 4 * v));
+        high = _mm512_dpbusd_epi32(high, w_high, BroadcastQuad(x + 32 * part + 4 * v + 16));
+      }
     }
-    const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.xs[b]), Int4BlockScales(wb));
+    const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(p.xs[b]), Int4BlockScales<kSubBlocks>(wb));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(low, high)), scale, acc);
   }
   _mm512_mask_storeu_ps(p.y + tile * kInt8TileOutputs, TileOutputs(p.out, tile), acc);
@@ -123,7 +129,7 @@ inline void Int4SingleRowTile(const Int4GemvProblem& p, int64_t tile) {
 struct Int8Format {
   using Problem = Int8GemvProblem;
   static constexpr int kTilesPerPass = kInt8TilesPerPass, kRowsPerPass = kInt8RowsPerPass;
-  static constexpr int64_t kBlockBytes = kInt8TileBlockBytes;
+  static constexpr int64_t kBlockBytes = kInt8TileBlockBytes, kBlockInputs = 32;
   static constexpr bool kBlockScales = false, kRowScales = true;
 
   template <int T, int R>
@@ -139,30 +145,38 @@ struct Int8Format {
     }
   }
   static void SingleRow(const Problem& p, int64_t tile) { Int8SingleRowTile(p, tile); }
+  static __m512 BlockScales(const uint8_t*) { return _mm512_setzero_ps(); }
 };
 
+// Blocks of kSubBlocks x 32 inputs: 1 (int4), 4 (int4-g128).
+template <int kSubBlocks>
 struct Int4Format {
   using Problem = Int4GemvProblem;
   static constexpr int kTilesPerPass = kInt4TilesPerPass, kRowsPerPass = kInt4RowsPerPass;
-  static constexpr int64_t kBlockBytes = kInt4TileBlockBytes;
+  static constexpr int64_t kBlockBytes = Int4BlockBytes(kSubBlocks), kBlockInputs = 32 * kSubBlocks;
   static constexpr bool kBlockScales = true, kRowScales = false;
 
   // Each nibble vector is unpacked once per pass, for all R rows.
   template <int T, int R>
   static void AddBlockProducts(const uint8_t* wb, int64_t tile_bytes, const int8_t* x, int64_t ldq,
                                __m512i (&dot)[T][R]) {
-    for (int v = 0; v < 4; ++v) {
-      __m512i w_low[T], w_high[T];
-      for (int t = 0; t < T; ++t) UnpackNibbles(wb + t * tile_bytes + 64 * v, &w_low[t], &w_high[t]);
-      for (int r = 0; r < R; ++r) {
-        const __m512i quad_low = BroadcastQuad(x + r * ldq + 4 * v);
-        for (int t = 0; t < T; ++t) dot[t][r] = _mm512_dpbusd_epi32(dot[t][r], w_low[t], quad_low);
-        const __m512i quad_high = BroadcastQuad(x + r * ldq + 4 * v + 16);
-        for (int t = 0; t < T; ++t) dot[t][r] = _mm512_dpbusd_epi32(dot[t][r], w_high[t], quad_high);
+    for (int part = 0; part < kSubBlocks; ++part) {
+      for (int v = 0; v < 4; ++v) {
+        __m512i w_low[T], w_high[T];
+        for (int t = 0; t < T; ++t) {
+          UnpackNibbles(wb + t * tile_bytes + part * kInt4PartBytes + 64 * v, &w_low[t], &w_high[t]);
+        }
+        for (int r = 0; r < R; ++r) {
+          const __m512i quad_low = BroadcastQuad(x + r * ldq + 32 * part + 4 * v);
+          for (int t = 0; t < T; ++t) dot[t][r] = _mm512_dpbusd_epi32(dot[t][r], w_low[t], quad_low);
+          const __m512i quad_high = BroadcastQuad(x + r * ldq + 32 * part + 4 * v + 16);
+          for (int t = 0; t < T; ++t) dot[t][r] = _mm512_dpbusd_epi32(dot[t][r], w_high[t], quad_high);
+        }
       }
     }
   }
-  static void SingleRow(const Problem& p, int64_t tile) { Int4SingleRowTile(p, tile); }
+  static void SingleRow(const Problem& p, int64_t tile) { Int4SingleRowTile<kSubBlocks>(p, tile); }
+  static __m512 BlockScales(const uint8_t* wb) { return Int4BlockScales<kSubBlocks>(wb); }
 };
 
 // What a pass prefetches: nothing, its own tiles' weights kInt8PrefetchBytes ahead (a group's
@@ -203,10 +217,10 @@ inline void TileGroupPass(const typename Format::Problem& p, int64_t tile, int64
       const __m512i correction = _mm512_set1_epi32(xc[r * ldb + b]);
       for (int t = 0; t < T; ++t) dot[t][r] = correction;
     }
-    Format::template AddBlockProducts<T, R>(wb, tile_bytes, x + 32 * b, ldq, dot);
+    Format::template AddBlockProducts<T, R>(wb, tile_bytes, x + Format::kBlockInputs * b, ldq, dot);
     __m512 block_scales[T];
     if constexpr (Format::kBlockScales) {
-      for (int t = 0; t < T; ++t) block_scales[t] = Int4BlockScales(wb + t * tile_bytes);
+      for (int t = 0; t < T; ++t) block_scales[t] = Format::BlockScales(wb + t * tile_bytes);
     }
     for (int r = 0; r < R; ++r) {
       const __m512 row_scale = _mm512_set1_ps(xs[r * ldb + b]);
@@ -292,7 +306,11 @@ void Int8GemvTilesAvx512Vnni(const Int8GemvProblem& p, int64_t tile_begin, int64
 }
 
 void Int4GemvTilesAvx512Vnni(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
-  GemvTiles<Int4Format>(p, tile_begin, tile_end);
+  if (p.sub_blocks == 4) {
+    GemvTiles<Int4Format<4>>(p, tile_begin, tile_end);
+  } else {
+    GemvTiles<Int4Format<1>>(p, tile_begin, tile_end);
+  }
 }
 
 }  // namespace qwen3tts::nn

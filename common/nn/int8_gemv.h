@@ -41,11 +41,21 @@ constexpr int64_t kInt8ActivationBlock = 32;
 // stream's decoding step is bound by memory bandwidth (the code predictor's 5 layers are read 15
 // times per frame and do not fit the L3 cache). Activations are quantized as for int8, so the
 // block products stay exact integers; only the scales differ.
+//
+// int4-g128: the same with blocks of 128 inputs, for weights and activations alike (4.25 bits per
+// weight). Why: a batched step's products (8 sequences, prefills) are bound by instructions, not
+// memory, and every block's integer sums must be converted and scaled; with 128-input blocks the
+// AMX-INT8 tile unit adds a block's products for up to 16 rows in two instructions, and the
+// vector epilogue runs once per 128 inputs instead of 4 times (int4_tiles_amx.cc). It costs
+// accuracy: coarser scales for weights and activations (bench/RESULTS.md).
+constexpr int64_t kInt4G128Block = 128;
 struct Int4Weight {
-  at::Tensor packed;  // uint8: per tile of 16 outputs and block of 32 inputs, weights + scales (int8_dot.h)
+  at::Tensor packed;  // uint8: per tile of 16 outputs and block of inputs, weights + scales (int8_dot.h)
   int64_t out = 0, in = 0;
+  int64_t block_inputs = kInt8ActivationBlock;  // 32 or kInt4G128Block
 };
-Int4Weight QuantizeInt4(const at::Tensor& weight);
+// block_inputs: 32 (int4) or kInt4G128Block (int4-g128).
+Int4Weight QuantizeInt4(const at::Tensor& weight, int64_t block_inputs = kInt8ActivationBlock);
 at::Tensor Int4Values(const Int4Weight& w);      // int8 [out, in], q
 at::Tensor Int4Scales(const Int4Weight& w);      // float32 [out, blocks], s
 at::Tensor DequantizeInt4(const Int4Weight& w);  // float32 [out, in], q * s of the weight's block
@@ -53,11 +63,15 @@ at::Tensor DequantizeInt4(const Int4Weight& w);  // float32 [out, in], q * s of 
 // Which kernel runs. Every kernel returns the same bits (the integer parts are exact and the
 // float order is fixed, common/nn/int8_dot.h); kAuto picks the fastest the CPU has, and so does a
 // kernel the CPU lacks.
-enum class Int8Kernel { kAuto, kScalar, kAvx2, kAvx512Vnni };
+// kAmx is the AVX-512 VNNI kernel plus AMX-INT8 tiles for int4-g128 products of several rows (the
+// formats and row counts the tiles do not pay for take the VNNI kernel); available where the CPU
+// has AMX-INT8 and the operating system lets the process use it (QWEN3TTS_AMX=0 turns it off).
+enum class Int8Kernel { kAuto, kScalar, kAvx2, kAvx512Vnni, kAmx };
 bool Int8KernelAvailable(Int8Kernel kernel);
 
 // y[r, :] = x[r, :] W^T for the rows of x ([rows, in] float32, contiguous) -> [rows, out] float32,
-// with x quantized per block of kInt8ActivationBlock inputs: q = round(x * 127 / max|x_block|).
+// with x quantized per block of kInt8ActivationBlock inputs (int4-g128: kInt4G128Block):
+// q = round(x * 127 / max|x_block|).
 // A row's quantization and accumulation order do not depend on the other rows, so its result does
 // not depend on what it is batched with.
 at::Tensor Int8Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel kernel = Int8Kernel::kAuto);
@@ -70,19 +84,22 @@ at::Tensor Int4Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel kernel 
 // unfolded rows would do that work `kernel` times, as much as the products themselves for narrow
 // layers.
 struct Int8Rows {
-  std::vector<int8_t> q;            // rows x (blocks * 32), zero past the input width
+  std::vector<int8_t> q;            // rows x (blocks * block_inputs), zero past the input width
   std::vector<float> scale;         // rows x blocks
   std::vector<int32_t> correction;  // rows x blocks: -zero_point * the block's sum of q
   int64_t rows = 0, blocks = 0;
   int32_t zero_point = 128;         // what the packed weights add to each weight: int8 128, int4 8
+  int64_t block_inputs = kInt8ActivationBlock;  // int4-g128: kInt4G128Block
 };
 void QuantizeInt8Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out);
 // y [x.rows, out] = the int8 product of the quantized rows (x.blocks must cover w.in exactly).
 void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
 // The same for int4 weights: rows quantized once (the same q and scales as for int8, the int4
 // correction) feed several products, as the layers of a transformer block that share an input
-// (q, k and v; gate and up) do. Int4GemvInto is QuantizeInt4Rows + Int4GemvRowsInto.
-void QuantizeInt4Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out);
+// (q, k and v; gate and up) do. Int4GemvInto is QuantizeInt4Rows + Int4GemvRowsInto. block_inputs:
+// the weights' (Int4Weight::block_inputs).
+void QuantizeInt4Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out,
+                      int64_t block_inputs = kInt8ActivationBlock);
 void Int4GemvRowsInto(const Int4Weight& w, const Int8Rows& x, float* y, Int8Kernel kernel = Int8Kernel::kAuto);
 
 // Quantized rows read in place: row r's blocks * 32 bytes start at q + r * q_stride, its scales

@@ -43,7 +43,8 @@ void Linear::Quantize(LinearQuantization quantization) {
   if (quantization == LinearQuantization::kInt8) {
     int8_ = nn::QuantizeInt8(weight_);
   } else {
-    int4_ = nn::QuantizeInt4(weight_);
+    int4_ = nn::QuantizeInt4(weight_, quantization == LinearQuantization::kInt4G128 ? kInt4G128Block
+                                                                                      : kInt8ActivationBlock);
   }
   weight_ = at::Tensor();
 }
@@ -122,7 +123,10 @@ void Linear::AddBias(float* y, int64_t rows) const {
 void Linear::IntoEach(const float* x, int64_t rows, std::initializer_list<Output> outputs) {
   const auto every = [&](auto has) { return std::all_of(outputs.begin(), outputs.end(), has); };
   const bool int8 = every([](const Output& o) { return o.layer->int8_.packed.defined(); });
-  const bool int4 = !int8 && every([](const Output& o) { return o.layer->int4_.packed.defined(); });
+  const int64_t int4_block = outputs.begin()->layer->int4_.block_inputs;
+  const bool int4 = !int8 && every([&](const Output& o) {
+    return o.layer->int4_.packed.defined() && o.layer->int4_.block_inputs == int4_block;
+  });
   if (rows == 0 || outputs.size() == 0 || !(int8 || int4)) {
     for (const Output& o : outputs) o.layer->Into(x, rows, o.y);
     return;
@@ -134,7 +138,7 @@ void Linear::IntoEach(const float* x, int64_t rows, std::initializer_list<Output
   if (int8) {
     QuantizeInt8Rows(x, rows, first.int8_.in, &shared);
   } else {
-    QuantizeInt4Rows(x, rows, first.int4_.in, &shared);
+    QuantizeInt4Rows(x, rows, first.int4_.in, &shared, int4_block);
   }
   for (const Output& o : outputs) {
     int8 ? Int8GemvRowsInto(o.layer->int8_, shared, o.y) : Int4GemvRowsInto(o.layer->int4_, shared, o.y);

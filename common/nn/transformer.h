@@ -24,7 +24,7 @@ namespace qwen3tts::nn {
 // arithmetic on the widened weights, float_gemv.h), in bfloat16 only where that loses nothing
 // (every value of the matrix is a bfloat16: a bfloat16 checkpoint's, widened at load), or
 // quantized (int8_gemv.h).
-enum class LinearQuantization { kNone, kBFloat16, kBFloat16WhereExact, kInt8, kInt4 };
+enum class LinearQuantization { kNone, kBFloat16, kBFloat16WhereExact, kInt8, kInt4, kInt4G128 };
 
 // y = x W^T + b with W [out, in] as stored in checkpoints, or kept in bfloat16 or quantized to int8
 // or int4 (Quantize).
@@ -40,8 +40,9 @@ class Linear {
   // TakesRows(rows) (a decoding step's layers); otherwise goes through the tensor product.
   void Into(const float* x, int64_t rows, float* y) const;
   // Several layers' products of the same input rows (a block's q, k and v; gate and up):
-  // y = x W^T + b for each. When every layer is int8, or every one int4, x is quantized once for
-  // all of them (each output has the bits of the layer's own Into); otherwise each takes its Into.
+  // y = x W^T + b for each. When every layer is int8, or every one int4 with the same blocks, x is
+  // quantized once for all of them (each output has the bits of the layer's own Into); otherwise
+  // each takes its Into.
   struct Output {
     const Linear* layer;
     float* y;
@@ -57,7 +58,7 @@ class Linear {
   // bias stays float32), by the same only when the rounding changes no value
   // (kBFloat16WhereExact: then every product has the bits the float32 weight gives, from half the
   // bytes), or by its int8 or int4 quantization (nn::Int8Gemv / nn::Int4Gemv, activations quantized
-  // per block of 32). kNone keeps it.
+  // per block of 32; kInt4G128: weights and activations per block of 128). kNone keeps it.
   void Quantize(LinearQuantization quantization);
   void QuantizeInt8() { Quantize(LinearQuantization::kInt8); }
 

@@ -71,8 +71,8 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
                                                 t.hidden_size, true, dtype));
   ASSIGN_OR_RETURN(m->codec_embedding_,
                    ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, table_dtype));
-  // int4 quantizes the transformer layers (nearly all of a frame's weight traffic) and keeps the
-  // text projection and the heads, whose logits pick the codes, in int8. bfloat16 keeps every
+  // int4 (and int4-g128) quantizes the transformer layers (nearly all of a frame's weight traffic)
+  // and keeps the text projection and the heads, whose logits pick the codes, in int8. bfloat16 keeps every
   // linear layer in bfloat16. float32 does too where no value changes: the official checkpoints
   // are stored in bfloat16, and a decoding step, which streams its weights from memory, then reads
   // half the bytes for the same bits.
@@ -83,6 +83,10 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
     case WeightPrecision::kInt8: layers = heads = nn::LinearQuantization::kInt8; break;
     case WeightPrecision::kInt4:
       layers = nn::LinearQuantization::kInt4;
+      heads = nn::LinearQuantization::kInt8;
+      break;
+    case WeightPrecision::kInt4G128:
+      layers = nn::LinearQuantization::kInt4G128;
       heads = nn::LinearQuantization::kInt8;
       break;
   }

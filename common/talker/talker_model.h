@@ -28,7 +28,9 @@ namespace qwen3tts {
 // quantized per output row, a quarter of the traffic of float32; the linear layers' inputs are
 // quantized per block of 32 (nn::Int8Gemv), everything else stays float32) or int4 (the talker's
 // and code predictor's transformer layers in 4 bits per block of 32 inputs, nn::Int4Gemv, 0.56x
-// the traffic of int8; the text projection and the heads in int8).
+// the traffic of int8; the text projection and the heads in int8) or int4-g128 (the same layers
+// with one scale per 128 inputs, their inputs quantized per 128 too: batched steps on AMX-INT8
+// tiles where the CPU has them; bench/RESULTS.md has its accuracy and speed).
 
 // The prompt-head cache's default budget: a head of 9 rows (role, codec tags) takes 2.1 MB of keys
 // and values at either size (28 layers of 8 KV heads of 128 in float32: 229 KB per row); a designed

@@ -29,7 +29,7 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
 
 std::vector<FlagSpec> TalkerFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
-  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"));
+  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4", "int4-g128"}, "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   specs.push_back(FlagSpec::Int("step-threads", 0, 0, 1024));
   specs.push_back(FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536));
@@ -63,7 +63,7 @@ std::vector<FlagSpec> GatewayFlagSpecs() {
 std::vector<FlagSpec> ServeFlagSpecs() {
   // Loopback by default: the quick start serves this machine only.
   std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
-  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4"}, "float32"),
+  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4", "int4-g128"}, "float32"),
                      FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
                      FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16", "int8"}, "float32"),
                      FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),

@@ -3,9 +3,9 @@
 //   qwen3-tts info --model-dir DIR
 //   qwen3-tts synthesize --model-dir DIR --text TEXT [--out out.wav] [--speaker NAME] [--language NAME]
 //             [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]] [--seed N]
-//             [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N] [--dtype float32|bfloat16|int8|int4]
+//             [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N] [--dtype float32|bfloat16|int8|int4|int4-g128]
 //             [--threads N] [--format pcm16|float]
-//   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16|int8|int4] [--threads N] [--voice-dir DIR]
+//   qwen3-tts serve --model-dir DIR [--listen 0.0.0.0:50050] [--dtype float32|bfloat16|int8|int4|int4-g128] [--threads N] [--voice-dir DIR]
 //             [--http-listen HOST:PORT]   (OpenAI-compatible POST /v1/audio/speech)
 //   qwen3-tts make-random-model --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]
 //             [--seed N] [--tokenizer-from DIR]
@@ -187,13 +187,13 @@ void Usage() {
   std::fprintf(stderr,
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
-               "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16|int8|int4] [--threads N]\n"
+               "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16|int8|int4|int4-g128] [--threads N]\n"
                "                     [--vocoder-dtype float32|int8] [--vocoder-conv-dtype float32|bfloat16|int8] [--voice-dir DIR]\n"
                "                     [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
-               "                     [--dtype float32|bfloat16|int8|int4] [--vocoder-dtype float32|int8]\n"
+               "                     [--dtype float32|bfloat16|int8|int4|int4-g128] [--vocoder-dtype float32|int8]\n"
                "                     [--vocoder-conv-dtype float32|bfloat16|int8] [--threads N] [--format pcm16|float]\n"
                "  make-random-model  --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]\n"
                "                     [--seed N] [--tokenizer-from DIR]\n");

@@ -212,7 +212,7 @@ def test_tls_keys_monitor(r):
         # null deletes a default key (helm's merge): every namespace, every pod.
         "networkPolicy": {"enabled": True, "metrics": {"namespaceSelector": {"matchLabels": None},
                                                        "podSelector": {"matchLabels": None}}},
-        "talker": {"autoscaling": {"enabled": False}, "replicaCount": 3, "config": {"dtype": "int4"},
+        "talker": {"autoscaling": {"enabled": False}, "replicaCount": 3, "config": {"dtype": "int4-g128"},
                    "podAnnotations": {"team": "speech"}, "nodeSelector": {"pool": "cpu"},
                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "tts", "effect": "NoSchedule"}]},
         "vocoder": {"autoscaling": {"enabled": False}, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "50%"},
@@ -234,7 +234,7 @@ def test_tls_keys_monitor(r):
               volume(pod, "internal-tls")["secret"]["secretName"] == "mesh-cert", f"{stage} mounts the internal TLS secret")
         check("grpc" not in c["readinessProbe"] and c["readinessProbe"]["tcpSocket"]["port"] == "grpc" and
               c["livenessProbe"]["httpGet"]["path"] == "/metrics", f"{stage} probes fall back from gRPC (kubelet has no TLS)")
-    check(o.config("prod", "talker")["dtype"] == "int4", "talker dtype from values")
+    check(o.config("prod", "talker")["dtype"] == "int4-g128", "talker dtype from values")
     check(o.config("prod", "vocoder")["dtype"] == "int8" and o.config("prod", "vocoder")["conv_dtype"] == "int8",
           "vocoder dtype and conv_dtype from values")
     gw = o.config("prod", "gateway")

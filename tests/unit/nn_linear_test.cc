@@ -68,44 +68,85 @@ TEST(Int4Weights, FittedBlockScalesBeatMaxScaledRounding) {
   EXPECT_LT(fitted_error.sum().item<float>(), 0.9 * plain_error.sum().item<float>());
 }
 
-// The activation quantization the int8 and int4 kernels apply: per block of 32 inputs, q = round(x * 127 /
-// max|x_block|), written with tensor ops as the definition the kernels are checked against.
-at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step) {
-  const int64_t rows = x.size(0), in = x.size(1), blocks = (in + 31) / 32;
-  at::Tensor padded = at::zeros({rows, blocks * 32});
+// The activation quantization the int8 and int4 kernels apply: per block of `block` inputs (32;
+// int4-g128: 128), q = round(x * 127 / max|x_block|), written with tensor ops as the definition the
+// kernels are checked against.
+at::Tensor QuantizedActivations(const at::Tensor& x, at::Tensor* step, int64_t block = 32) {
+  const int64_t rows = x.size(0), in = x.size(1), blocks = (in + block - 1) / block;
+  at::Tensor padded = at::zeros({rows, blocks * block});
   padded.narrow(1, 0, in).copy_(x);
-  at::Tensor max_abs = std::get<0>(padded.view({rows, blocks, 32}).abs().max(/*dim=*/2, /*keepdim=*/true));
-  at::Tensor q = at::round(padded.view({rows, blocks, 32}) * at::where(max_abs > 0, 127.0 / max_abs, at::zeros_like(max_abs)));
-  *step = (max_abs / 127.0).expand({rows, blocks, 32}).reshape({rows, blocks * 32}).narrow(1, 0, in);
-  return (q * (max_abs / 127.0)).view({rows, blocks * 32}).narrow(1, 0, in);
+  at::Tensor max_abs = std::get<0>(padded.view({rows, blocks, block}).abs().max(/*dim=*/2, /*keepdim=*/true));
+  at::Tensor q =
+      at::round(padded.view({rows, blocks, block}) * at::where(max_abs > 0, 127.0 / max_abs, at::zeros_like(max_abs)));
+  *step = (max_abs / 127.0).expand({rows, blocks, block}).reshape({rows, blocks * block}).narrow(1, 0, in);
+  return (q * (max_abs / 127.0)).view({rows, blocks * block}).narrow(1, 0, in);
 }
 
-// QuantizeInt8Rows against the definition, field by field: q, the block scales and the corrections
-// (-128 x the block's sum of q), for widths with only full blocks, a partial last block and fewer
-// inputs than one block (the padding must be zeros).
+// QuantizeInt8Rows (blocks of 32, correction -128 x the block's sum of q) and QuantizeInt4Rows
+// (blocks of 32 or 128, correction -8 x the sum) against the definition, field by field: q, the
+// block scales and the corrections, for widths with only full blocks, a partial last block and
+// fewer inputs than one block (the padding must be zeros).
 TEST(Int8Activations, QuantizedRowsMatchTheDefinitionForEveryWidth) {
-  Int8Rows rows;
-  for (int64_t in : {1, 5, 31, 32, 33, 64, 95, 96, 100}) {
-    at::manual_seed(in);
-    at::Tensor x = at::randn({3, in});
-    x[1][in - 1] = -9;  // a block whose largest magnitude is negative
-    QuantizeInt8Rows(x.data_ptr<float>(), 3, in, &rows);
-    const int64_t blocks = (in + 31) / 32;
-    ASSERT_EQ(rows.rows, 3);
-    ASSERT_EQ(rows.blocks, blocks);
-    at::Tensor padded = at::zeros({3, blocks * 32});
-    padded.narrow(1, 0, in).copy_(x);
-    at::Tensor by_block = padded.view({3, blocks, 32});
-    at::Tensor max_abs = std::get<0>(by_block.abs().max(/*dim=*/2));
-    at::Tensor q = at::round(by_block * (127.0 / max_abs).unsqueeze(2)).to(at::kChar).view({3, blocks * 32});
-    at::Tensor got_q = at::from_blob(rows.q.data(), {3, blocks * 32}, at::kChar);
-    EXPECT_TRUE(at::equal(got_q, q)) << "in " << in;
-    at::Tensor got_scale = at::from_blob(rows.scale.data(), {3, blocks}, at::kFloat);
-    EXPECT_TRUE(at::equal(got_scale, max_abs / 127.0f)) << "in " << in;
-    at::Tensor got_correction = at::from_blob(rows.correction.data(), {3, blocks}, at::kInt);
-    EXPECT_TRUE(at::equal(got_correction, (q.view({3, blocks, 32}).to(at::kInt).sum(2) * -128).to(at::kInt)))
-        << "in " << in;
+  struct Case {
+    int64_t block;
+    int32_t zero_point;
+  };
+  for (const Case c : {Case{32, 128}, Case{32, 8}, Case{128, 8}}) {
+    Int8Rows rows;
+    for (int64_t in : {1, 5, 31, 32, 33, 64, 95, 96, 100, 127, 128, 129, 300}) {
+      at::manual_seed(in);
+      at::Tensor x = at::randn({3, in});
+      x[1][in - 1] = -9;  // a block whose largest magnitude is negative
+      if (c.zero_point == 128) {
+        QuantizeInt8Rows(x.data_ptr<float>(), 3, in, &rows);
+      } else {
+        QuantizeInt4Rows(x.data_ptr<float>(), 3, in, &rows, c.block);
+      }
+      const int64_t block = c.block, blocks = (in + block - 1) / block;
+      ASSERT_EQ(rows.rows, 3);
+      ASSERT_EQ(rows.blocks, blocks);
+      ASSERT_EQ(rows.block_inputs, block);
+      ASSERT_EQ(rows.zero_point, c.zero_point);
+      at::Tensor padded = at::zeros({3, blocks * block});
+      padded.narrow(1, 0, in).copy_(x);
+      at::Tensor by_block = padded.view({3, blocks, block});
+      at::Tensor max_abs = std::get<0>(by_block.abs().max(/*dim=*/2));
+      at::Tensor q = at::round(by_block * (127.0 / max_abs).unsqueeze(2)).to(at::kChar).view({3, blocks * block});
+      at::Tensor got_q = at::from_blob(rows.q.data(), {3, blocks * block}, at::kChar);
+      EXPECT_TRUE(at::equal(got_q, q)) << "block " << block << " in " << in;
+      at::Tensor got_scale = at::from_blob(rows.scale.data(), {3, blocks}, at::kFloat);
+      EXPECT_TRUE(at::equal(got_scale, max_abs / 127.0f)) << "block " << block << " in " << in;
+      at::Tensor got_correction = at::from_blob(rows.correction.data(), {3, blocks}, at::kInt);
+      EXPECT_TRUE(at::equal(got_correction,
+                            (q.view({3, blocks, block}).to(at::kInt).sum(2) * -c.zero_point).to(at::kInt)))
+          << "block " << block << " in " << in;
+    }
   }
+}
+
+// int4-g128: one fitted bfloat16 scale per 128 inputs (a partial last block zero-padded), the same
+// levels and the same dequantization rule as int4.
+TEST(Int4Weights, G128KeepsOneScalePer128Inputs) {
+  at::Tensor w = RandomWeight(37, 300, 3);
+  w[5].narrow(0, 128, 128).mul_(50);  // one block with large weights: only its own scale grows
+  Int4Weight q = QuantizeInt4(w, kInt4G128Block);
+  EXPECT_EQ(q.block_inputs, kInt4G128Block);
+  at::Tensor values = Int4Values(q), scales = Int4Scales(q);
+  EXPECT_LE(values.max().item<int>(), 7);
+  EXPECT_GE(values.min().item<int>(), -8);
+  ASSERT_EQ(scales.sizes(), (std::vector<int64_t>{37, 3}));  // 300 -> 3 blocks
+  EXPECT_TRUE(at::equal(scales, scales.to(at::kBFloat16).to(at::kFloat)));
+  at::Tensor per_input = scales.repeat_interleave(128, 1).narrow(1, 0, 300);
+  EXPECT_TRUE(at::equal(values.to(at::kFloat) * per_input, DequantizeInt4(q)));
+  EXPECT_GT(scales[5][1].item<float>(), 10 * scales[5][0].item<float>());
+  EXPECT_EQ(DequantizeInt4(q)[0].abs().max().item<float>(), 0.0f);
+  // Fitted: within half a step of every weight but the clipped extremes, i.e. the error of
+  // rounding to the block's levels, on average well under the step.
+  at::Tensor error = (DequantizeInt4(q) - w).abs();
+  EXPECT_LT(error.mean().item<float>(), 0.5 * per_input.mean().item<float>());
+  // 4.25 bits per weight: (out rounded up to 16) x blocks x (64 x 16 bytes of nibbles + 32 of scales).
+  EXPECT_EQ(q.packed.numel(), 48 * 3 * (1024 + 32) / 16);
+  EXPECT_THROW(QuantizeInt4(w, 64), c10::Error);
 }
 
 // Blocks so small that 127 / max|x| overflows float32 (below ~3.7e-37) count as zeros: with a zero
@@ -132,14 +173,17 @@ TEST(Int8Activations, VanishinglySmallBlocksGiveZeroNotGarbage) {
 
 // The two weight formats behind the same kernels' contract (int8_gemv.h).
 struct Int8Format {
+  static constexpr int64_t kBlock = 32;
   static Int8Weight Quantize(const at::Tensor& w) { return QuantizeInt8(w); }
   static at::Tensor Dequantize(const Int8Weight& w) { return DequantizeInt8(w); }
   static at::Tensor Gemv(const Int8Weight& w, const at::Tensor& x, Int8Kernel k = Int8Kernel::kAuto) {
     return Int8Gemv(w, x, k);
   }
 };
+template <int64_t kBlockInputs>
 struct Int4Format {
-  static Int4Weight Quantize(const at::Tensor& w) { return QuantizeInt4(w); }
+  static constexpr int64_t kBlock = kBlockInputs;
+  static Int4Weight Quantize(const at::Tensor& w) { return QuantizeInt4(w, kBlockInputs); }
   static at::Tensor Dequantize(const Int4Weight& w) { return DequantizeInt4(w); }
   static at::Tensor Gemv(const Int4Weight& w, const at::Tensor& x, Int8Kernel k = Int8Kernel::kAuto) {
     return Int4Gemv(w, x, k);
@@ -148,11 +192,11 @@ struct Int4Format {
 
 template <typename Format>
 class QuantizedWeights : public ::testing::Test {};
-using Formats = ::testing::Types<Int8Format, Int4Format>;
-struct FormatNames {  // test names: QuantizedWeights/int8.*, QuantizedWeights/int4.*
+using Formats = ::testing::Types<Int8Format, Int4Format<32>, Int4Format<kInt4G128Block>>;
+struct FormatNames {  // test names: QuantizedWeights/int8.*, QuantizedWeights/int4.*, QuantizedWeights/int4_g128.*
   template <typename Format>
   static std::string GetName(int) {
-    return std::is_same_v<Format, Int8Format> ? "int8" : "int4";
+    return std::is_same_v<Format, Int8Format> ? "int8" : Format::kBlock == 32 ? "int4" : "int4_g128";
   }
 };
 TYPED_TEST_SUITE(QuantizedWeights, Formats, FormatNames);
@@ -168,7 +212,7 @@ TYPED_TEST(QuantizedWeights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsA
       x[0][in / 2] = 40;  // an outlier only costs its own block precision
       at::Tensor y = TypeParam::Gemv(q, x);
       at::Tensor step;
-      at::Tensor xq = QuantizedActivations(x, &step).to(at::kDouble);
+      at::Tensor xq = QuantizedActivations(x, &step, TypeParam::kBlock).to(at::kDouble);
       at::Tensor expected = at::linear(xq, dense);
       // Float rounding only: the block sums are exact integers scaled once each.
       EXPECT_TRUE(at::allclose(y.to(at::kDouble), expected, 1e-5, 1e-4))
@@ -185,20 +229,22 @@ TYPED_TEST(QuantizedWeights, GemvIsTheExactProductOfTheQuantizedOperandsAndRowsA
   }
 }
 
-// The scalar, AVX2 and AVX-512 VNNI kernels give the same bits, so results do not depend on the CPU.
+// The scalar, AVX2, AVX-512 VNNI and AMX kernels give the same bits, so results do not depend on
+// the CPU.
 TYPED_TEST(QuantizedWeights, EveryKernelTheCpuHasGivesTheSameBits) {
   // Widths: a partial block, whole blocks, both. Rows: one (its own kernels) and counts beyond each
-  // kernel's rows per pass (AVX2 4; AVX-512 int8 4, int4 6), with every remainder. Outputs: 70 is
-  // five tiles of 16, the last partial (AVX-512 int8: a group of 3, then 2; int4: 2, 2, 1); 200 is
-  // 13 tiles, whole groups and a single tile.
+  // kernel's rows per pass (AVX2 4; AVX-512 int8 4, int4 6, 8 for streaming; AMX 16, more in
+  // passes of equal rows, the last shifted back), with every remainder. Outputs: 70 is five tiles
+  // of 16, the last partial (AVX-512 int8: a group of 3, then 2; int4: 2, 2, 1); 200 is 13 tiles,
+  // whole groups and a single tile.
   for (int64_t out : {70, 200}) {
     for (int64_t in : {8, 96, 203, 1024}) {
       auto q = TypeParam::Quantize(RandomWeight(out, in, in + out));
-      for (int64_t rows : {1, 2, 3, 5, 6, 9, 17}) {
+      for (int64_t rows : {1, 2, 3, 5, 6, 8, 9, 16, 17, 35}) {
         at::Tensor x = at::randn({rows, in});
         at::Tensor scalar = TypeParam::Gemv(q, x, Int8Kernel::kScalar);
         EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, Int8Kernel::kAuto), scalar)) << in << " " << rows;
-        for (Int8Kernel k : {Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni}) {
+        for (Int8Kernel k : {Int8Kernel::kAvx2, Int8Kernel::kAvx512Vnni, Int8Kernel::kAmx}) {
           if (!Int8KernelAvailable(k)) continue;
           EXPECT_TRUE(at::equal(TypeParam::Gemv(q, x, k), scalar))
               << "kernel " << static_cast<int>(k) << " out " << out << " in " << in << " rows " << rows;

@@ -93,11 +93,15 @@ TEST(ServiceFlagsTest, TypedKeysAreCheckedWithTheKeyPathInTheMessage) {
       << out_of_range.error();
   Flags bad_choice = ParseTyped({"--model-dir", "m", "--dtype", "float16"}, specs);
   EXPECT_FALSE(bad_choice.ok());
-  EXPECT_NE(bad_choice.error().find("'float16' is not one of float32, bfloat16, int8, int4"), std::string::npos)
+  EXPECT_NE(bad_choice.error().find("'float16' is not one of float32, bfloat16, int8, int4, int4-g128"),
+            std::string::npos)
       << bad_choice.error();
   Flags int4 = ParseTyped({"--model-dir", "m", "--dtype", "int4"}, specs);
   ASSERT_TRUE(int4.ok()) << int4.error();
   EXPECT_EQ(int4.Get("dtype"), "int4");
+  Flags int4_g128 = ParseTyped({"--model-dir", "m", "--dtype", "int4-g128"}, specs);
+  ASSERT_TRUE(int4_g128.ok()) << int4_g128.error();
+  EXPECT_EQ(int4_g128.Get("dtype"), "int4-g128");
   // The vocoder has no int4 form: its flag names what it takes.
   Flags vocoder_int4 = ParseTyped({"--model-dir", "m", "--dtype", "int4"}, VocoderFlagSpecs());
   EXPECT_FALSE(vocoder_int4.ok());

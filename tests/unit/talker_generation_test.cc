@@ -696,23 +696,33 @@ TEST_F(TalkerGenerationTest, Int8WeightsStayCloseToFloat32AndBatchLikeSolo) {
   ExpectBatchedEqualsSolo(int8, requests);
 }
 
-// int4: the transformer layers in 4 bits (heads int8): close to float32 within the coarser
-// quantization's error, less weight traffic than int8 (0.57x for the real 0.6B shape; in the tiny
-// model the int8 heads and the norms weigh more), batched = solo.
+// int4 and int4-g128: the transformer layers in 4 bits (heads int8): close to float32 within the
+// coarser quantization's error, less weight traffic than int8 (0.57x for the real 0.6B shape; in
+// the tiny model the int8 heads and the norms weigh more), batched = solo. Four sequences: a
+// batched int4-g128 step takes the tile kernel where the CPU has AMX-INT8, a solo one the VNNI
+// kernel.
 TEST_F(TalkerGenerationTest, Int4WeightsStayCloseToFloat32AndBatchLikeSolo) {
   auto f32 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kFloat32);
   auto int8 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kInt8);
-  auto int4 = Load(ModelVariant::kCustomVoice, "1b7", WeightPrecision::kInt4);
-  EXPECT_EQ(int4->precision(), WeightPrecision::kInt4);
-  EXPECT_EQ(int4->dtype(), at::kFloat);
-  EXPECT_LT(int4->TalkerBytesPerStep(), int8->TalkerBytesPerStep() * 9 / 10);
-  EXPECT_LT(int4->CodePredictorBytesPerStep(), int8->CodePredictorBytesPerStep() * 9 / 10);
-  ExpectPrefillLogitsClose(f32, int4, 0.15f);
+  for (WeightPrecision precision : {WeightPrecision::kInt4, WeightPrecision::kInt4G128}) {
+    SCOPED_TRACE(WeightPrecisionName(precision));
+    auto int4 = Load(ModelVariant::kCustomVoice, "1b7", precision);
+    EXPECT_EQ(int4->precision(), precision);
+    EXPECT_EQ(int4->dtype(), at::kFloat);
+    // The tiny model's layers are narrower than 128 inputs, so int4-g128 pads every block (its
+    // bytes per weight are checked on whole blocks in nn_linear_test.cc).
+    if (precision == WeightPrecision::kInt4) {
+      EXPECT_LT(int4->TalkerBytesPerStep(), int8->TalkerBytesPerStep() * 9 / 10);
+      EXPECT_LT(int4->CodePredictorBytesPerStep(), int8->CodePredictorBytesPerStep() * 9 / 10);
+    }
+    ExpectPrefillLogitsClose(f32, int4, 0.15f);
 
-  std::vector<TalkerRequest> requests(3, CustomVoiceRequest());
-  requests[1].speaker = "Vivian";
-  requests[2].input_ids = Template(3);
-  ExpectBatchedEqualsSolo(int4, requests);
+    std::vector<TalkerRequest> requests(4, CustomVoiceRequest());
+    requests[1].speaker = "Vivian";
+    requests[2].input_ids = Template(3);
+    requests[3].input_ids = Template(2);
+    ExpectBatchedEqualsSolo(int4, requests);
+  }
 }
 
 // The prompt-head cache: a prompt whose head (instruction, role, codec tags) an earlier prompt had
@@ -720,7 +730,8 @@ TEST_F(TalkerGenerationTest, Int4WeightsStayCloseToFloat32AndBatchLikeSolo) {
 // every precision; heads differing in any row (speaker, instruction) do not match; the budget
 // evicts the least recently used head.
 TEST_F(TalkerGenerationTest, PromptHeadCacheReusesHeadsWithIdenticalResults) {
-  for (WeightPrecision precision : {WeightPrecision::kFloat32, WeightPrecision::kInt8, WeightPrecision::kInt4}) {
+  for (WeightPrecision precision :
+       {WeightPrecision::kFloat32, WeightPrecision::kInt8, WeightPrecision::kInt4, WeightPrecision::kInt4G128}) {
     SCOPED_TRACE(WeightPrecisionName(precision));
     auto model = Load(ModelVariant::kCustomVoice, "1b7", precision);
     PromptHeadCache& cache = model->prompt_head_cache();
@@ -833,14 +844,15 @@ TEST(PromptHeadCache, MatchesExactRowsAndEvictsTheLeastRecentlyUsed) {
 
 TEST(WeightPrecisionNames, ParseAndNameRoundTripAndErrorsListTheAllowedValues) {
   for (WeightPrecision p : {WeightPrecision::kFloat32, WeightPrecision::kBFloat16, WeightPrecision::kInt8,
-                            WeightPrecision::kInt4}) {
+                            WeightPrecision::kInt4, WeightPrecision::kInt4G128}) {
     auto parsed = ParseWeightPrecision(WeightPrecisionName(p));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, p);
   }
   auto bad = ParseWeightPrecision("fp16");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("float32, bfloat16, int8, int4"), std::string::npos) << bad.status();
+  EXPECT_NE(bad.status().message().find("float32, bfloat16, int8, int4, int4-g128"), std::string::npos)
+      << bad.status();
   EXPECT_NE(bad.status().message().find("fp16"), std::string::npos) << bad.status();
 }
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,9 @@ struct HotPathCase {
 
 std::string CaseName(const ::testing::TestParamInfo<HotPathCase>& info) {
   const HotPathCase& c = info.param;
-  return std::string(WeightPrecisionName(c.precision)) + "_" + c.size + "_batch" + std::to_string(c.sequences) +
-         (c.sample ? "_sampled" : "_greedy");
+  std::string precision = WeightPrecisionName(c.precision);
+  std::replace(precision.begin(), precision.end(), '-', '_');  // test names take [A-Za-z0-9_]
+  return precision + "_" + c.size + "_batch" + std::to_string(c.sequences) + (c.sample ? "_sampled" : "_greedy");
 }
 
 class TalkerHotPathTest : public ::testing::TestWithParam<HotPathCase> {};
@@ -105,7 +107,8 @@ INSTANTIATE_TEST_SUITE_P(Precisions, TalkerHotPathTest,
                                            HotPathCase{WeightPrecision::kFloat32, "1b7", 3, true},
                                            HotPathCase{WeightPrecision::kInt8, "0b6", 1, true},
                                            HotPathCase{WeightPrecision::kInt8, "1b7", 3, false},
-                                           HotPathCase{WeightPrecision::kInt4, "1b7", 2, true}),
+                                           HotPathCase{WeightPrecision::kInt4, "1b7", 2, true},
+                                           HotPathCase{WeightPrecision::kInt4G128, "1b7", 4, true}),
                          CaseName);
 
 // The counter sees what the hot path would do wrong: one tensor op allocates.

@@ -1,0 +1,179 @@
+// Built with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mamx-tile -mamx-int8
+// (common/nn/CMakeLists.txt); called only where Int8KernelAvailable(Int8Kernel::kAmx). Internal
+// linkage and no standard-library inline functions, as in int8_dot_avx512vnni.cc.
+//
+// int4-g128 products on AMX-INT8 tiles. Per tile of 16 outputs and block of 128 inputs, two
+// TDPBSUD instructions (signed activations x unsigned stored weights q + 8, 64 inputs each) add
+// the block's exact integer dot products for up to 16 activation rows in one accumulator tile; the
+// tile is stored and one vector epilogue per row adds the correction, converts and scales, as the
+// VNNI kernel does per block. Integer sums are exact, so every row gets the scalar kernel's bits.
+//
+// Why 128-input blocks: with 32-input blocks every block's sums leave the tile (a store, then a
+// load per row), and the epilogue could not overlap the tile unit: measured no faster than the
+// VNNI kernel at 8 rows (bench/RESULTS.md, twenty-first session). Per 128 inputs, the nibbles of
+// the next block are unpacked (to bytes the tiles load) and the previous block's sums are scaled
+// while the tile unit multiplies, so the vector and tile units work side by side.
+//
+// Rows: one tile configuration per call, M = the rows of each pass (at most 16). More than 16 rows
+// are split into passes of equal M, the last pass shifted back to end at the last row: a row in two
+// passes is computed twice, with the same bits, and no pass reads past the last row.
+//
+// GCC's tile intrinsics paste their register numbers into the assembly text, so the kernel names
+// them by number: accumulators 0 and 1 (alternate blocks), activations 4 and 5 (inputs 0-63,
+// 64-127 of the block), weights 6 and 7 (the same halves).
+//
+// GCC 12's _mm512_cvtepi32_ps, _mm512_cvtepu16_epi32 and _mm512_slli_epi32 pass an intentionally
+// undefined vector and then warn about it (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "common/nn/amx_tile_config.h"
+#include "common/nn/int8_dot.h"
+
+namespace qwen3tts::nn {
+namespace {
+
+constexpr int kSubBlocks = 4;  // 32-input parts per block: int4-g128
+constexpr int64_t kBlockBytes = Int4BlockBytes(kSubBlocks);
+constexpr int64_t kBlockInputs = 32 * kSubBlocks;
+constexpr int kMaxRows = 16;        // rows of an accumulator tile
+constexpr int kQuadRowBytes = 64;   // a weight tile row: 16 outputs' quads
+constexpr int kHalfBytes = 16 * kQuadRowBytes;  // one weight tile: 16 quads = 64 inputs
+// Each block prefetches the weights this far ahead (into the next tiles at a tile's end). The
+// hardware prefetcher alone let a batched step's weights stream at a fraction of the bandwidth, as
+// in the VNNI kernel (int8_dot.h): 0.6B int4-g128 talker, 8 sequences, one thread: 76-79 ms per
+// step without, 69-70 with 4 KB (2 KB 71-73, 8 KB 70-73, 16-32 KB 74-76).
+constexpr int64_t kWeightPrefetchBytes = 4096;
+
+// Block b's nibbles as bytes: quad rows 0-31 (64 bytes each), the part's vector v giving rows
+// 8 part + v (low nibbles) and 8 part + v + 4 (high nibbles).
+inline void UnpackBlock(const uint8_t* block, uint8_t* rows) {
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
+  for (int part = 0; part < kSubBlocks; ++part) {
+    for (int v = 0; v < 4; ++v) {
+      const __m512i packed = _mm512_loadu_si512(block + part * kInt4PartBytes + 64 * v);
+      uint8_t* part_rows = rows + 8 * part * kQuadRowBytes;
+      _mm512_store_si512(part_rows + v * kQuadRowBytes, _mm512_and_si512(packed, low_nibbles));
+      _mm512_store_si512(part_rows + (v + 4) * kQuadRowBytes,
+                         _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles));
+    }
+  }
+}
+
+// A block's products into accumulator tile ACC (a literal: see above), and its store to sums.
+#define QWEN3TTS_INT4_BLOCK_PRODUCTS(ACC, unpacked, x, ldq) \
+  do {                                                     \
+    _tile_zero(ACC);                                       \
+    _tile_loadd(6, (unpacked), kQuadRowBytes);             \
+    _tile_loadd(4, (x), (ldq));                            \
+    _tile_dpbsud(ACC, 4, 6);                               \
+    _tile_loadd(7, (unpacked) + kHalfBytes, kQuadRowBytes); \
+    _tile_loadd(5, (x) + 64, (ldq));                       \
+    _tile_dpbsud(ACC, 5, 7);                               \
+  } while (false)
+
+// The 16 outputs' block scales (bfloat16 -> float32 by a shift).
+inline __m512 BlockScales(const uint8_t* block) {
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + Int4ScaleOffset(kSubBlocks)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+
+// acc[r] = fma(float(sums[r] + xc[r, b]), xs[r, b] * block scales, acc[r]) for the pass's R rows.
+template <int R>
+inline void ScaleBlock(const int32_t* sums, const uint8_t* block, const int32_t* xc, const float* xs, int64_t ldb,
+                       __m512 (&acc)[R]) {
+  const __m512 w_scale = BlockScales(block);
+  for (int r = 0; r < R; ++r) {
+    const __m512i dot = _mm512_add_epi32(_mm512_load_si512(sums + 16 * r), _mm512_set1_epi32(xc[r * ldb]));
+    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(_mm512_set1_ps(xs[r * ldb]), w_scale), acc[r]);
+  }
+}
+
+// One tile's outputs for R rows starting at r0.
+template <int R>
+void TilePass(const Int4GemvProblem& p, int64_t tile, int64_t r0) {
+  const uint8_t* w = p.w + tile * p.blocks * kBlockBytes;
+  const int8_t* x = p.xq + r0 * p.ldq;
+  const int32_t* xc = p.xc + r0 * p.ldb;
+  const float* xs = p.xs + r0 * p.ldb;
+  alignas(64) uint8_t unpacked[2][2 * kHalfBytes];
+  alignas(64) int32_t sums[2][kMaxRows * 16];
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  UnpackBlock(w, unpacked[0]);
+  for (int64_t b = 0; b < p.blocks; ++b) {
+    const int odd = static_cast<int>(b & 1);
+    // The tile unit starts on block b, the vector unit unpacks block b + 1 and scales block b - 1.
+    if (odd) {
+      QWEN3TTS_INT4_BLOCK_PRODUCTS(1, unpacked[1], x + kBlockInputs * b, p.ldq);
+    } else {
+      QWEN3TTS_INT4_BLOCK_PRODUCTS(0, unpacked[0], x + kBlockInputs * b, p.ldq);
+    }
+    if (b + 1 < p.blocks) UnpackBlock(w + (b + 1) * kBlockBytes, unpacked[odd ^ 1]);
+    for (int64_t line = 0; line < kBlockBytes; line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + b * kBlockBytes + kWeightPrefetchBytes + line), _MM_HINT_T0);
+    }
+    if (b > 0) ScaleBlock<R>(sums[odd ^ 1], w + (b - 1) * kBlockBytes, xc + b - 1, xs + b - 1, p.ldb, acc);
+    if (odd) {
+      _tile_stored(1, sums[1], 16 * sizeof(int32_t));
+    } else {
+      _tile_stored(0, sums[0], 16 * sizeof(int32_t));
+    }
+  }
+  const int64_t last = p.blocks - 1;
+  ScaleBlock<R>(sums[last & 1], w + last * kBlockBytes, xc + last, xs + last, p.ldb, acc);
+  const int64_t valid_outputs = p.out - tile * kInt8TileOutputs;
+  const __mmask16 valid =
+      static_cast<__mmask16>(valid_outputs < kInt8TileOutputs ? (1u << valid_outputs) - 1 : 0xffffu);
+  for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(p.y + (r0 + r) * p.ldy + tile * kInt8TileOutputs, valid, acc[r]);
+}
+
+#undef QWEN3TTS_INT4_BLOCK_PRODUCTS
+
+void ConfigureTiles(int rows) {
+  AmxTileConfig config;
+  config.Set(0, rows, 64);  // accumulators: rows x 16 int32
+  config.Set(1, rows, 64);
+  config.Set(4, rows, 64);  // activations: rows x 64 inputs
+  config.Set(5, rows, 64);
+  config.Set(6, 16, kQuadRowBytes);  // weights: 16 quads x 16 outputs
+  config.Set(7, 16, kQuadRowBytes);
+  _tile_loadconfig(&config);
+}
+
+// Every pass of R rows over tiles [tile_begin, tile_end), tile by tile (a tile's weights stay in
+// cache for its later passes).
+template <int R>
+void Passes(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end, int64_t passes) {
+  ConfigureTiles(R);
+  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+    for (int64_t pass = 0; pass < passes; ++pass) {
+      const int64_t r0 = pass * R < p.rows - R ? pass * R : p.rows - R;
+      TilePass<R>(p, tile, r0);
+    }
+  }
+  _tile_release();
+}
+
+template <int R>
+void PassesOfRows(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end, int64_t rows_per_pass,
+                  int64_t passes) {
+  if constexpr (R > kInt4AmxMinRows) {
+    if (rows_per_pass < R) return PassesOfRows<R - 1>(p, tile_begin, tile_end, rows_per_pass, passes);
+  }
+  Passes<R>(p, tile_begin, tile_end, passes);
+}
+
+}  // namespace
+
+void Int4GemvTilesAmx(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end) {
+  if (p.sub_blocks != kSubBlocks || p.rows < kInt4AmxMinRows) return Int4GemvTilesAvx512Vnni(p, tile_begin, tile_end);
+  const int64_t passes = (p.rows + kMaxRows - 1) / kMaxRows;
+  const int64_t rows_per_pass = (p.rows + passes - 1) / passes;
+  PassesOfRows<kMaxRows>(p, tile_begin, tile_end, rows_per_pass, passes);
+}
+
+}  // namespace qwen3tts::nn
