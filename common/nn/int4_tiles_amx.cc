@@ -179,19 +179,17 @@ void ConfigureTiles(int rows) {
 template <int R>
 void Passes(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end, int64_t passes) {
   ConfigureTiles(R);
+  // The last pass ends at the last row (it may overlap the one before).
+  const auto first_row = [&](int64_t pass) { return pass * R < p.rows - R ? pass * R : p.rows - R; };
   // Two tiles per pass where their accumulators fit the registers (2 x R of 32).
   constexpr int kTiles = R <= 8 ? 2 : 1;
   int64_t tile = tile_begin;
   for (; tile + kTiles <= tile_end; tile += kTiles) {
-    for (int64_t pass = 0; pass < passes; ++pass) {
-      TilePass<R, kTiles>(p, tile, pass * R < p.rows - R ? pass * R : p.rows - R);
-    }
+    for (int64_t pass = 0; pass < passes; ++pass) TilePass<R, kTiles>(p, tile, first_row(pass));
   }
   if constexpr (kTiles == 2) {
     if (tile < tile_end) {
-      for (int64_t pass = 0; pass < passes; ++pass) {
-        TilePass<R, 1>(p, tile, pass * R < p.rows - R ? pass * R : p.rows - R);
-      }
+      for (int64_t pass = 0; pass < passes; ++pass) TilePass<R, 1>(p, tile, first_row(pass));
     }
   }
   _tile_release();

@@ -88,9 +88,12 @@ void Int4GemvTilesScalar(const Int4GemvProblem& p, int64_t tile_begin, int64_t t
 void Int4GemvTilesAvx2(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end);
 void Int4GemvTilesAvx512Vnni(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end);
 // AMX-INT8 tiles for int4-g128 products of kInt4AmxMinRows rows or more; anything else goes to the
-// AVX-512 VNNI kernel (int4_tiles_amx.cc). Measured, one core, 3072x1024 and 1024x3072: 2 rows
-// 0.046 ms either way, 4 rows 0.054 against 0.057, 8 rows 0.059-0.065 against 0.084-0.097,
-// 16 rows 0.076-0.095 against 0.160-0.194.
+// AVX-512 VNNI kernel (int4_tiles_amx.cc). Measured, one core, 3072x1024 and 1024x3072 on cached
+// weights, tiles against VNNI (ms): 2 rows 0.039-0.044 against 0.046, 3 rows 0.041-0.046 against
+// 0.050-0.052, 4 rows 0.043-0.049 against 0.057, 8 rows 0.053-0.059 against 0.084-0.097, 16 rows
+// 0.072-0.095 against 0.160-0.194. Below 4 rows the talker's steps wait on weights from the
+// last-level cache rather than on the products (a VNNI variant 1.2-1.3x faster at 2-3 rows left
+// the talker's step times unchanged: bench/RESULTS.md), so the VNNI kernel keeps them.
 constexpr int kInt4AmxMinRows = 4;
 void Int4GemvTilesAmx(const Int4GemvProblem& p, int64_t tile_begin, int64_t tile_end);
 
