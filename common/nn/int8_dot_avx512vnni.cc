@@ -145,7 +145,6 @@ struct Int8Format {
     }
   }
   static void SingleRow(const Problem& p, int64_t tile) { Int8SingleRowTile(p, tile); }
-  static __m512 BlockScales(const uint8_t*) { return _mm512_setzero_ps(); }
 };
 
 // Blocks of kSubBlocks x 32 inputs: 1 (int4), 4 (int4-g128).

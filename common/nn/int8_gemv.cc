@@ -113,6 +113,12 @@ float FromBFloat16Bits(uint16_t b) {
   return v;
 }
 
+// The int4 block widths there are: int4's 32 inputs and int4-g128's 128.
+void CheckInt4BlockInputs(const char* caller, int64_t block_inputs) {
+  TORCH_CHECK(block_inputs == kInt8ActivationBlock || block_inputs == kInt4G128Block, caller, ": blocks of ",
+              block_inputs, " inputs; 32 or 128 are allowed");
+}
+
 // Where weight (o, i) and the scale of (o, block) live in the int4 layout (common/nn/int8_dot.h).
 struct Int4Layout {
   int64_t blocks, block_inputs, sub_blocks;  // sub_blocks: 32-input parts per block
@@ -207,8 +213,7 @@ float Int4BlockScale(const float* w, int64_t n) {
 }  // namespace
 
 Int4Weight QuantizeInt4(const at::Tensor& weight, int64_t block_inputs) {
-  TORCH_CHECK(block_inputs == kInt8ActivationBlock || block_inputs == kInt4G128Block, "QuantizeInt4: blocks of ",
-              block_inputs, " inputs; 32 or 128 are allowed");
+  CheckInt4BlockInputs("QuantizeInt4", block_inputs);
   at::Tensor w = weight.to(at::kFloat).contiguous();
   const int64_t out = w.size(0), in = w.size(1);
   const Int4Layout layout(in, block_inputs);
@@ -508,8 +513,7 @@ void Int8GemvRowsInto(const Int8Weight& w, const Int8Rows& x, float* y, Int8Kern
 }
 
 void QuantizeInt4Rows(const float* x, int64_t rows, int64_t in, Int8Rows* out, int64_t block_inputs) {
-  TORCH_CHECK(block_inputs == kInt8ActivationBlock || block_inputs == kInt4G128Block, "QuantizeInt4Rows: blocks of ",
-              block_inputs, " inputs; 32 or 128 are allowed");
+  CheckInt4BlockInputs("QuantizeInt4Rows", block_inputs);
   QuantizeActivations(x, rows, in, /*zero_point=*/8, block_inputs, out);
 }
 
@@ -543,7 +547,7 @@ void Int4GemvRowsInto(const Int4Weight& w, const Int8Rows& x, float* y, Int8Kern
   const Int4GemvProblem problem{w.packed.data_ptr<uint8_t>(),
                                 w.out,
                                 x_rows.blocks,
-                                w.block_inputs / kInt8ActivationBlock,
+                                Int4Layout(w).sub_blocks,
                                 x_rows.q,
                                 x_rows.correction,
                                 x_rows.scale,

@@ -123,7 +123,7 @@ void Linear::AddBias(float* y, int64_t rows) const {
 void Linear::IntoEach(const float* x, int64_t rows, std::initializer_list<Output> outputs) {
   const auto every = [&](auto has) { return std::all_of(outputs.begin(), outputs.end(), has); };
   const bool int8 = every([](const Output& o) { return o.layer->int8_.packed.defined(); });
-  const int64_t int4_block = outputs.begin()->layer->int4_.block_inputs;
+  const int64_t int4_block = outputs.size() > 0 ? outputs.begin()->layer->int4_.block_inputs : 0;
   const bool int4 = !int8 && every([&](const Output& o) {
     return o.layer->int4_.packed.defined() && o.layer->int4_.block_inputs == int4_block;
   });
