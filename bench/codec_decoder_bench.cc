@@ -2,18 +2,20 @@
 // than real time) of the offline decode and of frame-by-frame streaming, per thread count.
 //
 //   qwen3tts-bench-codec-decoder [--model-dir DIR]... [--full-size] [--frames N]
-//                                [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8]
-//                                [--modes offline,1,4,16,8x1] [--json]
+//                                [--threads 1,2] [--dtype float32,int8,int4,int4-g128]
+//                                [--conv-dtype float32,bfloat16,int8] [--modes offline,1,4,16,8x1] [--json]
 // --model-dir: a model directory (with speech_tokenizer/) or a speech_tokenizer directory.
 // --full-size: a random decoder with the official decoder shape (the reference config class's
 //              defaults), written as bfloat16 to a temporary file first.
 // With neither, the golden tiny model and the full-size random decoder are both measured.
-// --dtype: decoder precisions to measure (CodecDecoder: float32, int8), one row set each.
+// --dtype: decoder precisions to measure (CodecDecoder: float32, int8, int4, int4-g128), one row set each.
 // --conv-dtype: convolution arithmetic (float32, bfloat16, int8), crossed with --dtype; the dtype column
 //               then reads e.g. "int8+bf16conv".
 // --modes: which decodes to time: "offline" (the whole sequence at once) and streaming with N frames
 //          per call for each number N (default all four; one mode alone is what a profiler wants), and
 //          SxN: S streams of N frames per call pushed together (the vocoder service's batching).
+// Each row also shows the weights one decode call reads (CodecDecoder::weight_bytes_per_call): at
+// one frame per call they are streamed once per frame, its memory-bandwidth bound.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -49,6 +51,7 @@ struct Row {
   int threads = 0;
   int64_t frames = 0;
   double wall_s = 0, audio_s = 0, ms_per_frame = 0, max_frame_ms = 0;
+  double weight_mb_per_call = 0;  // CodecDecoder::weight_bytes_per_call
 };
 
 std::shared_ptr<const CodecDecoder> LoadDir(const std::string& dir, WeightPrecision precision, WeightPrecision conv) {
@@ -115,6 +118,7 @@ void Measure(const std::string& label, const std::shared_ptr<const CodecDecoder>
       r.audio_s = audio_s * static_cast<double>(decoded) / static_cast<double>(frames);
       r.ms_per_frame = 1000.0 * wall / static_cast<double>(decoded);
       r.max_frame_ms = max_frame_ms;
+      r.weight_mb_per_call = static_cast<double>(decoder->weight_bytes_per_call()) / 1e6;
       rows->push_back(r);
     };
     if (modes.offline) {
@@ -214,17 +218,18 @@ int main(int argc, char** argv) {
         threads.push_back(t);
       }
     } else if (arg == "--dtype" || arg == "--conv-dtype") {
-      // Linear layers: float32, int8; convolutions: float32, bfloat16, int8.
+      // Linear layers: float32, int8, int4, int4-g128; convolutions: float32, bfloat16, int8.
       const bool conv = arg == "--conv-dtype";
       std::vector<WeightPrecision>& list = conv ? conv_precisions : precisions;
       list.clear();
       for (absl::string_view part : absl::StrSplit(value(), ',')) {
         absl::StatusOr<WeightPrecision> p = ParseWeightPrecision(std::string(part));
-        const bool allowed = p.ok() && (*p == WeightPrecision::kFloat32 || *p == WeightPrecision::kInt8 ||
-                                        (conv && *p == WeightPrecision::kBFloat16));
+        const bool allowed = p.ok() && (conv ? *p == WeightPrecision::kFloat32 || *p == WeightPrecision::kInt8 ||
+                                                   *p == WeightPrecision::kBFloat16
+                                             : *p != WeightPrecision::kBFloat16);
         if (!allowed) {
           std::fprintf(stderr, "%s takes %s separated by commas\n", arg.c_str(),
-                       conv ? "float32, bfloat16, int8" : "float32, int8");
+                       conv ? "float32, bfloat16, int8" : "float32, int8, int4, int4-g128");
           return 2;
         }
         list.push_back(*p);
@@ -250,7 +255,7 @@ int main(int argc, char** argv) {
       json = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8] [--conv-dtype float32,bfloat16,int8] [--modes offline,1,4,16,8x1] [--json]\n",
+                   "usage: %s [--model-dir DIR]... [--full-size] [--frames N] [--threads 1,2] [--dtype float32,int8,int4,int4-g128] [--conv-dtype float32,bfloat16,int8] [--modes offline,1,4,16,8x1] [--json]\n",
                    argv[0]);
       return 2;
     }
@@ -278,21 +283,22 @@ int main(int argc, char** argv) {
    }
   }
 
-  std::printf("%-18s %-14s %-24s %7s %6s %9s %9s %9s %12s %12s\n", "model", "dtype", "mode", "threads", "frames",
-              "wall s", "audio s", "RTF", "ms/frame", "max ms/call");
+  std::printf("%-18s %-14s %-24s %7s %6s %9s %9s %9s %12s %12s %14s\n", "model", "dtype", "mode", "threads", "frames",
+              "wall s", "audio s", "RTF", "ms/frame", "max ms/call", "weights MB/call");
   for (const Row& r : rows) {
-    std::printf("%-18s %-14s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f\n", r.model.c_str(), r.dtype.c_str(),
+    std::printf("%-18s %-14s %-24s %7d %6ld %9.3f %9.3f %9.3f %12.2f %12.2f %14.1f\n", r.model.c_str(), r.dtype.c_str(),
                 r.mode.c_str(), r.threads, static_cast<long>(r.frames), r.wall_s, r.audio_s,
-                r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
+                r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms, r.weight_mb_per_call);
   }
   if (json) {
     std::printf("[");
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       std::printf("%s{\"model\":\"%s\",\"dtype\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"frames\":%ld,\"wall_s\":%.6f,"
-                  "\"audio_s\":%.6f,\"rtf\":%.6f,\"ms_per_frame\":%.4f,\"max_ms_per_call\":%.4f}",
+                  "\"audio_s\":%.6f,\"rtf\":%.6f,\"ms_per_frame\":%.4f,\"max_ms_per_call\":%.4f,"
+                  "\"weight_mb_per_call\":%.3f}",
                   i ? "," : "", r.model.c_str(), r.dtype.c_str(), r.mode.c_str(), r.threads, static_cast<long>(r.frames),
-                  r.wall_s, r.audio_s, r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms);
+                  r.wall_s, r.audio_s, r.wall_s / r.audio_s, r.ms_per_frame, r.max_frame_ms, r.weight_mb_per_call);
     }
     std::printf("]\n");
   }

@@ -11,7 +11,7 @@
 // Codes are compared position by position over the shorter run; a different length (EOS moved)
 // is shown. A second table does the same for the vocoder (codec decoder) on every
 // speech_tokenizer_decode case: float32, bfloat16- and int8-convolution, int8 and int8 + each
-// convolution form decoders against the reference waveform and against float32. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
+// convolution form, int4 and int4-g128 (+ bfloat16 convolution) decoders against the reference waveform and against float32. Usage: qwen3tts-bench-precision [GOLDEN_DIR]   (default $QWEN3TTS_GOLDEN_DIR, then
 // ../shared/golden).
 #include <ATen/ATen.h>
 
@@ -72,7 +72,8 @@ std::vector<float> ToVector(const at::Tensor& t) {
 }
 
 // The vocoder's precision: each decode case through the float32 decoder, with bfloat16 or int8
-// convolutions, with int8 linear layers, and with int8 linear layers and each convolution form.
+// convolutions, with int8 linear layers, with int8 linear layers and each convolution form, and with
+// the pre-transformer in int4 / int4-g128 and bfloat16 convolutions.
 int VocoderTable(const std::string& dir, const nlohmann::json& manifest) {
   struct Config {
     const char* name;
@@ -83,8 +84,10 @@ int VocoderTable(const std::string& dir, const nlohmann::json& manifest) {
                             {"int8", WeightPrecision::kInt8, WeightPrecision::kFloat32},
                             {"int8+bf16conv", WeightPrecision::kInt8, WeightPrecision::kBFloat16},
                             {"int8conv", WeightPrecision::kFloat32, WeightPrecision::kInt8},
-                            {"int8+int8conv", WeightPrecision::kInt8, WeightPrecision::kInt8}};
-  constexpr int kConfigs = 6;
+                            {"int8+int8conv", WeightPrecision::kInt8, WeightPrecision::kInt8},
+                            {"int4+bf16conv", WeightPrecision::kInt4, WeightPrecision::kBFloat16},
+                            {"int4-g128+bf16conv", WeightPrecision::kInt4G128, WeightPrecision::kBFloat16}};
+  constexpr int kConfigs = sizeof(configs) / sizeof(configs[0]);
   std::printf("\nvocoder (codec decoder): SNR dB against the reference waveform | against float32\n%-28s %7s |",
               "case", "frames");
   for (const Config& c : configs) std::printf(" %14s", c.name);

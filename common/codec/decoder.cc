@@ -78,9 +78,9 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Load(
 absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
     const Checkpoint& weights, const CodecDecoderConfig& config, int64_t sample_rate,
     WeightPrecision precision, WeightPrecision conv_precision) {
-  if (precision != WeightPrecision::kFloat32 && precision != WeightPrecision::kInt8) {
+  if (precision == WeightPrecision::kBFloat16) {
     return absl::InvalidArgumentError(absl::StrCat("codec decoder dtype '", WeightPrecisionName(precision),
-                                                   "' is not supported (allowed: float32, int8)"));
+                                                   "' is not supported (allowed: float32, int8, int4, int4-g128)"));
   }
   if (conv_precision != WeightPrecision::kFloat32 && conv_precision != WeightPrecision::kBFloat16 &&
       conv_precision != WeightPrecision::kInt8) {
@@ -97,7 +97,6 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
     // Which arithmetic runs depends on the CPU: say so once, where the operator looks.
     std::fprintf(stderr, "codec decoder: bfloat16 convolutions on AMX tiles (QWEN3TTS_AMX=0 turns them off)\n");
   }
-  const bool int8 = precision == WeightPrecision::kInt8;
   RETURN_IF_ERROR(CheckConfig(config));
   std::shared_ptr<CodecDecoder> d(new CodecDecoder());
   d->config_ = config;
@@ -133,10 +132,17 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   // float32 keeps a linear layer in bfloat16 where no value changes (the official codec weights are
   // stored in bfloat16): one frame per call reads the pre-transformer's weights once per frame,
   // and half the bytes give the same bits.
-  const nn::LinearQuantization linears = int8 ? nn::LinearQuantization::kInt8
-                                              : nn::LinearQuantization::kBFloat16WhereExact;
+  // int4 and int4-g128 take only the pre-transformer's layers to 4 bits (109 M of the 0.6B decoder's
+  // 130 M linear weights: one frame per call streams them once, ~45 % of its bytes); the projections
+  // and the ConvNeXt blocks stay int8, as the talker keeps its heads.
+  const nn::LinearQuantization linears = precision == WeightPrecision::kFloat32
+                                             ? nn::LinearQuantization::kBFloat16WhereExact
+                                             : nn::LinearQuantization::kInt8;
+  const nn::LinearQuantization layers = precision == WeightPrecision::kInt4       ? nn::LinearQuantization::kInt4
+                                        : precision == WeightPrecision::kInt4G128 ? nn::LinearQuantization::kInt4G128
+                                                                                   : linears;
   ASSIGN_OR_RETURN(d->transformer_, nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
-                                                               block, config.rope_theta, at::kFloat, linears));
+                                                               block, config.rope_theta, at::kFloat, layers));
   d->input_proj_.Quantize(linears);
   d->output_proj_.Quantize(linears);
 
@@ -187,10 +193,20 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
       conv_precision == WeightPrecision::kInt8 ||
       (conv_precision == WeightPrecision::kBFloat16 && Bfloat16ConvolutionsOnTiles());
   if (d->row_independent_convolutions_ &&
-      (int8 || DecoderSession::kFramesPerConvolutionPass * convnext_steps_per_frame <= nn::kFloatGemvMaxRows)) {
+      (linears == nn::LinearQuantization::kInt8 ||
+       DecoderSession::kFramesPerConvolutionPass * convnext_steps_per_frame <= nn::kFloatGemvMaxRows)) {
     d->frames_per_convolution_pass_ = DecoderSession::kFramesPerConvolutionPass;
   }
   return std::shared_ptr<const CodecDecoder>(std::move(d));
+}
+
+int64_t CodecDecoder::weight_bytes_per_call() const {
+  int64_t n = pre_conv_.bytes() + input_proj_.bytes() + transformer_.bytes() + output_proj_.bytes() +
+              decoder_in_conv_.bytes() + final_act_.bytes() + final_conv_.bytes();
+  for (const CausalConvTranspose1d& conv : upsample_convs_) n += conv.bytes();
+  for (const ConvNeXtBlock& block : upsample_blocks_) n += block.bytes();
+  for (const SnakeDecoderBlock& block : decoder_blocks_) n += block.bytes();
+  return n;
 }
 
 absl::StatusOr<at::Tensor> CodecDecoder::Validate(const at::Tensor& codes,

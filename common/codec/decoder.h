@@ -60,7 +60,8 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
   // precision: float32 (the reference's numbers) or int8 for the layers whose weights a streaming
   // step reads once per frame and that dominate its memory traffic: the pre-transformer's and the
   // ConvNeXt blocks' linear layers (nn::Int8Gemv; 436 of the 0.6B decoder's ~700 MB read per
-  // frame). bfloat16 is INVALID_ARGUMENT.
+  // frame); int4 / int4-g128: the same, with the pre-transformer's layers in 4 bits (nn::Int4Gemv,
+  // blocks of 32 / 128 inputs). bfloat16 is INVALID_ARGUMENT.
   // conv_precision: the convolutions' arithmetic, where the decoder spends its time: float32, or
   // bfloat16 (CpuHasBfloat16Arithmetic in decoder_layers.h: about twice as fast on CPUs with
   // AVX512-BF16, slower than float32 elsewhere, which the load logs; on AMX tiles where the CPU has
@@ -93,6 +94,11 @@ class CodecDecoder : public std::enable_shared_from_this<CodecDecoder> {
                                                         int64_t chunk_size = 300,
                                                         int64_t left_context = 25) const;
 
+  // Bytes of the weights a decode call reads whatever its number of frames, in the forms the
+  // precisions keep: every layer's but the quantizer's (its codebooks are read a row per frame, its
+  // projections are < 1 MB). At one frame per call they are streamed once per frame, which bounds a
+  // frame's time by memory bandwidth (the harness reports that bound).
+  int64_t weight_bytes_per_call() const;
   int64_t samples_per_frame() const { return samples_per_frame_; }
   int64_t sample_rate() const { return sample_rate_; }
   int64_t num_quantizers() const { return config_.num_quantizers; }

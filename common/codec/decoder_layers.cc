@@ -436,6 +436,15 @@ void CausalConv1d::SetPrecision(WeightPrecision precision) {
   precision_ = precision;
 }
 
+int64_t CausalConv1d::bytes() const {
+  // A depthwise step reads its taps (weight_ serves the tensor path); otherwise one weight form is
+  // defined per precision, the others are empty.
+  const int64_t weight = depthwise() ? nn::TensorBytes(depthwise_taps_)
+                                     : nn::TensorBytes(weight_) + nn::TensorBytes(int8_weight_.packed) +
+                                           nn::TensorBytes(int8_weight_.scale) + nn::TensorBytes(tile_weight_.packed);
+  return weight + nn::TensorBytes(bias_);
+}
+
 // ---------------------------------------------------------------------------------------------
 absl::StatusOr<CausalConvTranspose1d> CausalConvTranspose1d::Load(const DecoderWeights& weights,
                                                                   const std::string& prefix,
@@ -499,6 +508,13 @@ void CausalConvTranspose1d::SetPrecision(WeightPrecision precision) {
     return;
   }
   precision_ = precision;
+}
+
+int64_t CausalConvTranspose1d::bytes() const {
+  // The block matrix in one form, its bias; the checkpoint-layout bias_ is not read by a step.
+  return nn::TensorBytes(block_matrix_) + nn::TensorBytes(int8_block_matrix_.packed) +
+         nn::TensorBytes(int8_block_matrix_.scale) + nn::TensorBytes(tile_block_matrix_.packed) +
+         nn::TensorBytes(block_bias_);
 }
 
 void CausalConvTranspose1d::BlockRows(const float* full, int64_t n, float* y) const {
@@ -610,6 +626,8 @@ nn::SnakeBetaChannels SnakeBeta::Channels() const {
   return nn::SnakeBetaChannels{alpha_exp_.data_ptr<float>(), inv_beta_.data_ptr<float>()};
 }
 
+int64_t SnakeBeta::bytes() const { return nn::TensorBytes(alpha_exp_) + nn::TensorBytes(inv_beta_); }
+
 void SnakeBeta::Rows(const float* x, int64_t steps, float* y) const {
   const int64_t channels = alpha_exp_.numel();
   if (nn::SnakeBetaAvailable()) {
@@ -640,6 +658,11 @@ absl::StatusOr<ConvNeXtBlock> ConvNeXtBlock::Load(const DecoderWeights& weights,
 void ConvNeXtBlock::QuantizeLinears(nn::LinearQuantization quantization) {
   pw1_.Quantize(quantization);
   pw2_.Quantize(quantization);
+}
+
+int64_t ConvNeXtBlock::bytes() const {
+  return dwconv_.bytes() + nn::TensorBytes(norm_weight_) + nn::TensorBytes(norm_bias_) + nn::TensorBytes(gamma_) +
+         pw1_.bytes() + pw2_.bytes();
 }
 
 at::Tensor ConvNeXtBlock::Forward(const at::Tensor& x) const {
@@ -709,6 +732,8 @@ void SnakeResidualUnit::SetConvolutionPrecision(WeightPrecision precision) {
   conv2_.SetPrecision(precision);
 }
 
+int64_t SnakeResidualUnit::bytes() const { return act1_.bytes() + conv1_.bytes() + act2_.bytes() + conv2_.bytes(); }
+
 void SnakeResidualUnit::AppendInitialStates(StreamStates* states) const {
   conv1_.AppendInitialStates(states);
   conv2_.AppendInitialStates(states);
@@ -766,6 +791,12 @@ at::Tensor SnakeDecoderBlock::Forward(const at::Tensor& x) const {
 void SnakeDecoderBlock::SetConvolutionPrecision(WeightPrecision precision) {
   upsample_.SetPrecision(precision);
   for (auto& unit : units_) unit.SetConvolutionPrecision(precision);
+}
+
+int64_t SnakeDecoderBlock::bytes() const {
+  int64_t n = act_.bytes() + upsample_.bytes();
+  for (const SnakeResidualUnit& unit : units_) n += unit.bytes();
+  return n;
 }
 
 void SnakeDecoderBlock::AppendInitialStates(StreamStates* states) const {

@@ -121,6 +121,8 @@ class CausalConv1d {
   int64_t out_channels() const { return out_channels_; }
   // float32, bfloat16 or int8 arithmetic from now on (see CpuHasBfloat16Arithmetic above).
   void SetPrecision(WeightPrecision precision);
+  // Bytes of the weights a call reads, in the form its precision keeps them.
+  int64_t bytes() const;
 
  private:
   bool depthwise() const { return groups_ > 1 && groups_ == in_channels_ && groups_ == out_channels_; }
@@ -161,6 +163,7 @@ class CausalConvTranspose1d {
   int64_t stride() const { return stride_; }
   int64_t out_channels() const { return out_channels_; }
   void SetPrecision(WeightPrecision precision);  // as CausalConv1d's
+  int64_t bytes() const;  // as CausalConv1d's
 
  private:
   // Input frames that reach one output block: ceil(K / stride).
@@ -199,6 +202,7 @@ class SnakeBeta {
   // exp(alpha) and 1 / (exp(beta) + 1e-9) per channel, for the kernels that apply the activation
   // on the way into another layout (ConvolutionStepOptions).
   nn::SnakeBetaChannels Channels() const;
+  int64_t bytes() const;
 
  private:
   at::Tensor alpha_exp_, inv_beta_;  // [1, C, 1]
@@ -220,6 +224,7 @@ class ConvNeXtBlock {
   void QuantizeLinears(nn::LinearQuantization quantization);
   // The depthwise convolution's precision (int8 keeps it float32, see above).
   void SetConvolutionPrecision(WeightPrecision precision) { dwconv_.SetPrecision(precision); }
+  int64_t bytes() const;
 
  private:
   CausalConv1d dwconv_;
@@ -241,6 +246,7 @@ class SnakeResidualUnit {
   // The same for several streams (StreamPart: x in place).
   void StepParts(const StreamPart* parts, size_t count, size_t& slot) const;
   void SetConvolutionPrecision(WeightPrecision precision);
+  int64_t bytes() const;
 
  private:
   SnakeBeta act1_, act2_;
@@ -272,6 +278,7 @@ class SnakeDecoderBlock {
   int64_t upsample_rate() const { return upsample_.stride(); }
   int64_t out_channels() const { return upsample_.out_channels(); }
   void SetConvolutionPrecision(WeightPrecision precision);
+  int64_t bytes() const;
 
  private:
   SnakeBeta act_;

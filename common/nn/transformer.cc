@@ -23,12 +23,6 @@ Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)),
 // FloatGemv reads each weight row once per 4 rows. Every row takes the same path whatever the batch
 // size (up to FloatGemvMaxRows()), so a sequence's results do not depend on what it is batched with.
 
-namespace {
-
-int64_t TensorBytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
-
-}  // namespace
-
 void Linear::Quantize(LinearQuantization quantization) {
   if (!weight_.defined() || quantization == LinearQuantization::kNone) return;
   if (quantization == LinearQuantization::kBFloat16 || quantization == LinearQuantization::kBFloat16WhereExact) {

@@ -27,9 +27,24 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
   };
 }
 
+const std::vector<std::string>& TalkerDtypes() {
+  static const std::vector<std::string> dtypes = {"float32", "bfloat16", "int8", "int4", "int4-g128"};
+  return dtypes;
+}
+
+const std::vector<std::string>& VocoderDtypes() {
+  static const std::vector<std::string> dtypes = {"float32", "int8", "int4", "int4-g128"};
+  return dtypes;
+}
+
+const std::vector<std::string>& VocoderConvDtypes() {
+  static const std::vector<std::string> dtypes = {"float32", "bfloat16", "int8"};
+  return dtypes;
+}
+
 std::vector<FlagSpec> TalkerFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
-  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4", "int4-g128"}, "float32"));
+  specs.push_back(FlagSpec::OneOf("dtype", TalkerDtypes(), "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   specs.push_back(FlagSpec::Int("step-threads", 0, 0, 1024));
   specs.push_back(FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536));
@@ -38,8 +53,8 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
 
 std::vector<FlagSpec> VocoderFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50052", "0.0.0.0:9102", /*default_max_streams=*/8);
-  specs.push_back(FlagSpec::OneOf("dtype", {"float32", "int8"}, "float32"));
-  specs.push_back(FlagSpec::OneOf("conv-dtype", {"float32", "bfloat16", "int8"}, "float32"));
+  specs.push_back(FlagSpec::OneOf("dtype", VocoderDtypes(), "float32"));
+  specs.push_back(FlagSpec::OneOf("conv-dtype", VocoderConvDtypes(), "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   specs.push_back(FlagSpec::Int("gather-ms", kDefaultDecodeGatherMillis, 0, 1000));
   return specs;
@@ -63,9 +78,9 @@ std::vector<FlagSpec> GatewayFlagSpecs() {
 std::vector<FlagSpec> ServeFlagSpecs() {
   // Loopback by default: the quick start serves this machine only.
   std::vector<FlagSpec> specs = StageFlagSpecs("127.0.0.1:50050", "0.0.0.0:9100", /*default_max_streams=*/4);
-  for (FlagSpec s : {FlagSpec::OneOf("dtype", {"float32", "bfloat16", "int8", "int4", "int4-g128"}, "float32"),
-                     FlagSpec::OneOf("vocoder-dtype", {"float32", "int8"}, "float32"),
-                     FlagSpec::OneOf("vocoder-conv-dtype", {"float32", "bfloat16", "int8"}, "float32"),
+  for (FlagSpec s : {FlagSpec::OneOf("dtype", TalkerDtypes(), "float32"),
+                     FlagSpec::OneOf("vocoder-dtype", VocoderDtypes(), "float32"),
+                     FlagSpec::OneOf("vocoder-conv-dtype", VocoderConvDtypes(), "float32"),
                      FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),
                      FlagSpec::Int("vocoder-gather-ms", kDefaultDecodeGatherMillis, 0, 1000),
                      // The stages share the process's cores: kernel workers do not spin by default.

@@ -17,6 +17,13 @@ namespace qwen3tts {
 std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const std::string& default_metrics_listen,
                                      int default_max_streams);
 
+// The precisions each stage takes: the talker's `dtype`, the vocoder's `dtype` (its linear layers:
+// CodecDecoder) and `conv-dtype` (its convolutions); `serve` and the CLI take the same as
+// dtype / vocoder-dtype / vocoder-conv-dtype.
+const std::vector<std::string>& TalkerDtypes();
+const std::vector<std::string>& VocoderDtypes();
+const std::vector<std::string>& VocoderConvDtypes();
+
 // The complete key sets of each binary (deploy/config/<stage>.yaml documents them).
 std::vector<FlagSpec> TalkerFlagSpecs();
 std::vector<FlagSpec> VocoderFlagSpecs();

@@ -10,6 +10,7 @@
 //   qwen3-tts make-random-model --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]
 //             [--seed N] [--tokenizer-from DIR]
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -18,10 +19,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "common/audio/audio_file.h"
 #include "common/nn/parallel.h"
 #include "common/tts/random_model.h"
 #include "common/tts/tts_engine.h"
+#include "services/common/stage_flags.h"
 #include "services/qwen3-tts/serve.h"
 
 namespace {
@@ -89,6 +92,18 @@ bool ParseNumber(const Args& a, const std::string& name, T* out, std::string* er
   return ok;
 }
 
+// --NAME's precision (default float32), one of `allowed` (the stage's dtypes, stage_flags.h).
+bool ParseDtype(const Args& a, const std::string& name, const std::vector<std::string>& allowed,
+                WeightPrecision* out, std::string* error) {
+  const std::string value = a.Get(name, "float32");
+  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+    *error = absl::StrCat("--", name, ": '", value, "' is not allowed (allowed: ", absl::StrJoin(allowed, ", "), ")");
+    return false;
+  }
+  *out = *ParseWeightPrecision(value);
+  return true;
+}
+
 int Info(const Args& a) {
   if (!a.Has("model-dir")) return Fail("info: --model-dir is required");
   auto info = LoadModelInfo(a.Get("model-dir"));
@@ -121,19 +136,11 @@ int Synthesize(const Args& a) {
   if (!ParseNumber(a, "threads", &threads, &error)) return Fail(error);
   nn::SetProcessThreads(static_cast<int>(threads));
   EngineOptions engine_options;
-  absl::StatusOr<WeightPrecision> precision = ParseWeightPrecision(a.Get("dtype", "float32"));
-  if (!precision.ok()) return Fail(absl::StrCat("--", precision.status().message()));
-  engine_options.talker_precision = *precision;
-  const std::string vocoder_dtype = a.Get("vocoder-dtype", "float32");
-  if (vocoder_dtype != "float32" && vocoder_dtype != "int8") {
-    return Fail(absl::StrCat("--vocoder-dtype: '", vocoder_dtype, "' is not allowed (allowed: float32, int8)"));
+  if (!ParseDtype(a, "dtype", TalkerDtypes(), &engine_options.talker_precision, &error) ||
+      !ParseDtype(a, "vocoder-dtype", VocoderDtypes(), &engine_options.decoder_precision, &error) ||
+      !ParseDtype(a, "vocoder-conv-dtype", VocoderConvDtypes(), &engine_options.decoder_conv_precision, &error)) {
+    return Fail(error);
   }
-  engine_options.decoder_precision = *ParseWeightPrecision(vocoder_dtype);
-  const std::string conv_dtype = a.Get("vocoder-conv-dtype", "float32");
-  if (conv_dtype != "float32" && conv_dtype != "bfloat16" && conv_dtype != "int8") {
-    return Fail(absl::StrCat("--vocoder-conv-dtype: '", conv_dtype, "' is not allowed (allowed: float32, bfloat16, int8)"));
-  }
-  engine_options.decoder_conv_precision = *ParseWeightPrecision(conv_dtype);
   auto engine = TtsEngine::Load(a.Get("model-dir"), engine_options);
   if (!engine.ok()) return Fail(std::string(engine.status().message()));
   SynthesisRequest r;
@@ -188,12 +195,12 @@ void Usage() {
                "usage: qwen3-tts <command> [options]\n"
                "  info               --model-dir DIR\n"
                "  serve              --model-dir DIR [--config FILE.yaml] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--dtype float32|bfloat16|int8|int4|int4-g128] [--threads N]\n"
-               "                     [--vocoder-dtype float32|int8] [--vocoder-conv-dtype float32|bfloat16|int8] [--voice-dir DIR]\n"
-               "                     [--http-listen HOST:PORT]\n"
+               "                     [--vocoder-dtype float32|int8|int4|int4-g128] [--vocoder-conv-dtype float32|bfloat16|int8]\n"
+               "                     [--voice-dir DIR] [--http-listen HOST:PORT]\n"
                "  synthesize         --model-dir DIR --text TEXT [--out FILE.wav] [--speaker NAME] [--language NAME]\n"
                "                     [--instruct TEXT] [--ref-audio FILE [--ref-text TEXT | --x-vector-only]]\n"
                "                     [--seed N] [--greedy] [--temperature T] [--top-k K] [--top-p P] [--max-frames N]\n"
-               "                     [--dtype float32|bfloat16|int8|int4|int4-g128] [--vocoder-dtype float32|int8]\n"
+               "                     [--dtype float32|bfloat16|int8|int4|int4-g128] [--vocoder-dtype float32|int8|int4|int4-g128]\n"
                "                     [--vocoder-conv-dtype float32|bfloat16|int8] [--threads N] [--format pcm16|float]\n"
                "  make-random-model  --out DIR [--shape tiny|0.6b|1.7b] [--variant custom_voice|voice_design|base]\n"
                "                     [--seed N] [--tokenizer-from DIR]\n");

@@ -216,7 +216,7 @@ def test_tls_keys_monitor(r):
                    "podAnnotations": {"team": "speech"}, "nodeSelector": {"pool": "cpu"},
                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "tts", "effect": "NoSchedule"}]},
         "vocoder": {"autoscaling": {"enabled": False}, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "50%"},
-                    "config": {"dtype": "int8", "conv_dtype": "int8"}},
+                    "config": {"dtype": "int4-g128", "conv_dtype": "int8"}},
         "gateway": {"apiKeys": {"existingSecret": "tts-keys", "key": "keys.txt"},
                     "voiceStore": {"persistence": {"enabled": False}}, "http": {"enabled": False},
                     "service": {"type": "LoadBalancer"}},
@@ -235,7 +235,7 @@ def test_tls_keys_monitor(r):
         check("grpc" not in c["readinessProbe"] and c["readinessProbe"]["tcpSocket"]["port"] == "grpc" and
               c["livenessProbe"]["httpGet"]["path"] == "/metrics", f"{stage} probes fall back from gRPC (kubelet has no TLS)")
     check(o.config("prod", "talker")["dtype"] == "int4-g128", "talker dtype from values")
-    check(o.config("prod", "vocoder")["dtype"] == "int8" and o.config("prod", "vocoder")["conv_dtype"] == "int8",
+    check(o.config("prod", "vocoder")["dtype"] == "int4-g128" and o.config("prod", "vocoder")["conv_dtype"] == "int8",
           "vocoder dtype and conv_dtype from values")
     gw = o.config("prod", "gateway")
     check(gw["stage_ca_file"] == "/etc/qwen3-tts/tls/ca.crt" and gw["stage_cert_file"] == "/etc/qwen3-tts/tls/tls.crt"
@@ -272,6 +272,7 @@ def test_invalid(r):
     cases = [
         ({"talker": {"config": {"dtype": "float16"}}}, ["talker.config.dtype"]),
         ({"vocoder": {"config": {"conv_dtype": "int4"}}}, ["vocoder.config.conv_dtype"]),
+        ({"vocoder": {"config": {"dtype": "bfloat16"}}}, ["vocoder.config.dtype"]),
         ({"talker": {"config": {"max_batch": 4}}}, ["talker.config", "max_batch"]),
         ({"gateway": {"replicaCount": "two"}}, ["gateway.replicaCount", "Invalid type"]),
         ({"vocoder": {"ports": {"grpc": 70000}}}, ["vocoder.ports.grpc"]),

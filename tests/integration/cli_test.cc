@@ -73,6 +73,22 @@ TEST_F(CliTest, RandomModelInfoAndSynthesize) {
   auto audio2 = ReadAudioFile(Path("again.wav"), 0);
   ASSERT_TRUE(audio2.ok());
   EXPECT_EQ(audio->samples, audio2->samples);
+
+  // A 4-bit vocoder pre-transformer: the talker's frames are the same, so the same length of audio,
+  // decoded differently.
+  Result int4 = RunCli("synthesize --model-dir " + Path("model") +
+                       " --text 'Hello from the command line.' --speaker Vivian --language English --seed 7"
+                       " --max-frames 12 --vocoder-dtype int4-g128 --out " + Path("int4.wav"));
+  ASSERT_EQ(int4.exit_code, 0) << int4.output;
+  auto audio3 = ReadAudioFile(Path("int4.wav"), 0);
+  ASSERT_TRUE(audio3.ok());
+  EXPECT_EQ(audio3->samples.size(), audio->samples.size());
+  EXPECT_NE(audio3->samples, audio->samples);
+  Result bf16 = RunCli("synthesize --model-dir " + Path("model") + " --text hi --speaker Vivian --vocoder-dtype bfloat16");
+  EXPECT_NE(bf16.exit_code, 0);
+  EXPECT_NE(bf16.output.find("--vocoder-dtype: 'bfloat16' is not allowed (allowed: float32, int8, int4, int4-g128)"),
+            std::string::npos)
+      << bf16.output;
 }
 
 TEST_F(CliTest, ClonesFromAReferenceClip) {

@@ -153,37 +153,79 @@ TEST(CodecDecoderTest, StreamingEqualsOfflineForAnyChunking) {
   }
 }
 
-// int8 linear layers (pre-transformer, ConvNeXt): streaming stays exact for every chunking, the
-// audio stays close to float32's, and the precision is reported; bfloat16 is refused by name.
-TEST(CodecDecoderTest, Int8DecoderStreamsExactlyAndStaysCloseToFloat32) {
-  auto int8 = CreateSmallDecoder(WeightPrecision::kInt8);
-  ASSERT_TRUE(int8.ok()) << int8.status();
-  EXPECT_EQ((*int8)->precision(), WeightPrecision::kInt8);
+double SnrDb(const at::Tensor& reference, const at::Tensor& x) {
+  return 10 * std::log10(reference.pow(2).sum().item<double>() / (x - reference).pow(2).sum().item<double>());
+}
+
+// Quantized linear layers (int8: the pre-transformer and ConvNeXt; int4 and int4-g128: the
+// pre-transformer's layers in 4 bits, the rest int8): streaming stays exact for every chunking, the
+// audio stays close to float32's, the precision is reported and really in use; bfloat16 is refused
+// by name.
+TEST(CodecDecoderTest, QuantizedDecodersStreamExactlyAndStayCloseToFloat32) {
   auto float32 = SmallDecoder();
   ASSERT_NE(float32, nullptr);
   EXPECT_EQ(float32->precision(), WeightPrecision::kFloat32);
   at::Tensor codes = RandomCodes(11, 16, 64, 41);
-  auto offline = (*int8)->Decode(codes);
-  ASSERT_TRUE(offline.ok()) << offline.status();
-  for (const std::vector<int64_t>& chunks : std::vector<std::vector<int64_t>>{{1}, {3}, {2, 5}, {11}}) {
-    at::Tensor streamed = DecodeStreaming(*int8, codes, chunks);
-    ASSERT_TRUE(streamed.defined());
-    EXPECT_TRUE(at::equal(streamed, *offline)) << "first chunk " << chunks[0];
-  }
   auto reference = float32->Decode(codes);
   ASSERT_TRUE(reference.ok()) << reference.status();
-  const double snr_db = 10 * std::log10(reference->pow(2).sum().item<double>() /
-                                        (*offline - *reference).pow(2).sum().item<double>());
-  EXPECT_GT(snr_db, 20.0) << "int8 decoder SNR vs float32";
-  EXPECT_FALSE(at::equal(*offline, *reference));  // the int8 layers are really in use
+  at::Tensor int8_audio;
+  // The 4-bit layers add their rounding to int8's: a looser bound.
+  for (auto [precision, min_snr_db] : {std::pair{WeightPrecision::kInt8, 20.0}, std::pair{WeightPrecision::kInt4, 12.0},
+                                       std::pair{WeightPrecision::kInt4G128, 12.0}}) {
+    SCOPED_TRACE(WeightPrecisionName(precision));
+    auto decoder = CreateSmallDecoder(precision);
+    ASSERT_TRUE(decoder.ok()) << decoder.status();
+    EXPECT_EQ((*decoder)->precision(), precision);
+    auto offline = (*decoder)->Decode(codes);
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    for (const std::vector<int64_t>& chunks : std::vector<std::vector<int64_t>>{{1}, {3}, {2, 5}, {4}, {11}}) {
+      at::Tensor streamed = DecodeStreaming(*decoder, codes, chunks);
+      ASSERT_TRUE(streamed.defined());
+      EXPECT_TRUE(at::equal(streamed, *offline)) << "first chunk " << chunks[0];
+    }
+    const double snr_db = SnrDb(*reference, *offline);
+    std::printf("%s linear layers: SNR vs float32 %.1f dB\n", WeightPrecisionName(precision), snr_db);
+    EXPECT_GT(snr_db, min_snr_db) << "decoder SNR vs float32";
+    EXPECT_FALSE(at::equal(*offline, *reference));  // the quantized layers are really in use
+    if (precision == WeightPrecision::kInt8) {
+      int8_audio = *offline;
+    } else {
+      EXPECT_FALSE(at::equal(*offline, int8_audio));  // and the 4-bit ones are not int8's
+    }
+  }
 
   auto bf16 = CreateSmallDecoder(WeightPrecision::kBFloat16);
   EXPECT_EQ(bf16.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bf16.status().message().find("allowed: float32, int8"), std::string::npos) << bf16.status();
+  EXPECT_NE(bf16.status().message().find("allowed: float32, int8, int4, int4-g128"), std::string::npos)
+      << bf16.status();
 }
 
-double SnrDb(const at::Tensor& reference, const at::Tensor& x) {
-  return 10 * std::log10(reference.pow(2).sum().item<double>() / (x - reference).pow(2).sum().item<double>());
+// The weights a decode call reads: in float32, every decoder parameter but the quantizer's, 4 bytes
+// each, with the transposed convolutions' bias once per output sample of a block (their rows); the
+// quantized linear layers read fewer. (Not the bfloat16 tiles: they pad these tiny channel counts
+// to whole tiles; the full-size decoder reads 373 MB with them against 489 in float32.)
+TEST(CodecDecoderTest, WeightBytesPerCallCountEveryLayerInItsForm) {
+  int64_t parameters = 0;
+  for (const auto& [name, tensor] : RandomDecoderWeights(SmallConfig(), 1234)) {
+    if (name.rfind("decoder.quantizer.", 0) != 0) parameters += tensor.numel();
+  }
+  // Upsampling: each ConvNeXt stage's (latent_dim outputs, stride = ratio) and each decoder
+  // block's (decoder_dim >> (i + 1) outputs, stride = rate).
+  const CodecDecoderConfig config = SmallConfig();
+  int64_t repeated_bias = 0;
+  for (int64_t ratio : config.upsampling_ratios) repeated_bias += (ratio - 1) * config.latent_dim;
+  for (size_t i = 0; i < config.upsample_rates.size(); ++i) {
+    repeated_bias += (config.upsample_rates[i] - 1) * (config.decoder_dim >> (i + 1));
+  }
+  auto float32 = SmallDecoder();
+  ASSERT_NE(float32, nullptr);
+  EXPECT_EQ(float32->weight_bytes_per_call(), 4 * (parameters + repeated_bias));
+  auto int8 = CreateSmallDecoder(WeightPrecision::kInt8);
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  auto int4 = CreateSmallDecoder(WeightPrecision::kInt4);
+  ASSERT_TRUE(int4.ok()) << int4.status();
+  EXPECT_LT((*int8)->weight_bytes_per_call(), float32->weight_bytes_per_call());
+  EXPECT_LT((*int4)->weight_bytes_per_call(), (*int8)->weight_bytes_per_call());
 }
 
 // bfloat16 or int8 convolutions (alone and with int8 linear layers): streaming stays exact for

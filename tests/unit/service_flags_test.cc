@@ -102,10 +102,20 @@ TEST(ServiceFlagsTest, TypedKeysAreCheckedWithTheKeyPathInTheMessage) {
   Flags int4_g128 = ParseTyped({"--model-dir", "m", "--dtype", "int4-g128"}, specs);
   ASSERT_TRUE(int4_g128.ok()) << int4_g128.error();
   EXPECT_EQ(int4_g128.Get("dtype"), "int4-g128");
-  // The vocoder has no int4 form: its flag names what it takes.
-  Flags vocoder_int4 = ParseTyped({"--model-dir", "m", "--dtype", "int4"}, VocoderFlagSpecs());
-  EXPECT_FALSE(vocoder_int4.ok());
-  EXPECT_NE(vocoder_int4.error().find("'int4' is not one of float32, int8"), std::string::npos) << vocoder_int4.error();
+  // The vocoder's linear layers have no bfloat16 form: its flag names what it takes.
+  Flags vocoder_bf16 = ParseTyped({"--model-dir", "m", "--dtype", "bfloat16"}, VocoderFlagSpecs());
+  EXPECT_FALSE(vocoder_bf16.ok());
+  EXPECT_NE(vocoder_bf16.error().find("'bfloat16' is not one of float32, int8, int4, int4-g128"), std::string::npos)
+      << vocoder_bf16.error();
+  for (const char* dtype : {"int4", "int4-g128"}) {
+    Flags vocoder_4bit = ParseTyped({"--model-dir", "m", "--dtype", dtype}, VocoderFlagSpecs());
+    ASSERT_TRUE(vocoder_4bit.ok()) << vocoder_4bit.error();
+    EXPECT_EQ(vocoder_4bit.Get("dtype"), dtype);
+    Flags serve = ParseTyped({"--model-dir", "m", "--config", WriteYaml(std::string("vocoder_dtype: ") + dtype + "\n")},
+                             ServeFlagSpecs());
+    ASSERT_TRUE(serve.ok()) << serve.error();
+    EXPECT_EQ(serve.Get("vocoder-dtype"), dtype);
+  }
   Flags bad_double = ParseTyped({"--model-dir", "m", "--drain-seconds", "nan"}, specs);
   EXPECT_FALSE(bad_double.ok());
   EXPECT_NE(bad_double.error().find("--drain-seconds"), std::string::npos) << bad_double.error();
