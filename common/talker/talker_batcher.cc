@@ -11,11 +11,12 @@
 namespace qwen3tts {
 
 TalkerBatcher::TalkerBatcher(int max_batch, int max_queued_frames, std::function<void(const StepStats&)> on_step,
-                             int threads, int prefill_threads)
+                             int threads, int prefill_threads, bool lone_stream_all_threads)
     : max_batch_(std::max(1, max_batch)),
       max_queued_frames_(std::max(1, max_queued_frames)),
       threads_(threads),
       prefill_threads_(prefill_threads > 0 ? prefill_threads : threads),
+      lone_stream_all_threads_(lone_stream_all_threads),
       on_step_(std::move(on_step)),
       thread_([this] { Run(); }),
       prefill_thread_([this] { RunPrefills(); }) {}
@@ -132,10 +133,12 @@ void TalkerBatcher::RunPrefills() {
     const bool alone = std::none_of(streams_.begin(), streams_.end(), [](const std::shared_ptr<Stream>& s) {
       return s->sequence_ != nullptr && s->sequence_->state() == TalkerSequence::State::kRunning;
     });
+    prefilling_ = true;
     lock.unlock();
     nn::UseThreadsOnThisThread(alone ? alone_threads : shared_threads);
     absl::StatusOr<std::unique_ptr<TalkerSequence>> started = start();
     lock.lock();
+    prefilling_ = false;
     if (!started.ok()) {
       RetireLocked(next, started.status());
     } else {
@@ -174,8 +177,18 @@ void TalkerBatcher::Run() {
     // being decoded, so, like the prefill, it takes the prefill's threads (time to first audio).
     const bool starting = std::all_of(sequences.begin(), sequences.end(),
                                       [](const TalkerSequence* s) { return s->frames_produced() == 0; });
+    // With lone_stream_all_threads, so does a lone sequence's step while no start runs or waits:
+    // the stage beside it (the vocoder in `qwen3-tts serve`) decodes one stream's frames, idle most
+    // of each frame. Not the step of its second frame, while the first one's decode sets the time
+    // to first audio. Measured on 2 cores, `serve` with int4-g128 talker and vocoder, one stream of
+    // 4-second requests: 0.6B 20.2-22.0 against 20.0-20.8 frames/s, 1.7B 13.0-13.3 against
+    // 10.9-11.1. But a start that comes during such a step shares the cores with it: 2 streams,
+    // TTFA p50 140-154 against 105-131 ms. Hence off by default.
+    const bool lone = lone_stream_all_threads_ && sequences.size() == 1 && sequences[0]->frames_produced() >= 2 &&
+                      !prefilling_ && NextToStartLocked() == nullptr;
+    const bool all_threads = starting || lone;
     lock.unlock();
-    if (starting) nn::UseThreadsOnThisThread(prefill_threads_);
+    if (all_threads) nn::UseThreadsOnThisThread(prefill_threads_);
     StepStats stats;
     stats.threads = at::get_num_threads();
     // A frame goes to its reader as soon as StepBatch has it (before the talker's part of the step).
@@ -187,7 +200,7 @@ void TalkerBatcher::Run() {
       }
       sync_->output.notify_all();
     });
-    if (starting) nn::UseThreadsOnThisThread(threads_);
+    if (all_threads) nn::UseThreadsOnThisThread(threads_);
     lock.lock();
 
     stats.batch_size = static_cast<int>(produced.size());

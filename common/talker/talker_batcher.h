@@ -44,9 +44,12 @@ class TalkerBatcher {
   // nn::UseThreadsOnThisThread); prefill_threads: of the prefill thread's prefills and of a step
   // whose sequences have no frame yet (0: as steps). A process whose other stage is idle while a
   // request starts (`qwen3-tts serve`) prefills and produces the first frame on every core.
+  // lone_stream_all_threads: so does the step of a sequence alone in the batch, from its third
+  // frame, while no start runs or waits (its decoding leaves the other stage idle most of each
+  // frame; a start that comes during such a step shares the cores with it).
   explicit TalkerBatcher(int max_batch, int max_queued_frames = 32,
                          std::function<void(const StepStats&)> on_step = nullptr, int threads = 0,
-                         int prefill_threads = 0);
+                         int prefill_threads = 0, bool lone_stream_all_threads = false);
   int prefill_threads() const { return prefill_threads_; }  // as resolved (0: the process's)
   ~TalkerBatcher();  // stops the generation thread; streams still open end with UNAVAILABLE
   // (their handles stay usable after the batcher is gone)
@@ -132,10 +135,12 @@ class TalkerBatcher {
   const int max_queued_frames_;
   const int threads_;
   const int prefill_threads_;
+  const bool lone_stream_all_threads_;
   std::function<void(const StepStats&)> on_step_;
   std::shared_ptr<Sync> sync_ = std::make_shared<Sync>();
   std::vector<std::shared_ptr<Stream>> streams_;  // in the batch or waiting for a place, FIFO
   bool stopping_ = false;
+  bool prefilling_ = false;  // a start is running on the prefill thread (under sync_->mu)
   std::thread thread_;          // generation
   std::thread prefill_thread_;  // started last: both run members initialized above
 };

@@ -48,6 +48,7 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
   specs.push_back(FlagSpec::Int("step-threads", 0, 0, 1024));
   specs.push_back(FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536));
+  specs.push_back(FlagSpec::Bool("lone-stream-all-threads", false));
   return specs;
 }
 
@@ -86,6 +87,7 @@ std::vector<FlagSpec> ServeFlagSpecs() {
                      // The stages share the process's cores: kernel workers do not spin by default.
                      FlagSpec::Int("spin-wait-us", 0, 0, 100000),
                      FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536),
+                     FlagSpec::Bool("lone-stream-all-threads", false),
                      FlagSpec::String("voice-dir", "voices"),
                      FlagSpec::String("http-listen"), FlagSpec::String("api-keys-file")}) {
     specs.push_back(s);

@@ -143,7 +143,8 @@ int ServeMain(int argc, char** argv) {
     if (!keys.ok()) return keys.status();
     api_keys = std::move(*keys);
   }
-    auto talker_service = std::make_shared<TalkerService>(*info, *talker, xvector, limits, talker_threads, threads);
+    auto talker_service = std::make_shared<TalkerService>(*info, *talker, xvector, limits, talker_threads, threads,
+                                                          flags.GetBool("lone-stream-all-threads"));
     auto vocoder_service = std::make_shared<VocoderService>(
         *decoder, encoder, limits, vocoder_threads, std::chrono::milliseconds(flags.GetInt("vocoder-gather-ms")));
     absl::Status warm = talker_service->WarmUp();

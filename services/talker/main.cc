@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
     }
     const TalkerThreads split = ResolveTalkerThreads(flags, threads);
     auto service =
-        std::make_shared<TalkerService>(*info, *model, xvector, StageStreamLimits(flags), split.steps, split.prefill);
+        std::make_shared<TalkerService>(*info, *model, xvector, StageStreamLimits(flags), split.steps, split.prefill,
+                                        flags.GetBool("lone-stream-all-threads"));
     absl::Status warm = service->WarmUp();
     if (!warm.ok()) return warm;
     return ServiceList{service};

@@ -29,7 +29,7 @@ std::string RequestIdOf(grpc::ServerContextBase* context) {
 
 TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model,
                              std::shared_ptr<const XVectorEncoder> xvector, StreamLimits limits, int compute_threads,
-                             int prefill_threads)
+                             int prefill_threads, bool lone_stream_all_threads)
     : info_(std::move(info)),
       model_(std::move(model)),
       xvector_(std::move(xvector)),
@@ -44,7 +44,7 @@ TalkerService::TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> 
                    metrics_.code_predictor_frame_seconds.Observe(step.code_predictor_seconds);
                  }
                },
-               compute_threads, prefill_threads) {}
+               compute_threads, prefill_threads, lone_stream_all_threads) {}
 
 absl::Status TalkerService::WarmUp() const {
   const ModelConfig& config = info_.config;

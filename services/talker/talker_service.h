@@ -17,9 +17,10 @@ class TalkerService final : public v1::Talker::CallbackService {
  public:
   // compute_threads / prefill_threads: intra-op threads of the batcher's steps and of a prefill
   // while no other stream steps (0: the process's), for a talker that shares its process with
-  // other stages (`qwen3-tts serve`; TalkerBatcher).
+  // other stages (`qwen3-tts serve`; TalkerBatcher, as lone_stream_all_threads).
   TalkerService(ModelInfo info, std::shared_ptr<const TalkerModel> model, std::shared_ptr<const XVectorEncoder> xvector,
-                StreamLimits limits = {}, int compute_threads = 0, int prefill_threads = 0);
+                StreamLimits limits = {}, int compute_threads = 0, int prefill_threads = 0,
+                bool lone_stream_all_threads = false);
 
   // Runs a tiny generation (and an x-vector on a second of silence for Base models) so that the
   // first real request does not pay for lazy initialisation; start-up calls it before SERVING.

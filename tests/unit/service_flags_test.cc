@@ -157,6 +157,13 @@ TEST(ServiceFlagsTest, TalkerStepThreadsSplitFromPrefillThreads) {
   Flags bad = ParseTyped({"--model-dir", "m", "--step-threads", "-1"}, specs);
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.error().find("step"), std::string::npos) << bad.error();
+  // A lone stream's steps on every thread: off unless asked, in the talker and in `serve`.
+  EXPECT_FALSE(ParseTyped({"--model-dir", "m"}, specs).GetBool("lone-stream-all-threads"));
+  for (const std::vector<FlagSpec>& stage : {specs, ServeFlagSpecs()}) {
+    Flags lone = ParseTyped({"--model-dir", "m", "--config", WriteYaml("lone_stream_all_threads: true\n")}, stage);
+    ASSERT_TRUE(lone.ok()) << lone.error();
+    EXPECT_TRUE(lone.GetBool("lone-stream-all-threads"));
+  }
 }
 
 TEST(ServiceFlagsTest, PrecedenceIsFlagThenEnvironmentThenFileThenDefault) {

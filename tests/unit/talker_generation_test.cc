@@ -611,6 +611,29 @@ TEST_F(TalkerGenerationTest, BatcherUsesItsOwnThreadCountsForStepsAndPrefills) {
   EXPECT_EQ(step_threads.front(), 3);  // the first frame
   for (size_t i = 1; i < step_threads.size(); ++i) EXPECT_EQ(step_threads[i], 1) << "step " << i;
   EXPECT_EQ(at::get_num_threads(), caller_threads);  // the caller's own count is untouched
+
+  // lone_stream_all_threads: a stream alone steps on the prefill's count from its third frame (the
+  // second one's step runs beside the first frame's decode), and gives the same codes.
+  step_threads.clear();
+  auto expected = GenerateCodes(model, GreedyCustomVoiceRequest());
+  ASSERT_TRUE(expected.ok());
+  {
+    TalkerBatcher batcher(/*max_batch=*/2, /*max_queued_frames=*/4,
+                          [&](const TalkerBatcher::StepStats& step) {
+                            std::lock_guard<std::mutex> lock(mu);
+                            step_threads.push_back(step.threads);
+                          },
+                          /*threads=*/1, /*prefill_threads=*/3, /*lone_stream_all_threads=*/true);
+    auto stream = batcher.Submit([&] { return TalkerSequence::Start(model, GreedyCustomVoiceRequest()); });
+    auto codes = ReadAll(*stream);
+    ASSERT_TRUE(codes.ok()) << codes.status();
+    EXPECT_TRUE(at::equal(*codes, *expected));
+  }
+  ASSERT_GE(step_threads.size(), 3u);
+  EXPECT_EQ(step_threads[0], 3);
+  EXPECT_EQ(step_threads[1], 1);
+  for (size_t i = 2; i < step_threads.size(); ++i) EXPECT_EQ(step_threads[i], 3) << "step " << i;
+  EXPECT_EQ(at::get_num_threads(), caller_threads);
 }
 
 // The first-step logits of a lower-precision model stay within `tolerance` of float32's range
