@@ -129,20 +129,17 @@ absl::StatusOr<std::shared_ptr<const CodecDecoder>> CodecDecoder::Create(
   block.layer_scale = true;
   block.attention_bias = config.attention_bias;
   block.sliding_window = config.sliding_window;
-  // float32 keeps a linear layer in bfloat16 where no value changes (the official codec weights are
-  // stored in bfloat16): one frame per call reads the pre-transformer's weights once per frame,
-  // and half the bytes give the same bits.
-  // int4 and int4-g128 take only the pre-transformer's layers to 4 bits (109 M of the 0.6B decoder's
-  // 130 M linear weights: one frame per call streams them once, ~45 % of its bytes); the projections
-  // and the ConvNeXt blocks stay int8, as the talker keeps its heads.
-  const nn::LinearQuantization linears = precision == WeightPrecision::kFloat32
-                                             ? nn::LinearQuantization::kBFloat16WhereExact
-                                             : nn::LinearQuantization::kInt8;
-  const nn::LinearQuantization layers = precision == WeightPrecision::kInt4       ? nn::LinearQuantization::kInt4
-                                        : precision == WeightPrecision::kInt4G128 ? nn::LinearQuantization::kInt4G128
-                                                                                   : linears;
+  // The pre-transformer's layers in the precision's form, the projections and the ConvNeXt blocks
+  // as its `others` (nn::LinearQuantizationsFor). float32 keeps the official bfloat16 weights as
+  // they are: one frame per call reads the pre-transformer's weights once per frame, and half the
+  // bytes give the same bits. int4 and int4-g128 take only the pre-transformer's layers to 4 bits
+  // (109 M of the 0.6B decoder's 130 M linear weights: one frame per call streams them once, ~45 %
+  // of its bytes).
+  const nn::LinearQuantizations quantizations = nn::LinearQuantizationsFor(precision);
+  const nn::LinearQuantization linears = quantizations.others;
   ASSIGN_OR_RETURN(d->transformer_, nn::TransformerStack::Load(weights, tf, config.num_hidden_layers, tf + "norm",
-                                                               block, config.rope_theta, at::kFloat, layers));
+                                                               block, config.rope_theta, at::kFloat,
+                                                               quantizations.layers));
   d->input_proj_.Quantize(linears);
   d->output_proj_.Quantize(linears);
 

@@ -23,6 +23,17 @@ Linear::Linear(at::Tensor weight, at::Tensor bias) : weight_(std::move(weight)),
 // FloatGemv reads each weight row once per 4 rows. Every row takes the same path whatever the batch
 // size (up to FloatGemvMaxRows()), so a sequence's results do not depend on what it is batched with.
 
+LinearQuantizations LinearQuantizationsFor(WeightPrecision precision) {
+  switch (precision) {
+    case WeightPrecision::kFloat32: return {LinearQuantization::kBFloat16WhereExact, LinearQuantization::kBFloat16WhereExact};
+    case WeightPrecision::kBFloat16: return {LinearQuantization::kBFloat16, LinearQuantization::kBFloat16};
+    case WeightPrecision::kInt8: return {LinearQuantization::kInt8, LinearQuantization::kInt8};
+    case WeightPrecision::kInt4: return {LinearQuantization::kInt4, LinearQuantization::kInt8};
+    case WeightPrecision::kInt4G128: return {LinearQuantization::kInt4G128, LinearQuantization::kInt8};
+  }
+  return {LinearQuantization::kNone, LinearQuantization::kNone};
+}
+
 void Linear::Quantize(LinearQuantization quantization) {
   if (!weight_.defined() || quantization == LinearQuantization::kNone) return;
   if (quantization == LinearQuantization::kBFloat16 || quantization == LinearQuantization::kBFloat16WhereExact) {

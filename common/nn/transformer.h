@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/nn/int8_gemv.h"
+#include "common/nn/weight_precision.h"
 #include "common/tensor/checkpoint.h"
 
 namespace qwen3tts::nn {
@@ -28,6 +29,18 @@ namespace qwen3tts::nn {
 inline int64_t TensorBytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
 
 enum class LinearQuantization { kNone, kBFloat16, kBFloat16WhereExact, kInt8, kInt4, kInt4G128 };
+
+// How a stage's precision keeps its linear layers: `layers`, the transformer layers that carry
+// nearly all of a step's weight traffic, and `others` (heads, projections, the codec decoder's
+// ConvNeXt blocks). int4 and int4-g128 take the layers to 4 bits and keep the others, which matter
+// more per weight (a talker's logits pick its codes), in int8. bfloat16 keeps every layer in
+// bfloat16; float32 does too where no value changes: the official checkpoints are stored in
+// bfloat16, and a decoding step, which streams its weights from memory, then reads half the bytes
+// for the same bits.
+struct LinearQuantizations {
+  LinearQuantization layers, others;
+};
+LinearQuantizations LinearQuantizationsFor(WeightPrecision precision);
 
 // y = x W^T + b with W [out, in] as stored in checkpoints, or kept in bfloat16 or quantized to int8
 // or int4 (Quantize).

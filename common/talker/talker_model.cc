@@ -71,25 +71,10 @@ absl::StatusOr<std::shared_ptr<const TalkerModel>> TalkerModel::Load(const Check
                                                 t.hidden_size, true, dtype));
   ASSIGN_OR_RETURN(m->codec_embedding_,
                    ckpt.LoadShaped("talker.model.codec_embedding.weight", {t.vocab_size, t.hidden_size}, table_dtype));
-  // int4 (and int4-g128) quantizes the transformer layers (nearly all of a frame's weight traffic)
-  // and keeps the text projection and the heads, whose logits pick the codes, in int8. bfloat16 keeps every
-  // linear layer in bfloat16. float32 does too where no value changes: the official checkpoints
-  // are stored in bfloat16, and a decoding step, which streams its weights from memory, then reads
-  // half the bytes for the same bits.
-  nn::LinearQuantization layers = nn::LinearQuantization::kNone, heads = nn::LinearQuantization::kNone;
-  switch (precision) {
-    case WeightPrecision::kFloat32: layers = heads = nn::LinearQuantization::kBFloat16WhereExact; break;
-    case WeightPrecision::kBFloat16: layers = heads = nn::LinearQuantization::kBFloat16; break;
-    case WeightPrecision::kInt8: layers = heads = nn::LinearQuantization::kInt8; break;
-    case WeightPrecision::kInt4:
-      layers = nn::LinearQuantization::kInt4;
-      heads = nn::LinearQuantization::kInt8;
-      break;
-    case WeightPrecision::kInt4G128:
-      layers = nn::LinearQuantization::kInt4G128;
-      heads = nn::LinearQuantization::kInt8;
-      break;
-  }
+  // The transformer layers in the precision's form; the text projection and the heads as its
+  // `others` (int8 for int4 and int4-g128: the heads' logits pick the codes).
+  const nn::LinearQuantizations quantizations = nn::LinearQuantizationsFor(precision);
+  const nn::LinearQuantization layers = quantizations.layers, heads = quantizations.others;
   ASSIGN_OR_RETURN(m->talker_, nn::TransformerStack::Load(ckpt, "talker.model.", t.num_hidden_layers, "talker.model.norm",
                                                           QwenBlock(t), t.rope_theta, dtype, layers));
   ASSIGN_OR_RETURN(m->codec_head_, nn::LoadLinear(ckpt, "talker.codec_head", t.hidden_size, t.vocab_size, false, dtype));
