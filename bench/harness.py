@@ -14,8 +14,9 @@ Measures, per model shape and talker precision:
     read from the checkpoint header, divided by the bandwidth measured by qwen3tts-bench-bandwidth;
   * time to first audio through `qwen3-tts serve` (all stages in one process, in-process channel) and
     through the split deployment (talker, vocoder and gateway processes over loopback gRPC);
-and a concurrency sweep through the gateway with qwen3-tts-load (levels alternating in rounds, each level's
-ratio to one stream taken within a round), and the accuracy cost of bfloat16, int8, int4 and int4-g128
+and a concurrency sweep through the gateway with qwen3-tts-load per precision (levels alternating in rounds,
+each level's ratio to one stream taken within a round; the fastest precision is the headline one, with
+--sweep-rounds rounds, the others --sweep-other-rounds), and the accuracy cost of bfloat16, int8, int4 and int4-g128
 weights against float32 on the golden cases (qwen3tts-bench-precision, $QWEN3TTS_GOLDEN_DIR or
 ../shared/golden beside the checkout; skipped without it). The gRPC API cannot suppress EOS, so
 serving runs use a fixed max_duration and report the frames actually generated per request.
@@ -37,6 +38,7 @@ import tempfile
 import time
 
 FRAME_SECONDS = 0.08  # 12.5 frames per second of audio
+PRECISIONS = ("float32", "bfloat16", "int8", "int4", "int4-g128")  # the talker's weight precisions
 SERVER_PIDS_FILE = os.environ.get("QWEN3TTS_BENCH_PIDS", "")
 
 
@@ -442,7 +444,24 @@ def measure_stream(args, target, metrics, tag):
     return s
 
 
-def sweep(args, target, metrics, levels):
+def sweep_precisions(args, rows):
+    """--sweep-precision and the talker rows of the serving shape -> (precisions swept, the headline one).
+
+    The headline precision is the fastest swept (the one the 8-stream target is read from)."""
+    measured = [r["dtype"] for r in rows]
+    if args.sweep_precision == "all":
+        swept = measured
+    elif args.sweep_precision == "auto":
+        swept = [min(rows, key=lambda r: r["talker_total_ms"])["dtype"]] if rows else []
+    else:
+        swept = [d for d in args.sweep_precision.split("+") if d in measured]
+    swept_rows = [r for r in rows if r["dtype"] in swept]
+    if not swept_rows:
+        return [], None
+    return swept, min(swept_rows, key=lambda r: r["talker_total_ms"])["dtype"]
+
+
+def sweep(args, target, metrics, levels, rounds):
     """Appends one summary per concurrency level to `levels` (kept if the run is stopped midway).
 
     The levels run in rounds (1, 2, 4, 8, 1, 2, 4, 8, ...), so that each level's ratio to one stream
@@ -450,7 +469,7 @@ def sweep(args, target, metrics, levels):
     spread over every level instead of falling on one. A level's frames/s is its frames over its
     seconds in all rounds; its TTFA and latency percentiles are the median of the rounds'."""
     by_level = {}
-    for round_index in range(args.sweep_rounds):
+    for round_index in range(rounds):
         single = None
         for streams in args.streams:
             report = load_run(args, target, streams, args.sweep_seconds, args.sweep_max_seconds, metrics,
@@ -648,10 +667,11 @@ def markdown(results):
         lines.append("")
         rounds = conc.get("rounds", 1)
         lines.append("Concurrency through the gateway (%s %s, talker --max-streams 8 --threads %d --step-threads %d, "
-                     "vocoder --threads 1, max_duration %g s; %d round%s of every level, %g s per level per round; "
+                     "vocoder %s --threads 1, max_duration %g s; %d round%s of every level, %g s per level per round; "
                      "x single: the median of the rounds' ratios to one stream, each measured in the same round; "
                      "TTFA and latency: the median of the rounds' percentiles):" %
                      (conc["shape"], conc["dtype"], conc["threads"], conc.get("talker_threads", conc["threads"]),
+                      conc.get("vocoder", vocoder_label(VOCODER_DTYPE[conc["dtype"]])),
                       conc["max_seconds"], rounds, "" if rounds == 1 else "s", conc["seconds_per_level"]))
         lines.append("")
         lines.append("| streams | requests | frames/request | aggregate frames/s | x single | x single per round | "
@@ -670,6 +690,20 @@ def markdown(results):
             lines.append("")
             lines.append("Peak RSS during the sweep: " + ", ".join("%s %.0f MiB" % (k, mib(v)) for k, v in
                                                                  sorted(peak.items())) + ".")
+    others = results.get("concurrency_other_precisions")
+    if others:
+        lines.append("")
+        lines.append("The same sweep at the other precisions (%s round%s of every level each):" %
+                     (others[0]["rounds"], "" if others[0]["rounds"] == 1 else "s"))
+        lines.append("")
+        lines.append("| dtype | vocoder | streams | requests | aggregate frames/s | x single | TTFA p50 ms | "
+                     "TTFA p95 ms | latency p50 ms |")
+        lines.append("|" + "---|" * 9)
+        for c in others:
+            for l in c["levels"]:
+                lines.append("| %s | %s | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
+                    c["dtype"], c.get("vocoder", "-"), l["streams"], l["requests"], l["frames_per_second"],
+                    l["x_single"], l["ttfa_p50_ms"], l["ttfa_p95_ms"], l["latency_p50_ms"]))
     prec = results.get("precision")
     if prec and prec["summary"]:
         lines.append("")
@@ -697,6 +731,8 @@ def markdown(results):
 
 
 def plot(results, path):
+    """Throughput and time to first audio vs concurrency: the headline precision (the 8-stream target's)
+    in full, and a line per other precision swept."""
     conc = results.get("concurrency")
     if not conc or not conc["levels"]:
         return False
@@ -707,33 +743,37 @@ def plot(results, path):
     except ImportError:
         log("matplotlib missing (apt-get install python3-matplotlib): no plot")
         return False
+    sweeps = [conc] + [c for c in results.get("concurrency_other_precisions", []) if c["levels"]]
     streams = [l["streams"] for l in conc["levels"]]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(streams, [l["frames_per_second"] for l in conc["levels"]], "o-", label="measured")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for c in sweeps:
+        x = [l["streams"] for l in c["levels"]]
+        headline = c is conc
+        style = dict(marker="o", linewidth=2 if headline else 1, alpha=1.0 if headline else 0.7)
+        ax1.plot(x, [l["frames_per_second"] for l in c["levels"]], label=c["dtype"] + (" (headline)" if headline else ""),
+                 **style)
+        line, = ax2.plot(x, [l["ttfa_p50_ms"] for l in c["levels"]], label="%s p50" % c["dtype"], **style)
+        if headline:
+            ax2.plot(x, [l["ttfa_p95_ms"] for l in c["levels"]], "s--", color=line.get_color(),
+                     label="%s p95" % c["dtype"])
     base = conc["levels"][0]["frames_per_second"] / conc["levels"][0]["streams"]
-    ax1.plot(streams, [base * s for s in streams], "--", color="gray", label="linear scaling")
+    ax1.plot(streams, [base * s for s in streams], "--", color="gray", label="linear scaling (%s)" % conc["dtype"])
     ax1.axhline(12.5, color="red", linestyle=":", label="real time (12.5 frames/s)")
     if 8 in streams:
-        ax1.plot([8], [4 * conc["levels"][0]["frames_per_second"]], "r*", markersize=12, label="target: 4x single")
-    ax1.set_xlabel("simultaneous streams")
-    ax1.set_ylabel("aggregate frames/s")
-    ax1.set_xscale("log", base=2)
-    ax1.set_xticks(streams)
-    ax1.set_xticklabels([str(s) for s in streams])
-    ax1.legend()
-    ax1.set_title("throughput")
-    ax2.plot(streams, [l["ttfa_p50_ms"] for l in conc["levels"]], "o-", label="p50")
-    ax2.plot(streams, [l["ttfa_p95_ms"] for l in conc["levels"]], "s-", label="p95")
+        ax1.plot([8], [4 * conc["levels"][0]["frames_per_second"]], "r*", markersize=12,
+                 label="target: 4x single (%s)" % conc["dtype"])
     ax2.axhline(300, color="red", linestyle=":", label="300 ms target")
-    ax2.set_xlabel("simultaneous streams")
-    ax2.set_ylabel("time to first audio (ms)")
-    ax2.set_xscale("log", base=2)
-    ax2.set_xticks(streams)
-    ax2.set_xticklabels([str(s) for s in streams])
-    ax2.legend()
-    ax2.set_title("time to first audio")
-    fig.suptitle("qwen3-tts gateway, %s %s, talker steps on %d thread(s) + 1 vocoder thread" %
-                 (conc["shape"], conc["dtype"], conc.get("talker_threads", results["config"]["threads"])))
+    for ax, ylabel, title in ((ax1, "aggregate frames/s", "throughput"),
+                              (ax2, "time to first audio (ms)", "time to first audio")):
+        ax.set_xlabel("simultaneous streams")
+        ax.set_ylabel(ylabel)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(streams)
+        ax.set_xticklabels([str(s) for s in streams])
+        ax.legend(fontsize="small")
+        ax.set_title(title)
+    fig.suptitle("qwen3-tts gateway, %s, talker steps on %d thread(s) + 1 vocoder thread" %
+                 (conc["shape"], conc.get("talker_threads", results["config"]["threads"])))
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -749,7 +789,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="tiny models and short runs (< 2 minutes)")
     p.add_argument("--shapes", help="comma-separated shapes; SHAPE:dtype+dtype limits a shape's precisions "
                                     "(default 0.6b,1.7b; tiny with --quick)")
-    p.add_argument("--precisions", default="float32,bfloat16,int8,int4,int4-g128")
+    p.add_argument("--precisions", default=",".join(PRECISIONS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="bench/results")
     p.add_argument("--models-dir", default="/tmp/qwen3tts-bench-models")
@@ -767,7 +807,11 @@ def parse_args(argv):
     p.add_argument("--sweep-rounds", type=int,
                    help="rounds of every concurrency level, alternating (default 3; 1 with --quick)")
     p.add_argument("--sweep-max-seconds", type=float, help="max_duration of a sweep request")
-    p.add_argument("--sweep-precision", default="auto", help="precision of the sweep; auto: the fastest measured")
+    p.add_argument("--sweep-precision", default="all",
+                   help="precisions swept: all (default: every precision measured), auto (the fastest only) or a "
+                        "list joined by + (int8+int4-g128); the fastest of them is the headline sweep")
+    p.add_argument("--sweep-other-rounds", type=int, default=1,
+                   help="rounds of every level for the precisions other than the headline one (default 1)")
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--python-baseline-fps", type=float, default=1.65,
                    help="frames/s of the official Python implementation on this machine (0.6B, 2 threads)")
@@ -781,8 +825,8 @@ def parse_args(argv):
         a.shapes.append((name, only.split("+") if only else precisions))
     for _, ps in a.shapes:
         for prec in ps:
-            if prec not in ("float32", "bfloat16", "int8", "int4", "int4-g128"):
-                p.error("unknown precision %s" % prec)
+            if prec not in PRECISIONS:
+                p.error("unknown precision %s (allowed: %s)" % (prec, ", ".join(PRECISIONS)))
     a.serving_shapes = a.serving_shapes.split(",") if a.serving_shapes else [a.shapes[0][0]]
     a.streams = [int(s) for s in a.streams.split(",")]
     q = a.quick
@@ -792,8 +836,13 @@ def parse_args(argv):
     a.ttfa_max_seconds = a.ttfa_max_seconds or (0.5 if q else 0.4)
     a.sweep_seconds = a.sweep_seconds or (3 if q else 15)
     a.sweep_rounds = a.sweep_rounds or (1 if q else 3)
-    if a.sweep_rounds < 1:
-        p.error("--sweep-rounds must be at least 1")
+    if a.sweep_rounds < 1 or a.sweep_other_rounds < 1:
+        p.error("--sweep-rounds and --sweep-other-rounds must be at least 1")
+    if a.sweep_precision not in ("all", "auto"):
+        for prec in a.sweep_precision.split("+"):
+            if prec not in PRECISIONS:
+                p.error("unknown --sweep-precision %s (allowed: all, auto, or %s joined by +)" %
+                        (prec, ", ".join(PRECISIONS)))
     a.stream_seconds = a.stream_seconds or (3 if q else 12)
     a.stream_max_seconds = a.stream_max_seconds or (1.0 if q else 4.0)
     a.sweep_max_seconds = a.sweep_max_seconds or (1.0 if q else 1.0)
@@ -885,13 +934,12 @@ def main(argv):
                 results["rows"].append(row)
             if shape not in args.serving_shapes:
                 continue
-            sweep_dtype = None
+            swept, sweep_dtype = [], None
             if not args.no_sweep and shape == args.shapes[0][0]:
-                first = [r for r in results["rows"] if r["shape"] == shape]
-                sweep_dtype = (min(first, key=lambda r: r["talker_total_ms"])["dtype"]
-                               if args.sweep_precision == "auto" else args.sweep_precision)
-            # The sweep's precision last, so that a stopped run has the time-to-first-audio of every precision.
-            for dtype in sorted(precisions, key=lambda d: d == sweep_dtype):
+                swept, sweep_dtype = sweep_precisions(args, [r for r in results["rows"] if r["shape"] == shape])
+            # The swept precisions last and the headline one (the fastest) at the very end, so that a stopped
+            # run has the time to first audio of every precision and the headline sweep is the last to go.
+            for dtype in sorted(precisions, key=lambda d: (d in swept, d == sweep_dtype)):
                 row = [r for r in results["rows"] if r["shape"] == shape and r["dtype"] == dtype][0]
                 try:
                     target, metrics = start_serve(args, stack, model_dir, dtype)
@@ -906,13 +954,19 @@ def main(argv):
                     # per frame, so the prefill is a few positions instead of the whole sentence.
                     row["ttfa_gateway_streaming_prompt"] = measure_ttfa(
                         args, target, metrics, "gateway-streaming-prompt-%s-%s" % (shape, dtype), prompt="streaming")
-                    if dtype == sweep_dtype:
-                        results["concurrency"] = {"shape": shape, "dtype": dtype, "threads": args.threads,
-                                                  "talker_threads": split_talker_threads(args),
-                                                  "seconds_per_level": args.sweep_seconds,
-                                                  "rounds": args.sweep_rounds,
-                                                  "max_seconds": args.sweep_max_seconds, "levels": []}
-                        sweep(args, target, metrics, results["concurrency"]["levels"])
+                    if dtype in swept:
+                        # The headline precision's sweep (the 8-stream target) runs --sweep-rounds rounds, the
+                        # others --sweep-other-rounds: the shape of the curves per precision, in less time.
+                        rounds = args.sweep_rounds if dtype == sweep_dtype else args.sweep_other_rounds
+                        conc = {"shape": shape, "dtype": dtype, "vocoder": vocoder_label(VOCODER_DTYPE[dtype]),
+                                "threads": args.threads,
+                                "talker_threads": split_talker_threads(args), "seconds_per_level": args.sweep_seconds,
+                                "rounds": rounds, "max_seconds": args.sweep_max_seconds, "levels": []}
+                        if dtype == sweep_dtype:
+                            results["concurrency"] = conc
+                        else:
+                            results.setdefault("concurrency_other_precisions", []).append(conc)
+                        sweep(args, target, metrics, conc["levels"], rounds)
                 finally:
                     stack.stop()
     except (Failure, KeyboardInterrupt) as e:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for the performance numbers: builds the tools, creates random-weight models (cached),
 # measures memory bandwidth, per-frame cost per shape and precision, time to first audio (in-process
-# `serve` and the split talker/vocoder/gateway deployment) and a concurrency sweep; prints a table
+# `serve` and the split talker/vocoder/gateway deployment) and a concurrency sweep per precision; prints a table
 # and writes OUT/results.json, OUT/summary.md and OUT/concurrency.png.
 #
 #   bench/run.sh [--quick] [--shapes 0.6b,1.7b:float32] [--precisions float32,bfloat16,int8,int4,int4-g128] [--threads 2]
