@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,6 +31,9 @@
 namespace {
 
 using namespace qwen3tts;
+
+// --max-frames's largest value: the API's max_frames is an int32.
+constexpr int64_t kMaxFrames = std::numeric_limits<int32_t>::max();
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "qwen3-tts: %s\n", message.c_str());
@@ -92,6 +96,16 @@ bool ParseNumber(const Args& a, const std::string& name, T* out, std::string* er
   return ok;
 }
 
+// The same for a whole number that must lie in [min, max], as the services' flags of that name must
+// (stage_flags.cc); `meaning` says what the ends mean, for the error.
+bool ParseCount(const Args& a, const std::string& name, int64_t min, int64_t max, const std::string& meaning,
+                int64_t* out, std::string* error) {
+  if (!ParseNumber(a, name, out, error)) return false;
+  if (*out >= min && *out <= max) return true;
+  *error = absl::StrCat("--", name, " must be in [", min, ", ", max, "] (", meaning, "), got ", *out);
+  return false;
+}
+
 // --NAME's precision (default float32), one of `allowed` (the stage's dtypes, stage_flags.h).
 bool ParseDtype(const Args& a, const std::string& name, const std::vector<std::string>& allowed,
                 WeightPrecision* out, std::string* error) {
@@ -133,7 +147,13 @@ int Synthesize(const Args& a) {
   if (!a.Has("text")) return Fail("synthesize: --text is required");
   std::string error;
   int64_t threads = 0;
-  if (!ParseNumber(a, "threads", &threads, &error)) return Fail(error);
+  int64_t max_frames = 0;
+  if (!ParseCount(a, "threads", 0, 1024, "0: every core", &threads, &error) ||
+      !ParseCount(a, "max-frames", 0, kMaxFrames, "0: the model's limit", &max_frames, &error)) {
+    return Fail(error);
+  }
+  const std::string format = a.Get("format", "pcm16");
+  if (format != "pcm16" && format != "float") return Fail("--format must be pcm16 or float, got '" + format + "'");
   nn::SetProcessThreads(static_cast<int>(threads));
   EngineOptions engine_options;
   if (!ParseDtype(a, "dtype", TalkerDtypes(), &engine_options.talker_precision, &error) ||
@@ -162,16 +182,13 @@ int Synthesize(const Args& a) {
     if (!ParseNumber(a, "seed", &seed, &error)) return Fail(error);
     r.options.seed = seed;
   }
-  int64_t max_frames = 0;
   if (!ParseNumber(a, "temperature", &r.options.talker.temperature, &error) ||
       !ParseNumber(a, "top-k", &r.options.talker.top_k, &error) ||
-      !ParseNumber(a, "top-p", &r.options.talker.top_p, &error) ||
-      !ParseNumber(a, "max-frames", &max_frames, &error)) {
+      !ParseNumber(a, "top-p", &r.options.talker.top_p, &error)) {
     return Fail(error);
   }
-  if (max_frames > 0) r.options.max_new_tokens = max_frames + 1;
-  const std::string format = a.Get("format", "pcm16");
-  if (format != "pcm16" && format != "float") return Fail("--format must be pcm16 or float, got '" + format + "'");
+  // As the API's max_frames: at most that many frames, within the model's own limit.
+  if (max_frames > 0) r.options.max_new_tokens = std::min<int64_t>(r.options.max_new_tokens, max_frames + 1);
   std::vector<float> audio;
   auto summary = (*engine)->Synthesize(r, [&](const std::vector<float>& chunk) {
     audio.insert(audio.end(), chunk.begin(), chunk.end());

@@ -121,6 +121,17 @@ TEST_F(CliTest, BadInputIsAClearErrorWithNonZeroExit) {
   Result shape = RunCli("make-random-model --shape 13b --out " + Path("x"));
   EXPECT_NE(shape.exit_code, 0);
   EXPECT_NE(shape.output.find("tiny, 0.6b, 1.7b"), std::string::npos);
+  // Counts out of range are refused before the model loads, naming the flag and its range (the
+  // services' flags of the same names have the same).
+  Result frames = RunCli("synthesize --model-dir " + Path("vd") + " --text hi --max-frames -5");
+  EXPECT_NE(frames.exit_code, 0);
+  EXPECT_NE(frames.output.find("--max-frames must be in [0, 2147483647] (0: the model's limit), got -5"),
+            std::string::npos)
+      << frames.output;
+  Result threads = RunCli("synthesize --model-dir " + Path("vd") + " --text hi --threads 100000");
+  EXPECT_NE(threads.exit_code, 0);
+  EXPECT_NE(threads.output.find("--threads must be in [0, 1024] (0: every core), got 100000"), std::string::npos)
+      << threads.output;
 }
 
 }  // namespace
