@@ -786,7 +786,7 @@ def plot(results, path):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build-dir", required=True)
-    p.add_argument("--quick", action="store_true", help="tiny models and short runs (< 2 minutes)")
+    p.add_argument("--quick", action="store_true", help="tiny models and short runs (about 2-3 minutes)")
     p.add_argument("--shapes", help="comma-separated shapes; SHAPE:dtype+dtype limits a shape's precisions "
                                     "(default 0.6b,1.7b; tiny with --quick)")
     p.add_argument("--precisions", default=",".join(PRECISIONS))

@@ -7,7 +7,7 @@
 #   bench/run.sh [--quick] [--shapes 0.6b,1.7b:float32] [--precisions float32,bfloat16,int8,int4,int4-g128] [--threads 2]
 #                [--out bench/results] [--build-dir build] [--no-build] [harness options...]
 #
-# --quick: tiny model, short runs (under 2 minutes). Every other option is passed to bench/harness.py
+# --quick: tiny model, short runs (about 2-3 minutes). Every other option is passed to bench/harness.py
 # (see `python3 bench/harness.py --help`: --frames, --sweep-seconds, --serving-shapes, ...).
 # Assumes scripts/setup.sh ran (libtorch, gRPC, python3-matplotlib for the plot).
 set -euo pipefail
