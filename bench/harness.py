@@ -239,7 +239,8 @@ def streamed_bytes(params, part, dtype):
 
 
 def measure_bandwidth(args, threads):
-    # 1 GiB: four times this machine's 260 MiB last-level cache, so the passes stream from memory.
+    # 1 GiB: more than the last-level cache of the machines measured (32-480 MiB), so the passes
+    # stream from memory.
     out, _ = run_tool([args.tool("qwen3tts-bench-bandwidth"), "--mib", "1024", "--threads", str(threads),
                        "--passes", "5", "--json"], timeout=300)
     result = json.loads(out.strip().splitlines()[-1])
@@ -448,17 +449,12 @@ def sweep_precisions(args, rows):
     """--sweep-precision and the talker rows of the serving shape -> (precisions swept, the headline one).
 
     The headline precision is the fastest swept (the one the 8-stream target is read from)."""
-    measured = [r["dtype"] for r in rows]
-    if args.sweep_precision == "all":
-        swept = measured
-    elif args.sweep_precision == "auto":
-        swept = [min(rows, key=lambda r: r["talker_total_ms"])["dtype"]] if rows else []
-    else:
-        swept = [d for d in args.sweep_precision.split("+") if d in measured]
-    swept_rows = [r for r in rows if r["dtype"] in swept]
-    if not swept_rows:
+    listed = args.sweep_precision not in ("all", "auto")
+    candidates = [r for r in rows if not listed or r["dtype"] in args.sweep_precision.split("+")]
+    if not candidates:
         return [], None
-    return swept, min(swept_rows, key=lambda r: r["talker_total_ms"])["dtype"]
+    headline = min(candidates, key=lambda r: r["talker_total_ms"])["dtype"]
+    return ([headline] if args.sweep_precision == "auto" else [r["dtype"] for r in candidates]), headline
 
 
 def sweep(args, target, metrics, levels, rounds):
@@ -702,7 +698,7 @@ def markdown(results):
         for c in others:
             for l in c["levels"]:
                 lines.append("| %s | %s | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
-                    c["dtype"], c.get("vocoder", "-"), l["streams"], l["requests"], l["frames_per_second"],
+                    c["dtype"], c["vocoder"], l["streams"], l["requests"], l["frames_per_second"],
                     l["x_single"], l["ttfa_p50_ms"], l["ttfa_p95_ms"], l["latency_p50_ms"]))
     prec = results.get("precision")
     if prec and prec["summary"]:

@@ -21,13 +21,13 @@
 
 namespace qwen3tts::nn {
 
+// Bytes of a tensor's elements (0 when undefined): the weight storage layers report as bytes().
+inline int64_t TensorBytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
+
 // How a stack's or layer's linear weights are kept: as loaded, rounded to bfloat16 (float32
 // arithmetic on the widened weights, float_gemv.h), in bfloat16 only where that loses nothing
 // (every value of the matrix is a bfloat16: a bfloat16 checkpoint's, widened at load), or
 // quantized (int8_gemv.h).
-// Bytes of a tensor's elements (0 when undefined): the weight storage layers report as bytes().
-inline int64_t TensorBytes(const at::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
-
 enum class LinearQuantization { kNone, kBFloat16, kBFloat16WhereExact, kInt8, kInt4, kInt4G128 };
 
 // How a stage's precision keeps its linear layers: `layers`, the transformer layers that carry

@@ -17,7 +17,7 @@ std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const st
       FlagSpec::String("listen", default_listen),
       FlagSpec::String("metrics-listen", default_metrics_listen),
       FlagSpec::Double("drain-seconds", 30.0, 0.0, 3600.0),
-      FlagSpec::Int("threads", 0, 0, 1024),
+      FlagSpec::Int("threads", 0, 0, kMaxThreads),
       FlagSpec::Int("max-streams", default_max_streams, 0, 100000),
       FlagSpec::Int("max-queue", 2 * default_max_streams, 0, 100000),
       FlagSpec::String("tls-cert-file"),
@@ -46,7 +46,7 @@ std::vector<FlagSpec> TalkerFlagSpecs() {
   std::vector<FlagSpec> specs = StageFlagSpecs("0.0.0.0:50051", "0.0.0.0:9101", /*default_max_streams=*/4);
   specs.push_back(FlagSpec::OneOf("dtype", TalkerDtypes(), "float32"));
   specs.push_back(FlagSpec::Int("spin-wait-us", nn::kDefaultSpinWaitMicros, 0, 100000));
-  specs.push_back(FlagSpec::Int("step-threads", 0, 0, 1024));
+  specs.push_back(FlagSpec::Int("step-threads", 0, 0, kMaxThreads));
   specs.push_back(FlagSpec::Int("prompt-cache-mib", kDefaultPromptHeadCacheBytes >> 20, 0, 65536));
   specs.push_back(FlagSpec::Bool("lone-stream-all-threads", false));
   return specs;
@@ -82,7 +82,7 @@ std::vector<FlagSpec> ServeFlagSpecs() {
   for (FlagSpec s : {FlagSpec::OneOf("dtype", TalkerDtypes(), "float32"),
                      FlagSpec::OneOf("vocoder-dtype", VocoderDtypes(), "float32"),
                      FlagSpec::OneOf("vocoder-conv-dtype", VocoderConvDtypes(), "float32"),
-                     FlagSpec::Int("vocoder-threads", 1, 1, 1024), FlagSpec::Int("talker-threads", 0, 0, 1024),
+                     FlagSpec::Int("vocoder-threads", 1, 1, kMaxThreads), FlagSpec::Int("talker-threads", 0, 0, kMaxThreads),
                      FlagSpec::Int("vocoder-gather-ms", kDefaultDecodeGatherMillis, 0, 1000),
                      // The stages share the process's cores: kernel workers do not spin by default.
                      FlagSpec::Int("spin-wait-us", 0, 0, 100000),

@@ -2,6 +2,7 @@
 // and their translation into server options. Each key is documented in deploy/config/*.yaml.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ namespace qwen3tts {
 // tls-cert-file, tls-key-file, tls-client-ca-file, plaintext.
 std::vector<FlagSpec> StageFlagSpecs(const std::string& default_listen, const std::string& default_metrics_listen,
                                      int default_max_streams);
+
+// The largest intra-op thread count any stage or the CLI takes (`threads` and the per-stage splits).
+inline constexpr int64_t kMaxThreads = 1024;
 
 // The precisions each stage takes: the talker's `dtype`, the vocoder's `dtype` (its linear layers:
 // CodecDecoder) and `conv-dtype` (its convolutions); `serve` and the CLI take the same as

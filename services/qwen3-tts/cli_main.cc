@@ -148,7 +148,7 @@ int Synthesize(const Args& a) {
   std::string error;
   int64_t threads = 0;
   int64_t max_frames = 0;
-  if (!ParseCount(a, "threads", 0, 1024, "0: every core", &threads, &error) ||
+  if (!ParseCount(a, "threads", 0, kMaxThreads, "0: every core", &threads, &error) ||
       !ParseCount(a, "max-frames", 0, kMaxFrames, "0: the model's limit", &max_frames, &error)) {
     return Fail(error);
   }
